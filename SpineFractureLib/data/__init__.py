@@ -1,0 +1,1 @@
+"""Data: synthetic CT generation and dataset adapters (RSNA, VerSe, phantoms)."""

@@ -1,0 +1,1 @@
+"""Preprocessing: reorientation, resampling, cropping, bone windows and priors."""

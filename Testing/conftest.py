@@ -1,0 +1,45 @@
+"""Shared fixtures: small synthetic volumes with fixed seeds, and the real files in ../shared/data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real sample files (read in place, never copied into the project)."""
+    assert SHARED_DATA.is_dir(), f"../shared/data is missing beside the repository ({SHARED_DATA})"
+    return SHARED_DATA
+
+
+def rotation(axis: str, degrees: float) -> np.ndarray:
+    """3×3 rotation about x, y or z."""
+    a = np.radians(degrees)
+    c, s = np.cos(a), np.sin(a)
+    i, j = {"x": (1, 2), "y": (2, 0), "z": (0, 1)}[axis]
+    r = np.eye(3)
+    r[i, i], r[i, j], r[j, i], r[j, j] = c, -s, s, c
+    return r
+
+
+@pytest.fixture
+def oblique_direction() -> np.ndarray:
+    """An oblique, orthonormal direction matrix (rotations about all three axes)."""
+    return rotation("z", 20.0) @ rotation("x", -15.0) @ rotation("y", 10.0)
+
+
+@pytest.fixture
+def toy_ct():
+    """A small synthetic neck CT (seeded), canonical LPS orientation."""
+    from SpineFractureLib.data.toy_ct import make_toy_ct
+
+    return make_toy_ct(size_xyz=(40, 36, 24), spacing=(1.2, 1.1, 2.5), seed=3)

@@ -1,0 +1,89 @@
+"""Reorientation and resampling keep every structure where it is in the world."""
+
+import numpy as np
+import pytest
+
+from SpineFractureLib.preprocess.geometry import orientation_code, reorient, resample, resample_like
+from SpineFractureLib.volume import CTVolume
+
+
+def blob_volume(direction, spacing=(0.8, 0.9, 2.0), shape=(30, 40, 36), centre_ijk=(20, 15, 12)):
+    """A bright ball (radius ~6 mm) on a dark background, and its label map."""
+    k, j, i = np.indices(shape, dtype=float)
+    ci, cj, ck = centre_ijk
+    d2 = ((i - ci) * spacing[0]) ** 2 + ((j - cj) * spacing[1]) ** 2 + ((k - ck) * spacing[2]) ** 2
+    ct = np.where(d2 <= 36.0, 1000.0, -1000.0).astype(np.float32)
+    vol = CTVolume(ct, spacing, (5.0, -7.0, 12.0), direction)
+    return vol, vol.with_array((d2 <= 36.0).astype(np.uint8) * 3)
+
+
+def centroid_lps(vol, mask):
+    kji = np.argwhere(mask).mean(axis=0)
+    return vol.index_to_lps(kji[::-1])
+
+
+def test_reorient_to_canonical_lps_is_lossless():
+    rai = np.diag([-1.0, -1.0, -1.0])  # i to the right, j anterior, k inferior
+    vol, _ = blob_volume(rai)
+    assert orientation_code(vol) == "RAI"
+    out = reorient(vol)
+    assert orientation_code(out) == "LPS"
+    assert np.allclose(out.direction, np.eye(3))
+    assert out.array.shape == vol.array.shape
+    assert np.isclose(out.array.sum(), vol.array.sum())
+    assert np.allclose(centroid_lps(out, out.array > 0), centroid_lps(vol, vol.array > 0), atol=1e-6)
+
+
+def test_reorient_permutes_axes():
+    # i along S, j along L, k along P: array axes must be permuted, not only flipped
+    perm = np.array([[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0]])
+    vol, _ = blob_volume(perm)
+    out = reorient(vol, "LPS")
+    assert out.shape_xyz == (vol.shape_xyz[1], vol.shape_xyz[2], vol.shape_xyz[0])
+    assert np.allclose(centroid_lps(out, out.array > 0), centroid_lps(vol, vol.array > 0), atol=1e-6)
+
+
+@pytest.mark.parametrize("axis_aligned", [False, True])
+def test_resample_to_1mm_keeps_positions(oblique_direction, axis_aligned):
+    vol, lab = blob_volume(oblique_direction)
+    ct1 = resample(vol, 1.0, axis_aligned=axis_aligned)
+    lab1 = resample(lab, 1.0, is_label=True, axis_aligned=axis_aligned)
+    assert ct1.spacing == (1.0, 1.0, 1.0)
+    assert ct1.array.dtype == np.float32 and lab1.array.dtype == np.uint8
+    assert set(np.unique(lab1.array)) == {0, 3}
+    assert lab1.same_grid(ct1)
+    if axis_aligned:
+        assert np.allclose(ct1.direction, np.eye(3))
+    else:
+        assert np.allclose(ct1.direction, oblique_direction)
+        # same physical extent: array (z, y, x) = (30, 40, 36) at (2.0, 0.9, 0.8) mm
+        assert ct1.shape_xyz == (29, 36, 60)
+    before = centroid_lps(lab, lab.array > 0)
+    assert np.allclose(centroid_lps(lab1, lab1.array > 0), before, atol=0.5)
+    assert np.allclose(centroid_lps(ct1, ct1.array > 0), before, atol=0.5)
+    # the ball's volume (mm^3) is preserved within a few percent
+    v_before = np.count_nonzero(lab.array) * np.prod(lab.spacing)
+    assert abs(np.count_nonzero(lab1.array) - v_before) / v_before < 0.06
+
+
+def test_resample_outside_is_air(oblique_direction):
+    vol, _ = blob_volume(oblique_direction)
+    vol.array[:] = 50.0
+    out = resample(vol, 1.5, axis_aligned=True)  # the bounding box has corners outside the FOV
+    assert out.array.min() == pytest.approx(-1024.0)
+    assert np.isclose(np.median(out.array[out.array > 0]), 50.0)
+
+
+def test_resample_like_back_to_input_grid(oblique_direction):
+    vol, lab = blob_volume(oblique_direction)
+    lab1 = resample(lab, 1.0, is_label=True, axis_aligned=True)
+    back = resample_like(lab1, lab, is_label=True)
+    assert back.same_grid(lab)
+    dice = 2 * np.sum((back.array > 0) & (lab.array > 0)) / (np.sum(back.array > 0) + np.sum(lab.array > 0))
+    assert dice > 0.9
+
+
+def test_resample_bad_spacing():
+    vol, _ = blob_volume(np.eye(3))
+    with pytest.raises(ValueError):
+        resample(vol, (1.0, -1.0, 1.0))
