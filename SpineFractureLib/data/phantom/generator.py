@@ -1,0 +1,182 @@
+"""``make_phantom``: a synthetic cervical-spine CT with C1–C7 labels, fractures and their truth.
+
+Deterministic for a given seed and config. See anatomy.py for the shapes, fractures.py for the
+fractures, layout.py for the column and pose, tissues.py and realism.py for the CT look.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ...volume import CTVolume
+from ..case import LEVELS, LabelledCase
+from . import fractures, realism
+from .builders import build_objects
+from .layout import lay_out_column, sample_pose
+from .render import BoneHU, Canvas
+from .tissues import sample_soft_tissue, soft_tissue_hu
+from .truth import level_truth
+
+log = logging.getLogger(__name__)
+
+GENERATOR_VERSION = "1.0"
+#: Slice spacings (mm) of clinical neck CT protocols.
+CLINICAL_SLICE_MM = (0.5, 0.625, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0)
+#: Largest matrix drawn when the size is not given (keeps a random phantom within memory).
+MAX_IN_PLANE, MAX_SLICES = 320, 320
+
+
+@dataclass
+class PhantomConfig:
+    """Options of :func:`make_phantom` (None = drawn at random per phantom).
+
+    Attributes:
+        size_xyz: voxels along (x, y, z); None draws a field of view like a clinical neck CT.
+        spacing: voxel size (x, y, z) mm; None draws 0.3–0.9 mm in-plane, 0.5–3 mm slices.
+        fracture_rate: probability that the patient has at least one fractured level.
+        difficulty: 0 obvious .. 1 subtle fractures (gap width, displacement, Genant grade).
+        noise_hu: noise standard deviation; None draws 10–40 HU.
+        streak_probability: probability of beam-hardening streaks.
+        cut_probability: probability, at each end, that the field of view leaves out C1 or C7.
+        psf_fwhm_mm: scanner point-spread function (full width at half maximum, mm).
+        pose: random head/neck rotation and translation in the scanner.
+        direction: 3×3 direction of the CT grid (columns = i, j, k axes in LPS); identity if None.
+    """
+
+    size_xyz: tuple[int, int, int] | None = None
+    spacing: tuple[float, float, float] | None = None
+    fracture_rate: float = 0.5
+    difficulty: float | None = None
+    noise_hu: float | None = None
+    streak_probability: float = 0.25
+    cut_probability: float = 0.15
+    psf_fwhm_mm: float = 0.7
+    pose: bool = True
+    direction: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        for name in ("fracture_rate", "streak_probability", "cut_probability"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if self.difficulty is not None and not 0.0 <= self.difficulty <= 1.0:
+            raise ValueError(f"difficulty must be in [0, 1], got {self.difficulty}")
+        if self.size_xyz is not None and (len(self.size_xyz) != 3 or min(self.size_xyz) < 8):
+            raise ValueError(f"size_xyz needs three sizes of at least 8 voxels, got {self.size_xyz}")
+        if self.spacing is not None and (len(self.spacing) != 3 or min(self.spacing) <= 0):
+            raise ValueError(f"spacing needs three positive values, got {self.spacing}")
+        if self.noise_hu is not None and self.noise_hu < 0:
+            raise ValueError("noise_hu must be >= 0")
+
+
+def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase:
+    """Generate one phantom.
+
+    Args:
+        seed: random seed; the same seed and config give identical arrays.
+        config: options; defaults draw everything at random.
+
+    Returns:
+        A LabelledCase: ``ct`` (HU, (z, y, x) float32), ``labels`` (uint8: 1..7 = C1..C7,
+        8 = T1, 9 = T2), ``fracture`` (uint8 0/1) and ``truth`` (per level: present, fractured,
+        kind, genant_grade, heights_mm, keypoints_lps_mm, centroid_lps_mm).
+    """
+    config = config or PhantomConfig()
+    # Independent streams, so that changing the fractures (e.g. fracture_rate 0 vs 1) leaves
+    # the anatomy, the field of view and the noise of the same seed untouched.
+    rng, rng_fracture, rng_scanner = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
+    size = float(rng.uniform(0.9, 1.1))
+    column = lay_out_column(rng, size)
+    tissue = sample_soft_tissue(rng, size)
+    bone_hu = BoneHU(cortical=float(rng.uniform(900, 1400)), cancellous=float(rng.uniform(170, 380)),
+                     cortex_mm=float(rng.uniform(0.8, 1.3)))
+    disc_hu = float(rng.uniform(60, 120))
+    difficulty = float(rng.uniform(0, 1)) if config.difficulty is None else config.difficulty
+    noise_hu = float(rng.uniform(10, 40)) if config.noise_hu is None else config.noise_hu
+
+    pose = sample_pose(rng, config.pose)
+    mid = column.frames["C4"].centre
+    jitter = rng.uniform(-10, 10, 3) * (1.0 if config.pose else 0.0)
+    translation = jitter - pose @ mid  # scanner LPS = pose @ anatomical + translation
+    world = {n: pose @ f.centre + translation for n, f in column.frames.items()}
+    grid = _grid(rng, config, world)
+
+    present = [lv for lv in LEVELS if _inside(grid, world[lv])]
+    broken = fractures.sample_fractured_levels(rng_fracture, present, config.fracture_rate)
+    breaks = {lv: fractures.sample_fracture(rng_fracture, column.shapes[lv], difficulty) for lv in broken}
+
+    canvas = Canvas(grid, pose, translation)
+    canvas.fill_soft_tissue(lambda x, y, z: soft_tissue_hu(x, y, z, column, tissue))
+    for obj in build_objects(column, breaks, disc_hu):
+        level_jitter = float(rng.normal(0.0, 12.0))  # drawn for every bone: independent of fractures
+        canvas.draw(obj, BoneHU(bone_hu.cortical, bone_hu.cancellous + level_jitter, bone_hu.cortex_mm))
+    labels = canvas.labels
+    for lv in LEVELS:  # a level whose centre is outside the field of view counts as absent
+        if lv not in present:
+            labels[labels == LEVELS.index(lv) + 1] = 0
+
+    hu = realism.blur(canvas.hu, grid.spacing, config.psf_fwhm_mm)
+    if rng_scanner.random() < config.streak_probability:
+        realism.add_streaks(hu, rng_scanner, canvas.is_bone, n_slices=int(rng_scanner.integers(3, 12)))
+    realism.add_noise(hu, rng_scanner, noise_hu)
+    np.clip(hu, -1024.0, 3071.0, out=hu)
+
+    ct = grid.with_array(hu, series_description="SpineFracture phantom", source=f"phantom seed {seed}")
+    truth = {
+        "generator_version": GENERATOR_VERSION,
+        "seed": int(seed),
+        "difficulty": round(difficulty, 4),
+        "noise_hu": round(noise_hu, 2),
+        "patient_fractured": bool(broken),
+        "levels": {
+            lv: level_truth(lv, column, breaks.get(lv), lv in present, pose, translation, ct, labels)
+            for lv in LEVELS
+        },
+    }
+    log.debug("phantom seed %d: %s voxels, fractured %s", seed, ct.shape_xyz, broken)
+    return LabelledCase(f"phantom-{seed}", ct, grid.with_array(labels),
+                        grid.with_array(canvas.fracture), truth)
+
+
+def _grid(rng: np.random.Generator, config: PhantomConfig, world: dict[str, np.ndarray]) -> CTVolume:
+    """The scanner grid: spacing, size and field of view (a zero-filled CTVolume)."""
+    direction = np.eye(3) if config.direction is None else np.asarray(config.direction, float)
+    if config.spacing is not None:
+        spacing = np.asarray(config.spacing, float)
+    else:
+        spacing = np.array([0, 0, rng.choice(CLINICAL_SLICE_MM)], float)
+        spacing[:2] = rng.uniform(0.3, 0.9)
+    if config.size_xyz is not None:
+        size = np.asarray(config.size_xyz, int)
+        centre = (world["C1"] + world["T1"]) / 2
+    else:
+        # Field of view in the scanner frame: in-plane 140-200 mm; from above C1 (or, cut,
+        # between C1 and C2) down to T1 (or, cut, between C6 and C7).
+        fov_xy = rng.uniform(140.0, 200.0)
+        if rng.random() < config.cut_probability:
+            top = rng.uniform(world["C2"][2] + 6.0, world["C1"][2] - 2.0)
+        else:
+            top = world["C1"][2] + rng.uniform(20.0, 45.0)
+        if rng.random() < config.cut_probability:
+            bottom = rng.uniform(world["C7"][2] + 2.0, world["C6"][2] - 6.0)
+        else:
+            bottom = world["T1"][2] - rng.uniform(5.0, 25.0)
+        extent = np.array([fov_xy, fov_xy, top - bottom])
+        extent_ijk = np.abs(direction.T) @ extent  # the box's extent along each grid axis
+        spacing = np.maximum(spacing, extent_ijk / np.array([MAX_IN_PLANE, MAX_IN_PLANE, MAX_SLICES]))
+        size = np.maximum(np.round(extent_ijk / spacing), 8).astype(int)
+        centre = np.array([0.0, 0.0, (top + bottom) / 2])
+    origin = centre - direction @ ((size - 1) / 2 * spacing)
+    return CTVolume(np.zeros(tuple(size[::-1]), np.float32), tuple(spacing), tuple(origin), direction,
+                    modality="CT")
+
+
+def _inside(grid: CTVolume, lps: np.ndarray) -> bool:
+    ijk = grid.lps_to_index(lps)
+    return bool(np.all(ijk >= 0) and np.all(ijk <= np.asarray(grid.shape_xyz) - 1))
+
+
+__all__ = ["GENERATOR_VERSION", "PhantomConfig", "make_phantom"]

@@ -1,0 +1,62 @@
+"""CT acquisition effects on the ideal phantom: partial-volume blur, noise, streaks."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+Array = np.ndarray
+FWHM_TO_SIGMA = 1.0 / 2.3548
+
+
+def blur(hu: Array, spacing_xyz: tuple[float, float, float], psf_fwhm_mm: float) -> Array:
+    """Blur by the scanner's point-spread function and the voxel's own extent (partial volume).
+
+    Args:
+        hu: (z, y, x) HU, modified in place and returned.
+        spacing_xyz: voxel size (x, y, z) in mm.
+        psf_fwhm_mm: full width at half maximum of the in-plane and through-plane PSF.
+    """
+    psf = psf_fwhm_mm * FWHM_TO_SIGMA
+    # A voxel averages over its extent: a box of width s has the variance s^2 / 12.
+    sigma_vox = [np.sqrt(psf ** 2 + s ** 2 / 12.0) / s for s in spacing_xyz[::-1]]
+    ndimage.gaussian_filter(hu, sigma=sigma_vox, output=hu, mode="nearest", truncate=3.0)
+    return hu
+
+
+def add_noise(hu: Array, rng: np.random.Generator, sigma_hu: float) -> Array:
+    """Add slightly correlated Gaussian noise of standard deviation ``sigma_hu`` (in place)."""
+    noise = rng.standard_normal(hu.shape, dtype=np.float32)
+    ndimage.gaussian_filter(noise, sigma=(0.0, 0.6, 0.6), output=noise, truncate=2.5)
+    noise *= np.float32(sigma_hu / max(float(noise.std()), 1e-6))
+    hu += noise
+    return hu
+
+
+def add_streaks(hu: Array, rng: np.random.Generator, bone: Array, n_slices: int) -> Array:
+    """Add beam-hardening-like streaks: dark and bright lines through dense bone on a few slices.
+
+    Args:
+        hu: (z, y, x) HU, modified in place.
+        rng: random generator.
+        bone: (z, y, x) bool, where the dense bone is (streaks pass through it).
+        n_slices: number of consecutive axial slices affected.
+    """
+    nz, ny, nx = hu.shape
+    candidates = np.nonzero(bone.reshape(nz, -1).any(axis=1))[0]
+    if candidates.size == 0:
+        return hu
+    k0 = int(rng.choice(candidates))
+    ks = range(max(0, k0 - n_slices // 2), min(nz, k0 + n_slices // 2 + 1))
+    jj, ii = np.mgrid[0:ny, 0:nx].astype(np.float32)
+    for _ in range(int(rng.integers(2, 5))):
+        angle = rng.uniform(0, np.pi)
+        pts = np.argwhere(bone[k0])
+        if pts.size == 0:
+            break
+        j0, i0 = pts[int(rng.integers(len(pts)))]
+        dist = np.abs((ii - i0) * np.sin(angle) - (jj - j0) * np.cos(angle))
+        line = np.float32(rng.choice([-1.0, 1.0]) * rng.uniform(40.0, 120.0)) * np.exp(-(dist ** 2) / 2.0)
+        for k in ks:
+            hu[k] += line
+    return hu
