@@ -12,7 +12,7 @@ import sys
 import typer
 
 from ..errors import InputError
-from .commands import register
+from . import commands, data_commands
 
 log = logging.getLogger("SpineFractureLib")
 
@@ -38,7 +38,8 @@ def _root(
     )
 
 
-register(app)
+commands.register(app)
+data_commands.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

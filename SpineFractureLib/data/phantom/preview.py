@@ -64,7 +64,7 @@ def save_preview(case: LabelledCase, path: str | os.PathLike, title: str | None 
             f"FRACTURE {t.get('kind')} G{t.get('genant_grade', 0)}" if t.get("fractured") else "intact")
         lines.append((lv, state, LEVEL_COLOURS[idx]))
     for n, (lv, state, colour) in enumerate(lines):
-        fig.text(0.01 + 0.14 * n, 0.02, f"{lv}: {state}", color=colour, fontsize=7.5)
+        fig.text(0.02 + 0.245 * (n % 4), 0.06 - 0.03 * (n // 4), f"{lv}: {state}", color=colour, fontsize=8)
     fig.suptitle(title or f"{case.case_id}  ({case.ct.shape_xyz[0]}×{case.ct.shape_xyz[1]}×"
                  f"{case.ct.shape_xyz[2]} at {sx:.2f}×{sy:.2f}×{sz:.2f} mm; synthetic phantom)",
                  color="white", fontsize=10)

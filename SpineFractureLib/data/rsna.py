@@ -1,0 +1,447 @@
+"""The RSNA 2022 Cervical Spine Fracture Detection (Kaggle) layout: writer, reader, dataset.
+
+Layout (Kaggle competition "rsna-2022-cervical-spine-fracture-detection", data page)::
+
+    train.csv                    StudyInstanceUID, patient_overall, C1..C7 (0/1)
+    train_bounding_boxes.csv     StudyInstanceUID, x, y, width, height, slice_number
+    train_images/<UID>/<n>.dcm   one axial slice per file, n = InstanceNumber (from 1)
+    segmentations/<UID>.nii      uncompressed NIfTI, 1..7 = C1..C7, 8..19 = T1..T12, 0 elsewhere
+                                 (87 of the 2019 training studies have one)
+
+The bounding boxes are in pixel coordinates of the DICOM slice named ``slice_number``: ``x`` is
+the column and ``y`` the row of the top-left corner, ``width`` along columns, ``height`` along
+rows (RSNA's own values are floats; ours are whole pixels).
+
+**Slice numbering.** In most RSNA studies ``1.dcm`` is the most superior slice: instance numbers
+run head to feet against ImagePositionPatient z. A minority run the other way; the 3rd-place
+solution measures the z direction per study before using the segmentations
+(darraghdog/RSNA22, ``scripts/_make_seg_labels_part1.py``: ``zdirndf``), and another public
+pipeline keeps a "reverse list" of studies that run "feet → head instead of head → feet"
+(``is_reverse`` beside a ``load_nii`` that applies the flip below). The writer numbers head first
+by default (``head_first_instances``); the reader never relies on numbering (load_ct orders slices
+by position).
+
+**The segmentation quirk.** Kaggle's data page warns that "the NIFTI files consist of segmentation
+in the sagittal plane, while the DICOM files are in the axial plane. Please use the NIFTI header
+information [...] Otherwise, you run the risk of having the segmentations flipped in the Z axis
+and mirrored in the X axis." Concretely, with ``raw = nibabel.load(path).get_fdata()`` (axes in
+file order, first index fastest on disk):
+
+* ``raw`` has shape ``(columns, rows, slices)``: axis 0 is the DICOM column index ``i``
+  (not flipped), axis 1 is the DICOM row index ``j`` **reversed**, axis 2 is the slice index in
+  **position order**, inferior to superior (ascending along the slice normal), whatever the
+  instance numbering.
+* Therefore, for a label array ``A`` on the CT grid, (z, y, x), slices ordered by position,
+  ``raw == A.transpose(2, 1, 0)[:, ::-1, :]`` and ``A == raw[:, ::-1, :].transpose(2, 1, 0)``.
+* The community idiom ``seg[:, ::-1, ::-1].transpose(2, 1, 0)`` ("align orientation with train
+  image") is that same operation followed by a reversal of the slices, giving the slices in
+  instance-number order for the usual head-first numbering; the 3rd-place code uses
+  ``seg[:, ::-1].transpose(2, 1, 0)`` instead when the instance numbers run upwards
+  (darraghdog/RSNA22 ``scripts/_make_seg_labels_part1.py`` and ``_make_bbox_part1.py``).
+
+The axis order and flips above are established by that code. The header is not shown in any
+source found; following Kaggle's advice to "use the header", we write a geometrically correct
+affine: raw voxel ``(a, b, c)`` lies at the LPS position of CT voxel ``(i, j, k) = (a, rows-1-b,
+c)``, stored as RAS in both qform and sform (code 1, scanner). For a standard axial series this
+is an "LAS" image (nibabel axis codes), the orientation dcm2niix produces from axial DICOM (it
+flips the rows by default), which is consistent with the flips. The data type (uint8) is a guess.
+The reader undoes the quirk by the array operation and only warns when the header disagrees, so
+it does not depend on that guess.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+import pydicom
+from pydicom.uid import generate_uid
+
+from ..errors import InputError
+from ..io import load_ct
+from ..io.dicom_write import write_dicom_series
+from ..io.nifti_check import check_nifti
+from ..io.staging import staged_dir
+from ..volume import LPS_TO_RAS, CTVolume
+from .case import LEVELS, LabelledCase
+
+log = logging.getLogger(__name__)
+
+TRAIN_CSV = "train.csv"
+BOXES_CSV = "train_bounding_boxes.csv"
+IMAGES_DIR = "train_images"
+SEGMENTATIONS_DIR = "segmentations"
+TRAIN_COLUMNS: tuple[str, ...] = ("StudyInstanceUID", "patient_overall", *LEVELS)
+BOX_COLUMNS: tuple[str, ...] = ("StudyInstanceUID", "x", "y", "width", "height", "slice_number")
+#: Largest label RSNA uses (T12).
+MAX_LABEL = 19
+
+
+def study_uid_for(case_id: str) -> str:
+    """The StudyInstanceUID given to a case: derived from its id, so rewriting gives the same UID."""
+    return generate_uid(entropy_srcs=[case_id])
+
+
+def labels_to_rsna_array(labels: np.ndarray) -> np.ndarray:
+    """Store a (z, y, x) label array, slices in position order, the way RSNA's .nii files hold it.
+
+    Returns:
+        The array in NIfTI file order ``(columns, rows reversed, slices)`` (see the module doc).
+    """
+    return np.ascontiguousarray(np.asarray(labels).transpose(2, 1, 0)[:, ::-1, :])
+
+
+def rsna_array_to_labels(raw: np.ndarray) -> np.ndarray:
+    """Undo the RSNA storage: NIfTI file-order array -> (z, y, x), slices in position order."""
+    return np.ascontiguousarray(np.asarray(raw)[:, ::-1, :].transpose(2, 1, 0))
+
+
+def rsna_nifti_affine(ct: CTVolume) -> np.ndarray:
+    """The RAS 4×4 affine of an RSNA-stored segmentation of ``ct`` (raw index -> RAS mm).
+
+    Args:
+        ct: the CT, slices ordered along the slice normal (as load_ct returns a DICOM series).
+    """
+    rows = ct.array.shape[1]
+    unflip = np.eye(4)  # raw (a, b, c) -> CT (i, j, k) = (a, rows - 1 - b, c)
+    unflip[1, 1], unflip[1, 3] = -1.0, rows - 1.0
+    return LPS_TO_RAS @ ct.ijk_to_lps() @ unflip
+
+
+def fracture_boxes(fracture: np.ndarray) -> list[tuple[int, int, int, int, int]]:
+    """Per axial slice, the bounding box of a fracture mask.
+
+    Args:
+        fracture: mask, axis order (z, y, x); nonzero = fracture.
+
+    Returns:
+        ``(k, x, y, width, height)`` per slice ``k`` holding fracture voxels, in pixels:
+        ``x`` first column, ``y`` first row, boxes inclusive of their last column and row.
+    """
+    boxes = []
+    for k in np.flatnonzero(np.asarray(fracture).reshape(fracture.shape[0], -1).any(axis=1)):
+        rows, cols = np.nonzero(fracture[k])
+        boxes.append((int(k), int(cols.min()), int(rows.min()),
+                      int(cols.max() - cols.min() + 1), int(rows.max() - rows.min() + 1)))
+    return boxes
+
+
+def write_rsna_dataset(cases: Iterable[LabelledCase], root: str | os.PathLike, *,
+                       head_first_instances: bool = True) -> None:
+    """Write cases as an RSNA 2022 training set, segmentation quirk included.
+
+    The folder is written under a temporary name and renamed at the end, so a failure leaves
+    nothing behind; an existing RSNA dataset at ``root`` is replaced.
+
+    Args:
+        cases: the cases, each written as one study (all get a segmentation file). Truth used:
+            ``truth["levels"][L]["fractured"]`` (absent = 0) and ``truth["patient_fractured"]``
+            (absent = any level fractured); ``fracture`` gives the bounding boxes.
+        root: the dataset folder.
+        head_first_instances: ``1.dcm`` is the slice at the far end of the slice normal (the
+            most superior for an axial series), as in most RSNA studies; False numbers upwards.
+
+    Raises:
+        InputError: ``root`` exists, is not empty and holds no train.csv (refused, not replaced).
+        ValueError: two cases with the same case_id, or labels above 19 (T12).
+    """
+    root = Path(root)
+    if root.is_dir() and any(root.iterdir()) and not (root / TRAIN_CSV).is_file():
+        raise InputError(root, "exists and is not an RSNA dataset (no train.csv); "
+                               "refusing to replace it")
+    train_rows: list[list[Any]] = []
+    box_rows: list[list[Any]] = []
+    seen: set[str] = set()
+    with staged_dir(root) as tmp:
+        for case in cases:
+            uid = study_uid_for(case.case_id)
+            if uid in seen:
+                raise ValueError(f"two cases share the case_id {case.case_id!r}")
+            seen.add(uid)
+            case = slice_ordered(case)
+            train_rows.append(_train_row(uid, case.truth))
+            box_rows += _write_study(case, uid, tmp, head_first_instances)
+        _write_csv(tmp / TRAIN_CSV, TRAIN_COLUMNS, train_rows)
+        _write_csv(tmp / BOXES_CSV, BOX_COLUMNS, box_rows)
+    log.info("wrote %d RSNA studies to %s", len(train_rows), root)
+
+
+def slice_ordered(case: LabelledCase) -> LabelledCase:
+    """The case with its k axis along the slice normal (row × column), as a DICOM loader returns it.
+
+    A left-handed direction matrix (k pointing against row × column) is made right-handed by
+    reversing the slices; anything else is returned unchanged.
+    """
+    if np.linalg.det(case.ct.direction) > 0:
+        return case
+
+    def flip(vol: CTVolume | None) -> CTVolume | None:
+        if vol is None:
+            return None
+        direction = vol.direction.copy()
+        direction[:, 2] *= -1.0
+        origin = vol.index_to_lps(np.array([0.0, 0.0, vol.array.shape[0] - 1.0]))
+        return dataclasses.replace(vol, array=np.ascontiguousarray(vol.array[::-1]),
+                                   origin=tuple(origin), direction=direction,
+                                   warnings=list(vol.warnings))
+
+    return dataclasses.replace(case, ct=flip(case.ct), labels=flip(case.labels),
+                               fracture=flip(case.fracture))
+
+
+def _train_row(uid: str, truth: dict[str, Any]) -> list[Any]:
+    levels = truth.get("levels", {})
+    fractured = [int(bool(levels.get(name, {}).get("fractured", False))) for name in LEVELS]
+    patient = int(bool(truth.get("patient_fractured", any(fractured))))
+    return [uid, patient, *fractured]
+
+
+def _write_study(case: LabelledCase, uid: str, root: Path, head_first: bool) -> list[list[Any]]:
+    """DICOM slices and the segmentation of one case; returns its bounding-box rows."""
+    ct = case.ct
+    write_dicom_series(ct, root / IMAGES_DIR / uid, study_uid=uid, uid_seed=case.case_id,
+                       name_pattern="{instance}.dcm", head_first_instances=head_first,
+                       series_description=ct.series_description or "SpineFracture phantom")
+    labels = case.labels.array
+    if labels.size and (labels.min() < 0 or labels.max() > MAX_LABEL):
+        raise ValueError(f"{case.case_id}: labels outside RSNA's 0..{MAX_LABEL}")
+    image = nib.Nifti1Image(labels_to_rsna_array(labels.astype(np.uint8)), rsna_nifti_affine(ct))
+    image.set_qform(image.affine, code=1)
+    image.set_sform(image.affine, code=1)
+    image.header.set_xyzt_units("mm")
+    (root / SEGMENTATIONS_DIR).mkdir(exist_ok=True)
+    nib.save(image, root / SEGMENTATIONS_DIR / f"{uid}.nii")
+
+    if case.fracture is None:
+        return []
+    nz = ct.array.shape[0]
+    rows = []
+    for k, x, y, w, h in fracture_boxes(case.fracture.array):
+        instance = nz - k if head_first else k + 1  # as write_dicom_series numbers them
+        rows.append([uid, x, y, w, h, instance])
+    return sorted(rows, key=lambda r: r[5])
+
+
+def _write_csv(path: Path, columns: tuple[str, ...], rows: list[list[Any]]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        writer.writerows(rows)
+
+
+# ----------------------------------------------------------------------------------------- reading
+
+Box = tuple[float, float, float, float, int]  # x, y, width, height, slice_number
+
+
+def segmentation_path(root: str | os.PathLike, uid: str) -> Path:
+    """Where the segmentation of study ``uid`` lives (it may not exist)."""
+    return Path(root) / SEGMENTATIONS_DIR / f"{uid}.nii"
+
+
+def has_segmentation(root: str | os.PathLike, uid: str) -> bool:
+    """True when study ``uid`` has a segmentation file (87 of the 2019 RSNA training studies)."""
+    return segmentation_path(root, uid).is_file()
+
+
+def read_rsna_study(root: str | os.PathLike, uid: str) -> tuple[CTVolume, dict[str, Any]]:
+    """The CT and train.csv truth of one study, with or without a segmentation.
+
+    Returns:
+        The CT (load_ct: HU, array (z, y, x), slices ordered feet to head along the normal) and
+        ``{"levels": {"C1": {"fractured": bool}, ...}, "patient_fractured": bool}``.
+
+    Raises:
+        InputError: naming the file: train.csv or its row missing, study folder missing, bad CT.
+    """
+    return RSNADataset(root, segmented_only=False).study(uid)
+
+
+def read_rsna_case(root: str | os.PathLike, uid: str) -> LabelledCase:
+    """One segmented RSNA study as a LabelledCase, the segmentation quirk undone.
+
+    Returns:
+        The case: ``labels`` voxel-for-voxel on the CT grid (RSNA values, 1..7 C1..C7,
+        8..19 T1..T12); ``fracture`` the bounding boxes filled on their slices (None when the
+        study has no box); truth ``levels`` {"C1".. {present, fractured}}, ``patient_fractured``.
+
+    Raises:
+        InputError: naming the file: missing or unreadable segmentation, segmentation not of the
+            CT's size, a box on a slice the study lacks, or any error of :func:`read_rsna_study`.
+    """
+    return RSNADataset(root, segmented_only=False).case(uid)
+
+
+class RSNADataset:
+    """The studies of an RSNA 2022 training folder as LabelledCases.
+
+    Args:
+        root: the dataset folder (train.csv, train_images/, segmentations/, ...).
+        segmented_only: list only the studies with a segmentation file (those a LabelledCase can
+            be made of); False lists every train.csv study, and indexing one without a
+            segmentation raises InputError (use :meth:`study` for those).
+
+    Raises:
+        InputError: train.csv missing or malformed, train_bounding_boxes.csv malformed.
+    """
+
+    def __init__(self, root: str | os.PathLike, *, segmented_only: bool = True) -> None:
+        self.root = Path(root)
+        self._train = _read_train_csv(self.root / TRAIN_CSV)
+        self._boxes = _read_boxes_csv(self.root / BOXES_CSV)
+        uids = list(self._train)
+        if segmented_only:
+            uids = [u for u in uids if self.has_segmentation(u)]
+        self.study_uids: list[str] = uids
+
+    def __len__(self) -> int:
+        return len(self.study_uids)
+
+    def __getitem__(self, i: int) -> LabelledCase:
+        return self.case(self.study_uids[i])
+
+    def has_segmentation(self, uid: str) -> bool:
+        """True when study ``uid`` has a segmentation file."""
+        return has_segmentation(self.root, uid)
+
+    def study(self, uid: str) -> tuple[CTVolume, dict[str, Any]]:
+        """CT and train.csv truth of any study (see :func:`read_rsna_study`)."""
+        if uid not in self._train:
+            raise InputError(self.root / TRAIN_CSV, f"no row for study {uid}")
+        folder = self.root / IMAGES_DIR / uid
+        if not folder.is_dir():
+            raise InputError(folder, "study folder missing")
+        return load_ct(folder), self._train[uid]
+
+    def case(self, uid: str) -> LabelledCase:
+        """One segmented study (see :func:`read_rsna_case`)."""
+        seg_path = segmentation_path(self.root, uid)
+        if not seg_path.is_file():
+            raise InputError(seg_path, "segmentation file missing (only some RSNA studies have one; "
+                                       "use read_rsna_study for the others)")
+        ct, csv_truth = self.study(uid)
+        labels = ct.with_array(_read_segmentation(seg_path, ct), source=str(seg_path))
+        present = set(np.unique(labels.array).tolist())
+        truth = {
+            "levels": {name: {"present": n + 1 in present, **csv_truth["levels"][name]}
+                       for n, name in enumerate(LEVELS)},
+            "patient_fractured": csv_truth["patient_fractured"],
+        }
+        fracture = None
+        if self._boxes.get(uid):
+            boxes_path = self.root / BOXES_CSV
+            fracture = ct.with_array(_fill_boxes(self._boxes[uid], ct, boxes_path),
+                                     source=str(boxes_path))
+        return LabelledCase(case_id=uid, ct=ct, labels=labels, fracture=fracture, truth=truth)
+
+
+def _read_train_csv(path: Path) -> dict[str, dict[str, Any]]:
+    """train.csv as ``{uid: {"levels": {"C1": {"fractured": bool}, ..}, "patient_fractured"}}``."""
+    out: dict[str, dict[str, Any]] = {}
+    for n, row in enumerate(_read_csv(path, TRAIN_COLUMNS), start=2):
+        flags = {}
+        for c in TRAIN_COLUMNS[1:]:
+            if row[c].strip() not in ("0", "1", "0.0", "1.0"):
+                raise InputError(path, f"line {n}: {c} is {row[c]!r}, expected 0 or 1")
+            flags[c] = row[c].strip().startswith("1")
+        out[row["StudyInstanceUID"]] = {
+            "levels": {name: {"fractured": flags[name]} for name in LEVELS},
+            "patient_fractured": flags["patient_overall"],
+        }
+    return out
+
+
+def _read_boxes_csv(path: Path) -> dict[str, list[Box]]:
+    """train_bounding_boxes.csv per study; no file means no study has boxes."""
+    out: dict[str, list[Box]] = {}
+    if not path.is_file():
+        return out
+    for n, row in enumerate(_read_csv(path, BOX_COLUMNS), start=2):
+        try:
+            box = (float(row["x"]), float(row["y"]), float(row["width"]), float(row["height"]),
+                   int(float(row["slice_number"])))
+        except ValueError as exc:
+            raise InputError(path, f"line {n}: not a number ({exc})") from exc
+        out.setdefault(row["StudyInstanceUID"], []).append(box)
+    return out
+
+
+def _read_csv(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
+    if not path.is_file():
+        raise InputError(path, "file missing")
+    try:
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            missing = [c for c in columns if c not in (reader.fieldnames or [])]
+            if missing:
+                raise InputError(path, f"missing column(s) {', '.join(missing)}")
+            return list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(path, f"unreadable CSV ({exc.__class__.__name__})") from exc
+
+
+def _read_segmentation(path: Path, ct: CTVolume) -> np.ndarray:
+    """The RSNA .nii as a uint8 (z, y, x) array on ``ct``'s grid."""
+    check_nifti(path)
+    try:
+        image = nib.load(path, mmap=False)  # no mapping left open on the file (Windows locks it)
+        raw = np.asanyarray(image.dataobj)
+    except Exception as exc:  # nibabel raises several types for a bad file
+        raise InputError(path, f"not a readable NIfTI file ({exc.__class__.__name__})") from exc
+    if raw.ndim == 4 and raw.shape[3] == 1:
+        raw = raw[..., 0]
+    if raw.ndim != 3:
+        raise InputError(path, f"is {raw.ndim}D; a segmentation is 3D")
+    labels = rsna_array_to_labels(raw)
+    if labels.shape != ct.array.shape:
+        raise InputError(path, f"segmentation of {tuple(raw.shape)} voxels (file order) does not "
+                               f"fit the CT of {ct.shape_xyz} (columns, rows, slices)")
+    if labels.size and (labels.min() < 0 or labels.max() > MAX_LABEL
+                        or not np.array_equal(labels, np.round(labels))):
+        raise InputError(path, f"values are not whole labels in 0..{MAX_LABEL}")
+    corners = np.array([[0, 0, 0, 1], [*(s - 1 for s in raw.shape), 1]], dtype=float).T
+    offset = float(np.abs((image.affine - rsna_nifti_affine(ct)) @ corners).max())
+    if offset > 0.5 * min(ct.spacing):
+        # RSNA files are known by their array layout; the header is only a cross-check.
+        msg = (f"{path.name}: header geometry differs from the CT by up to {offset:.1f} mm; "
+               "labels placed by the RSNA array layout")
+        log.warning(msg)
+        ct.warnings.append(msg)
+    return labels.astype(np.uint8)
+
+
+def _fill_boxes(boxes: list[Box], ct: CTVolume, path: Path) -> np.ndarray:
+    """A (z, y, x) uint8 mask with each box filled on the slice of its slice_number."""
+    k_of = {n: k for k, n in enumerate(_instance_numbers(ct))}
+    mask = np.zeros(ct.array.shape, dtype=np.uint8)
+    rows, cols = ct.array.shape[1:]
+    for x, y, w, h, number in boxes:
+        if number not in k_of:
+            raise InputError(path, f"box on slice_number {number}, which the study does not have")
+        r0, r1 = max(int(np.floor(y)), 0), min(int(np.ceil(y + h)), rows)
+        c0, c1 = max(int(np.floor(x)), 0), min(int(np.ceil(x + w)), cols)
+        mask[k_of[number], r0:r1, c0:c1] = 1
+    return mask
+
+
+def _instance_numbers(ct: CTVolume) -> list[int]:
+    """slice_number of each k-slice: the file name (RSNA's ``<n>.dcm``), else InstanceNumber."""
+    if len(ct.source_files) != ct.array.shape[0]:
+        raise InputError(ct.source, "slices were resampled on load; bounding boxes cannot be placed")
+    return [int(Path(f).stem) if Path(f).stem.isdigit()
+            else int(pydicom.dcmread(f, stop_before_pixels=True).InstanceNumber)
+            for f in ct.source_files]
+
+
+__all__ = [
+    "RSNADataset", "fracture_boxes", "has_segmentation", "labels_to_rsna_array", "read_rsna_case",
+    "read_rsna_study", "rsna_array_to_labels", "rsna_nifti_affine", "segmentation_path",
+    "slice_ordered", "study_uid_for", "write_rsna_dataset",
+]
