@@ -140,3 +140,32 @@ def test_console_script_is_installed(tmp_path):
 def test_module_entry_point(tmp_path):
     result = subprocess.run([sys.executable, "-m", "SpineFractureLib", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "info" in result.stdout
+
+
+def test_phantom_dicom_three_series_described_by_info(capsys, tmp_path):
+    small = ["--size", "64", "56", "90", "--spacing", "2.0", "2.2", "2.5"]
+    code, out, err = run(capsys, "phantom", tmp_path / "p", "--seed", "1", "--count", "3", "--format", "dicom",
+                         "--preview", *small)
+    assert code == 0, err
+    for seed in (1, 2, 3):
+        folder = tmp_path / "p" / f"phantom-{seed}"
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "ct", "fracture.nii.gz", "labels.nii.gz", f"phantom-{seed}-preview.png", "truth.json"]
+        assert (folder / f"phantom-{seed}-preview.png").read_bytes()[:4] == b"\x89PNG"
+        code, out, _ = run(capsys, "info", "--json", folder / "ct")
+        info = json.loads(out)
+        assert code == 0 and info["size"] == [64, 56, 90] and info["slices"] == 90
+        assert info["warnings"] == []  # phantoms are in HU
+
+
+@pytest.mark.parametrize("fmt, expected", [("rsna", "train.csv"), ("verse", "sub-phantom4")])
+def test_phantom_dataset_layouts(capsys, tmp_path, fmt, expected):
+    small = ["--size", "48", "48", "80", "--spacing", "2.5", "2.5", "2.5"]
+    code, _, err = run(capsys, "phantom", tmp_path / "d", "--seed", "4", "--format", fmt, *small)
+    assert code == 0, err
+    assert (tmp_path / "d" / expected).exists()
+
+
+def test_phantom_bad_format_exit_2(capsys, tmp_path):
+    code, out, err = run(capsys, "phantom", tmp_path / "d", "--seed", "1", "--format", "png")
+    assert code == 2 and "--format" in err and not (tmp_path / "d").exists()

@@ -263,5 +263,11 @@ def test_requirements_leave_slicer_bundled_packages_alone():
     lines = (MODULE_DIR / "Resources" / "requirements.txt").read_text(encoding="utf-8").splitlines()
     packages = {re.split(r"[<>=!~\[; ]", line.strip())[0].lower()
                 for line in lines if line.strip() and not line.lstrip().startswith("#")}
-    assert {"monai", "highdicom", "pynrrd", "typer", "rich"} <= packages
-    assert not packages & {"numpy", "simpleitk", "pydicom", "vtk", "torch", "slicer", "slicer-core"}
+    bundled = {"numpy", "simpleitk", "pydicom", "vtk", "torch"}
+    assert not packages & (bundled | {"slicer", "slicer-core"})
+    # every runtime dependency of the library that Slicer does not bundle is listed
+    import tomllib
+
+    pyproject = tomllib.loads((MODULE_DIR.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    runtime = {re.split(r"[<>=!~\[; ]", d)[0].lower() for d in pyproject["project"]["dependencies"]}
+    assert runtime - bundled == packages

@@ -56,9 +56,9 @@ def save_preview(case: LabelledCase, path: str | os.PathLike, title: str | None 
         ax.set_title(name, color="white", fontsize=10)
         ax.set_xlabel("mm", color="white")
         ax.tick_params(colors="white", labelsize=7)
-    truth = case.truth.get("levels", {})
+    truth = case.truth.get("levels", {})  # no legend for cases without truth (real scans)
     lines = []
-    for idx, lv in enumerate(LEVELS):
+    for idx, lv in enumerate(LEVELS if truth else ()):
         t = truth.get(lv, {})
         state = "absent" if not t.get("present", True) else (
             f"FRACTURE {t.get('kind')} G{t.get('genant_grade', 0)}" if t.get("fractured") else "intact")
