@@ -29,7 +29,6 @@ def save_preview(case: LabelledCase, path: str | os.PathLike, title: str | None 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.colors import ListedColormap
 
     ct, labels = case.ct.array, case.labels.array
     fracture = case.fracture.array if case.fracture is not None else np.zeros_like(labels)
