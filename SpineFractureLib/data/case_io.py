@@ -8,19 +8,16 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
 import SimpleITK as sitk
 
 from ..errors import InputError
 from ..io import load_ct
 from ..io.dicom_write import write_dicom_series
-from ..io.image_files import read_image_file
+from ..io.image_files import read_mask_on_grid
 from ..io.staging import staged_dir
 from .case import LabelledCase
 
 FORMATS = ("nifti", "dicom")
-#: Largest geometry difference (mm) between the CT and a mask read back from another format.
-GRID_TOLERANCE_MM = 0.05
 
 
 def write_case(case: LabelledCase, folder: str | os.PathLike, fmt: str = "nifti") -> Path:
@@ -61,22 +58,10 @@ def read_case(folder: str | os.PathLike) -> LabelledCase:
     if not ct_path.exists():
         raise InputError(folder, "no ct.nii.gz or ct/ DICOM folder in this case folder")
     ct = load_ct(ct_path)
-    labels = _mask_on(ct, folder / "labels.nii.gz")
-    fracture = _mask_on(ct, folder / "fracture.nii.gz") if (folder / "fracture.nii.gz").exists() else None
+    labels = read_mask_on_grid(folder / "labels.nii.gz", ct)
+    fracture = read_mask_on_grid(folder / "fracture.nii.gz", ct) if (folder / "fracture.nii.gz").exists() else None
     truth_path = folder / "truth.json"
     truth = json.loads(truth_path.read_text()) if truth_path.exists() else {}
     case_id = str(truth.pop("case_id", folder.name))
     return LabelledCase(case_id, ct, labels, fracture, truth)
 
-
-def _mask_on(ct, path: Path):
-    if not path.exists():
-        raise InputError(path, "file missing")
-    mask = read_image_file(path, is_label=True)
-    corners = np.array([[0, 0, 0], [n - 1 for n in ct.shape_xyz]], float)
-    if mask.array.shape != ct.array.shape or not np.allclose(
-        mask.index_to_lps(corners), ct.index_to_lps(corners), atol=GRID_TOLERANCE_MM
-    ):
-        raise InputError(path, "mask is not on the CT's grid (size, spacing, origin or direction differ)")
-    # NIfTI stores geometry in float32: adopt the CT's exact geometry for the matching grid.
-    return ct.with_array(mask.array.astype(np.uint8), series_description="", source=str(path))

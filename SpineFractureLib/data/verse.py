@@ -50,7 +50,7 @@ from scipy import ndimage
 
 from ..errors import InputError
 from ..io import load_ct
-from ..io.image_files import read_image_file
+from ..io.image_files import read_mask_on_grid
 from ..io.staging import staged_dir
 from ..volume import LPS_TO_RAS, CTVolume
 from .case import LEVELS, LabelledCase
@@ -64,8 +64,6 @@ VERSE_LEVELS: dict[int, str] = {
     **{i + 20: f"L{i + 1}" for i in range(6)},
     26: "Sacrum", 27: "Cocc", 28: "T13",
 }
-#: Grid mismatch (mm at the corners) tolerated between mask and CT; VerSe headers are float32.
-GRID_TOLERANCE_MM = 0.01
 
 
 @dataclass(frozen=True)
@@ -239,18 +237,12 @@ def read_verse_case(path: str | os.PathLike) -> LabelledCase:
     """
     files = find_verse_files(path)
     ct = load_ct(files.ct)
-    mask = read_image_file(files.mask, is_label=True)
-    if not mask.same_grid(ct, tol_mm=GRID_TOLERANCE_MM):
-        raise InputError(files.mask, f"mask grid ({mask.shape_xyz} voxels, spacing "
-                                     f"{tuple(round(s, 3) for s in mask.spacing)}, origin "
-                                     f"{tuple(round(o, 2) for o in mask.origin)}) differs from the CT's "
-                                     f"({ct.shape_xyz}, {tuple(round(s, 3) for s in ct.spacing)}, "
-                                     f"{tuple(round(o, 2) for o in ct.origin)})")
+    mask = read_mask_on_grid(files.mask, ct)
     values = np.unique(mask.array)
     unknown = [int(v) for v in values if v != 0 and int(v) not in VERSE_LEVELS]
     if unknown or not np.array_equal(values, np.round(values)):
         raise InputError(files.mask, f"values that are not VerSe labels: {unknown[:5] or 'fractions'}")
-    labels = ct.with_array(mask.array.astype(np.uint8), source=str(files.mask))
+    labels = mask
     present = {int(v) for v in values}
     levels = {name: {"present": n + 1 in present} for n, name in enumerate(LEVELS)}
     truth: dict[str, Any] = {"levels": levels}

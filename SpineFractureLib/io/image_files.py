@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 import SimpleITK as sitk
 
 from ..errors import InputError
@@ -66,3 +68,34 @@ def read_image_file(path: str | os.PathLike, *, is_label: bool = False) -> CTVol
     if not is_label:
         image = sitk.Cast(image, sitk.sitkFloat32)
     return CTVolume.from_sitk(image, modality="CT", source=path)
+
+
+#: Largest geometry difference (mm) accepted between a CT and a mask stored in another file
+#: (NIfTI keeps its geometry in float32).
+MASK_GRID_TOLERANCE_MM = 0.05
+
+
+def read_mask_on_grid(path: str | os.PathLike, reference: CTVolume) -> CTVolume:
+    """Read a label/mask image that must lie on ``reference``'s grid.
+
+    Args:
+        path: the mask file (any format :func:`read_image_file` reads).
+        reference: the CT it belongs to; array axis order (z, y, x).
+
+    Returns:
+        The mask as uint8 with exactly ``reference``'s geometry.
+
+    Raises:
+        InputError: the file is missing or unreadable, or its grid differs from the CT's by more
+            than :data:`MASK_GRID_TOLERANCE_MM`.
+    """
+    if not os.path.exists(path):
+        raise InputError(path, "file missing")
+    mask = read_image_file(path, is_label=True)
+    if not mask.same_grid(reference, tol_mm=MASK_GRID_TOLERANCE_MM):
+        raise InputError(path, f"mask grid ({mask.shape_xyz} voxels, spacing "
+                               f"{tuple(round(s, 3) for s in mask.spacing)}, origin "
+                               f"{tuple(round(o, 2) for o in mask.origin)}) differs from the CT's ("
+                               f"{reference.shape_xyz}, {tuple(round(s, 3) for s in reference.spacing)}, "
+                               f"{tuple(round(o, 2) for o in reference.origin)})")
+    return reference.with_array(mask.array.astype(np.uint8), series_description="", source=os.fspath(path))
