@@ -1,0 +1,189 @@
+"""Find the cervical spine in any neck field of view and cut a 1 mm box around it.
+
+A bone-column heuristic on a coarse (3 mm) copy, no model: the vertebral column is the longest
+near-vertical run of bone close to the body's left-right middle. Skull walls are lateral, the
+mandible and sternum are short or anterior, ribs are oblique, so neither wins. The cervical spine is
+the top of that run (it ends at the skull base or at the top of the field of view).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from ..volume import CTVolume
+from .geometry import resample, resample_like
+
+log = logging.getLogger(__name__)
+
+#: Size (x, y, z) mm of the box cut around the cervical spine.
+CROP_SIZE_MM: tuple[float, float, float] = (112.0, 128.0, 192.0)
+COARSE_MM = 3.0
+BONE_HU = 200.0
+BODY_HU = -400.0
+#: How far (mm) above the top of the bone run the box begins (the run can stop at the dens tip).
+TOP_MARGIN_MM = 16.0
+#: Where the column lies between the front (0) and the back (1) of the body in each slice:
+#: behind the face, mandible, airway and sternum, in front of the back of the neck.
+COLUMN_BAND = (0.35, 0.92)
+#: Column runs must start this close (mm) to the bottom of the body in the field of view.
+ANCHOR_MM = 40.0
+#: The column ends where the bone around it exceeds this multiple of its median (the skull base).
+SKULL_AREA_RATIO = 3.0
+
+
+@dataclass(frozen=True)
+class SpineBox:
+    """An axis-aligned LPS box around the cervical spine.
+
+    Attributes:
+        centre_lps: box centre (x, y, z) in LPS mm.
+        size_mm: box extent (x, y, z) in mm.
+        column_top_lps: top of the detected bone column (LPS mm), for the log and tests.
+    """
+
+    centre_lps: tuple[float, float, float]
+    size_mm: tuple[float, float, float]
+    column_top_lps: tuple[float, float, float]
+
+    def grid(self, spacing_mm: float = 1.0) -> CTVolume:
+        """The box as an empty CTVolume (identity direction, isotropic ``spacing_mm``)."""
+        size = np.maximum(1, np.round(np.asarray(self.size_mm) / spacing_mm)).astype(int)
+        origin = np.asarray(self.centre_lps) - (size - 1) / 2.0 * spacing_mm
+        return CTVolume(np.zeros(tuple(size[::-1]), np.float32), (spacing_mm,) * 3, tuple(origin), np.eye(3))
+
+
+def find_spine_box(ct: CTVolume, size_mm: tuple[float, float, float] = CROP_SIZE_MM) -> SpineBox:
+    """Locate the cervical spine and return a box of ``size_mm`` around it.
+
+    Args:
+        ct: CT in HU, any orientation and spacing; array (z, y, x).
+        size_mm: box extent (x, y, z) in mm.
+
+    Returns:
+        The box. If no bone column is found, the box is centred on the field of view (logged).
+    """
+    coarse = resample(ct, COARSE_MM, axis_aligned=True)  # identity direction: index axes = L, P, S
+    hu = coarse.array
+    body = hu > BODY_HU
+    if not body.any():
+        log.warning("no body found (nothing above %.0f HU): spine box centred on the field of view", BODY_HU)
+        return _centred_box(coarse, size_mm)
+    # Smoothing fills the discs (4-6 mm) between bodies, so the column reads as one run.
+    bone = ndimage.gaussian_filter((hu > BONE_HU).astype(np.float32), sigma=(2.0, 1.0, 1.0))
+    body_z = np.nonzero(body.any(axis=(1, 2)))[0]
+    runs = _run_lengths((bone > 0.2) & _column_band(body), int(body_z[0]), round(ANCHOR_MM / COARSE_MM))
+    x_mid = np.mean(np.nonzero(body)[2])
+    xs = np.arange(hu.shape[2])
+    central = np.exp(-(((xs - x_mid) * COARSE_MM / 30.0) ** 2))  # favour the left-right middle
+    score = runs * central[None, None, :]
+    if score.max() < 30.0 / COARSE_MM:  # no run of 3 cm: not a spine
+        log.warning("no vertebral column found: spine box centred on the field of view")
+        return _centred_box(coarse, size_mm)
+    # ">=" on the flipped z axis: among equal runs the highest end (the cervical one) wins.
+    flat = np.argmax(score[::-1].reshape(-1))
+    zf, y0, x0 = np.unravel_index(int(flat), score.shape)
+    top = hu.shape[0] - 1 - int(zf)
+    path = _trace_down(runs, (top, y0, x0))
+    path, top = _stop_at_skull(hu > BONE_HU, path)
+    # In-plane centre: median over the path of the bone centroid within 35 mm of it (the
+    # path hugs the bodies; the centroid brings in the posterior elements).
+    z_lo = top - round(size_mm[2] / COARSE_MM)
+    r = round(35.0 / COARSE_MM)
+    centres = []
+    for z, y, x in path:
+        if z < z_lo:
+            break
+        window = hu[z, max(0, y - r):y + r + 1, max(0, x - r):x + r + 1] > BONE_HU
+        if window.any():
+            ys, xs_ = np.nonzero(window)
+            centres.append((max(0, y - r) + ys.mean(), max(0, x - r) + xs_.mean()))
+    cy, cx = np.median(np.asarray(centres), axis=0) if centres else (float(y0), float(x0))
+    top_lps = coarse.index_to_lps((x0, y0, top))
+    centre_xy = coarse.index_to_lps((cx, cy, top))
+    centre_z = top_lps[2] + TOP_MARGIN_MM - size_mm[2] / 2.0
+    centre = (float(centre_xy[0]), float(centre_xy[1]), float(centre_z))
+    log.debug("spine column top at %s mm; box centre %s", np.round(top_lps, 1), np.round(centre, 1))
+    return SpineBox(centre, tuple(float(s) for s in size_mm), tuple(float(v) for v in top_lps))
+
+
+def crop_to_box(ct: CTVolume, box: SpineBox, spacing_mm: float = 1.0, *, is_label: bool = False) -> CTVolume:
+    """Resample ``ct`` onto ``box``'s isotropic grid (air or 0 outside the input).
+
+    Args:
+        ct: CT in HU or a label map, array (z, y, x).
+        box: the box from :func:`find_spine_box`.
+        spacing_mm: voxel size of the crop.
+        is_label: nearest neighbour (labels) instead of linear (CT).
+
+    Returns:
+        The crop, identity direction (array axes z = S, y = P, x = L).
+    """
+    return resample_like(ct, box.grid(spacing_mm), is_label=is_label)
+
+
+def _run_lengths(mask: np.ndarray, first: int, anchor: int) -> np.ndarray:
+    """Length of the bone run ending at each voxel of a (z, y, x) mask, going up in z.
+
+    A run may drift by one voxel in y and x per slice (the column is curved by the lordosis),
+    and must start in slices ``first .. first + anchor - 1``.
+    """
+    out = np.zeros(mask.shape, np.int32)
+    prev = np.zeros(mask.shape[1:], np.int32)
+    for z in range(mask.shape[0]):  # a few dozen coarse slices: a loop over z is cheap
+        below = ndimage.maximum_filter(prev, size=3)
+        # Runs start only near the bottom: the column reaches the bottom of any neck field of
+        # view, the face and mandible do not.
+        alive = mask[z] if z < first + anchor else mask[z] & (below > 0)
+        prev = np.where(alive, below + 1, 0)
+        out[z] = prev
+    return out
+
+
+def _trace_down(runs: np.ndarray, end: tuple[int, int, int]) -> list[tuple[int, int, int]]:
+    """The voxels (z, y, x) of the run ending at ``end``, from its top down."""
+    z, y, x = end
+    path = [(z, y, x)]
+    while z > 0 and runs[z, y, x] > 1:
+        z -= 1
+        ys, xs = slice(max(0, y - 1), y + 2), slice(max(0, x - 1), x + 2)
+        dy, dx = np.unravel_index(int(np.argmax(runs[z, ys, xs])), runs[z, ys, xs].shape)
+        y, x = ys.start + int(dy), xs.start + int(dx)
+        path.append((z, y, x))
+    return path
+
+
+def _stop_at_skull(bone: np.ndarray, path: list[tuple[int, int, int]]) -> tuple[list, int]:
+    """Cut a top-down column path where it runs into the skull base (a jump in bone area)."""
+    r = round(35.0 / COARSE_MM)
+    area = np.array([bone[z, max(0, y - r):y + r + 1, max(0, x - r):x + r + 1].sum() for z, y, x in path])
+    lower = area[len(area) // 2:]  # the lower half of the path is neck
+    limit = SKULL_AREA_RATIO * max(float(np.median(lower)), 1.0)
+    start = 0
+    for i in range(len(area) // 2, -1, -1):  # from the middle upwards
+        if area[i] > limit:
+            start = i + 1
+            break
+    return path[start:], path[start][0] if start < len(path) else path[0][0]
+
+
+def _column_band(body: np.ndarray) -> np.ndarray:
+    """(z, y, x) mask of the front-to-back band of each slice's body where the column can lie."""
+    ys = np.arange(body.shape[1], dtype=float)[None, :, None]
+    any_y = body.any(axis=2)  # (z, y)
+    front = np.where(any_y.any(axis=1), np.argmax(any_y, axis=1), 0).astype(float)
+    back = body.shape[1] - 1 - np.argmax(any_y[:, ::-1], axis=1).astype(float)
+    rel = (ys - front[:, None, None]) / np.maximum(back - front, 1.0)[:, None, None]
+    return (rel >= COLUMN_BAND[0]) & (rel <= COLUMN_BAND[1])
+
+
+def _centred_box(coarse: CTVolume, size_mm: tuple[float, float, float]) -> SpineBox:
+    centre = coarse.index_to_lps((np.asarray(coarse.shape_xyz) - 1) / 2.0)
+    c = tuple(float(v) for v in centre)
+    return SpineBox(c, tuple(float(s) for s in size_mm), c)
+
+
+__all__ = ["CROP_SIZE_MM", "SpineBox", "crop_to_box", "find_spine_box"]

@@ -1,0 +1,82 @@
+"""Bone windows, priors and the cervical-spine crop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
+from SpineFractureLib.preprocess.channels import (
+    BONE_WINDOWS,
+    N_CHANNELS,
+    bone_likelihood,
+    bone_window,
+    edge_prior,
+    make_channels,
+)
+from SpineFractureLib.preprocess.crop import crop_to_box, find_spine_box
+
+
+def test_bone_window_maps_level_to_half_and_clips():
+    hu = np.array([-2000.0, 400.0 - 900.0, 400.0, 400.0 + 900.0, 5000.0])
+    np.testing.assert_allclose(bone_window(hu, 1800, 400), [0, 0, 0.5, 1, 1], atol=1e-6)
+    with pytest.raises(ValueError):
+        bone_window(hu, 0, 400)
+
+
+def test_bone_likelihood_monotone_and_centred():
+    p = bone_likelihood(np.array([-1000.0, 0.0, 200.0, 400.0, 1500.0]))
+    assert np.all(np.diff(p) > 0)
+    assert p[2] == pytest.approx(0.5, abs=1e-6)
+    assert p[0] < 0.01 and p[-1] > 0.99
+
+
+def test_edge_prior_peaks_at_the_boundary():
+    window = np.zeros((9, 9, 20), np.float32)
+    window[..., 10:] = 1.0
+    edge = edge_prior(window)
+    profile = edge[4, 4]
+    assert profile.argmax() in (9, 10)
+    assert profile[0] < 0.01 and profile[-1] < 0.01
+
+
+def test_make_channels_shape_order_and_range():
+    rng = np.random.default_rng(0)
+    hu = rng.uniform(-1000, 2000, (7, 9, 11)).astype(np.float32)
+    ch = make_channels(hu)
+    assert ch.shape == (N_CHANNELS, 7, 9, 11) and ch.dtype == np.float32
+    assert ch.min() >= 0 and ch.max() <= 1
+    width, level = BONE_WINDOWS[1]
+    np.testing.assert_allclose(ch[1], bone_window(hu, width, level))
+    with pytest.raises(ValueError):
+        make_channels(hu[0])
+
+
+@pytest.mark.parametrize("seed", [3, 10, 19])
+def test_spine_box_holds_every_present_level(seed):
+    """Random clinical fields of view (pose, spacing, cut ends): the box keeps each level whole."""
+    case = make_phantom(seed, PhantomConfig(streak_probability=0.0))
+    box = find_spine_box(case.ct)
+    labels = crop_to_box(case.labels, box, is_label=True)
+    assert labels.spacing == (1.0, 1.0, 1.0) and np.allclose(labels.direction, np.eye(3))
+    voxel_ml = np.prod(case.ct.spacing)
+    for value in range(1, 8):
+        full = np.count_nonzero(case.labels.array == value) * voxel_ml
+        if full:
+            assert np.count_nonzero(labels.array == value) >= 0.97 * full, f"level C{value} cut"
+
+
+def test_spine_box_on_real_head_and_neck_ct(shared_data):
+    """The real CT shows the face, mandible and skull: the box must sit on the column behind them."""
+    from SpineFractureLib.io import load_ct
+
+    ct = load_ct(shared_data / "ct-head-neck-dicom", auto_hu_correction=True)
+    box = find_spine_box(ct)
+    crop = crop_to_box(ct, box)
+    # The column lies in the posterior half of the head-and-neck field of view...
+    full_y = ct.index_to_lps(np.array([[0, 0, 0], [0, ct.shape_xyz[1] - 1, 0]]))[:, 1]
+    assert box.centre_lps[1] > full_y.mean()
+    # ...and the crop holds a vertical run of bone down its middle (the vertebral bodies).
+    mid = crop.array[:, :, crop.array.shape[2] // 2 - 10:crop.array.shape[2] // 2 + 10]
+    bone_rows = (mid > 250).any(axis=(1, 2))
+    assert bone_rows.sum() >= 60
