@@ -1,0 +1,128 @@
+"""`pretrain`, `train-seg` and `evaluate`: thin wrappers over SpineFractureLib.train and .evaluation."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the training commands to ``app``."""
+    app.command("pretrain")(pretrain)
+    app.command("train-seg")(train_seg)
+    app.command("evaluate")(evaluate)
+
+
+def _config(config: Optional[Path], **flags):
+    from ..train.segmentation import TrainConfig
+
+    try:
+        if config is not None:
+            return TrainConfig.from_file(config, **flags)
+        return TrainConfig.from_dict({}, **flags)
+    except ValueError as err:
+        raise InputError(config or "command line", str(err)) from err
+
+
+_OPTS = {
+    "config": typer.Option(None, "--config", help="JSON config (see TrainConfig); flags override it."),
+    "out": typer.Option(None, "--out", help="Output folder for checkpoints."),
+    "data": typer.Option(None, "--data", help="Labelled dataset folder (case folders, RSNA 2022, VerSe)."),
+    "phantom_seeds": typer.Option(None, "--phantom-seeds", help="FIRST COUNT: phantom seeds (without --data)."),
+    "cache": typer.Option(None, "--cache", help="Folder caching prepared 1 mm crops."),
+    "patch": typer.Option(None, "--patch", help="Training crop Z Y X in voxels (1 mm)."),
+    "steps": typer.Option(None, "--steps", help="Optimisation steps in all."),
+    "lr": typer.Option(None, "--lr", help="Peak learning rate."),
+    "seed": typer.Option(None, "--seed", help="Seed of initialisation, data order and augmentation."),
+    "device": typer.Option(None, "--device", help="auto, cpu, cuda or mps."),
+    "resume": typer.Option(None, "--resume", help="Checkpoint to continue from."),
+    "log_every": typer.Option(None, "--log-every"),
+    "checkpoint_every": typer.Option(None, "--checkpoint-every"),
+}
+
+
+def _flags(out, data, phantom_seeds, cache, patch, steps, lr, seed, device, log_every, checkpoint_every):
+    return {"out": str(out) if out else None, "data": str(data) if data else None,
+            "phantom_seeds": tuple(phantom_seeds) if phantom_seeds else None, "cache": str(cache) if cache else None,
+            "patch_zyx": tuple(patch) if patch else None, "steps": steps, "lr": lr, "seed": seed, "device": device,
+            "log_every": log_every, "checkpoint_every": checkpoint_every}
+
+
+def _report(summary: dict) -> None:
+    typer.echo(json.dumps({k: (round(v, 5) if isinstance(v, float) else v) for k, v in summary.items()}))
+
+
+def pretrain(
+    config: Optional[Path] = _OPTS["config"], out: Optional[Path] = _OPTS["out"], data: Optional[Path] = _OPTS["data"],
+    phantom_seeds: Optional[tuple[int, int]] = _OPTS["phantom_seeds"], cache: Optional[Path] = _OPTS["cache"],
+    patch: Optional[tuple[int, int, int]] = _OPTS["patch"], steps: Optional[int] = _OPTS["steps"],
+    lr: Optional[float] = _OPTS["lr"], seed: Optional[int] = _OPTS["seed"], device: Optional[str] = _OPTS["device"],
+    resume: Optional[Path] = _OPTS["resume"], log_every: Optional[int] = _OPTS["log_every"],
+    checkpoint_every: Optional[int] = _OPTS["checkpoint_every"],
+    mask_ratio: Optional[float] = typer.Option(None, "--mask-ratio", help="Fraction of patches hidden (0.75)."),
+    mae_patch: Optional[int] = typer.Option(None, "--mae-patch", help="Masked patch edge in voxels (16)."),
+) -> None:
+    """MAE pretraining of the shared encoder on unlabelled CT crops (runs under torchrun)."""
+    from ..train.segmentation import pretrain_mae
+
+    cfg = _config(config, **_flags(out, data, phantom_seeds, cache, patch, steps, lr, seed, device, log_every,
+                                   checkpoint_every), mask_ratio=mask_ratio, mae_patch=mae_patch)
+    _report(pretrain_mae(cfg, resume=str(resume) if resume else None))
+
+
+def train_seg(
+    config: Optional[Path] = _OPTS["config"], out: Optional[Path] = _OPTS["out"], data: Optional[Path] = _OPTS["data"],
+    phantom_seeds: Optional[tuple[int, int]] = _OPTS["phantom_seeds"], cache: Optional[Path] = _OPTS["cache"],
+    patch: Optional[tuple[int, int, int]] = _OPTS["patch"], steps: Optional[int] = _OPTS["steps"],
+    lr: Optional[float] = _OPTS["lr"], seed: Optional[int] = _OPTS["seed"], device: Optional[str] = _OPTS["device"],
+    resume: Optional[Path] = _OPTS["resume"], log_every: Optional[int] = _OPTS["log_every"],
+    checkpoint_every: Optional[int] = _OPTS["checkpoint_every"],
+    mae_checkpoint: Optional[Path] = typer.Option(None, "--mae-checkpoint", help="Initialise the encoder from it."),
+    no_priors: bool = typer.Option(False, "--no-priors", help="Zero the bone and edge prior channels (ablation)."),
+    geometry_weight: Optional[float] = typer.Option(None, "--geometry-weight", help="0 switches the term off."),
+) -> None:
+    """Train the structure-aware C1-C7 U-Net (runs under torchrun)."""
+    from ..train.segmentation import train_segmentation
+
+    cfg = _config(config, **_flags(out, data, phantom_seeds, cache, patch, steps, lr, seed, device, log_every,
+                                   checkpoint_every), mae_checkpoint=str(mae_checkpoint) if mae_checkpoint else None,
+                  use_priors=False if no_priors else None, geometry_weight=geometry_weight)
+    _report(train_segmentation(cfg, resume=str(resume) if resume else None))
+
+
+def evaluate(
+    data: Optional[Path] = typer.Option(None, "--data", help="Labelled dataset folder."),
+    phantoms: Optional[int] = typer.Option(None, "--phantoms", help="Evaluate on N fresh phantoms."),
+    seed: int = typer.Option(900000, "--seed", help="First phantom seed (never a training seed)."),
+    model: str = typer.Option("default", "--model", help="Registered model name or a weights/checkpoint file."),
+    device: str = typer.Option("auto", "--device"),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Also write the metrics JSON to this file."),
+) -> None:
+    """Segmentation metrics: Dice, level identification, centroid error, time per case."""
+    from ..pipeline.evaluate import evaluate_segmentation, format_metrics
+
+    if (data is None) == (phantoms is None):
+        raise InputError("command line", "give exactly one of --data DIR or --phantoms N")
+    if phantoms is not None and phantoms < 1:
+        raise InputError("--phantoms", "must be at least 1")
+    metrics = evaluate_segmentation(model=model, data=data, phantoms=phantoms, seed=seed, device=device)
+    text = json.dumps(metrics, indent=2)
+    if out is not None:
+        from ..io.staging import staged_file
+
+        with staged_file(out) as tmp:
+            tmp.write_text(text)
+    if as_json:
+        sys.stdout.write(text + "\n")
+    else:
+        typer.echo(format_metrics(metrics))

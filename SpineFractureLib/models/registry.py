@@ -1,0 +1,151 @@
+"""Registry of shipped weights: name, version, sha256, what they were trained on; safe loading.
+
+``registry.json`` (beside this file) lists each model; the weights live in ``weights/``. A file is
+loaded only after its sha256 matches the registry, and always with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import InputError
+from ..io.staging import staged_file
+from .unet import SpineUNet
+
+log = logging.getLogger(__name__)
+
+REGISTRY_PATH = Path(__file__).with_name("registry.json")
+WEIGHTS_FORMAT = "spinefracture-weights-1"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What findings.json and the model card say about a model."""
+
+    name: str
+    version: str
+    sha256: str
+    trained_on: str
+    use_priors: bool = True
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``model`` object of findings.json and of the evaluation JSON."""
+        return {"name": self.name, "version": self.version, "sha256": self.sha256, "trained_on": self.trained_on}
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file (read in 1 MiB blocks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_registry(path: str | os.PathLike = REGISTRY_PATH) -> dict[str, Any]:
+    """The registry JSON (``models`` list and ``default`` per task)."""
+    return json.loads(Path(path).read_text())
+
+
+def resolve_model(name_or_path: str, task: str = "segmentation",
+                  registry_path: str | os.PathLike = REGISTRY_PATH) -> tuple[Path, dict[str, Any] | None]:
+    """Find a model's file: a registered name (``default`` = the task's default) or a file path.
+
+    Returns:
+        (file, registry entry or None for an unregistered file).
+
+    Raises:
+        InputError: neither a registered name nor an existing file.
+    """
+    registry = read_registry(registry_path)
+    name = registry.get("default", {}).get(task) if name_or_path == "default" else name_or_path
+    for entry in registry.get("models", []):
+        if entry["name"] == name and entry.get("task", task) == task:
+            return Path(registry_path).parent / entry["file"], entry
+    path = Path(name_or_path)
+    if path.is_file():
+        return path, None
+    known = ", ".join(e["name"] for e in registry.get("models", [])) or "none"
+    raise InputError(path, f"is neither a registered model ({known}) nor a file")
+
+
+def load_segmentation_model(name_or_path: str = "default",
+                            registry_path: str | os.PathLike = REGISTRY_PATH) -> tuple[SpineUNet, ModelInfo]:
+    """Load the U-Net: registered weights (sha256 checked first), exported weights or a checkpoint.
+
+    Args:
+        name_or_path: registered name, ``default``, or a ``.pt`` file (weights or ``seg`` checkpoint).
+        registry_path: the registry to look names up in.
+
+    Returns:
+        The model in eval mode (float32, CPU) and its info.
+
+    Raises:
+        InputError: unknown name, missing file, sha256 mismatch, truncated or foreign file.
+    """
+    path, entry = resolve_model(name_or_path, "segmentation", registry_path)
+    if not path.is_file():
+        raise InputError(path, "registered weights file is missing (reinstall the package)")
+    digest = sha256_of(path)
+    if entry is not None and digest != entry["sha256"]:
+        raise InputError(path, f"sha256 {digest[:12]}… does not match the registry's {entry['sha256'][:12]}…: "
+                               "the file is damaged or was replaced; refusing to load it")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated zip, pickle refused by weights_only, ...
+        raise InputError(path, f"cannot be read as weights ({type(err).__name__}: {err})") from err
+    if not isinstance(blob, dict):
+        raise InputError(path, "is not a SpineFracture weights file")
+    if blob.get("format") == WEIGHTS_FORMAT:
+        arch, state, meta = blob["arch"], blob["state_dict"], blob.get("meta", {})
+    elif blob.get("kind") == "seg":  # a training checkpoint
+        cfg = blob.get("config", {})
+        arch = {"channels": cfg.get("channels"), "fracture_channel": True, "use_priors": cfg.get("use_priors", True)}
+        state, meta = blob["model"], {}
+    else:
+        raise InputError(path, "is not a segmentation model (neither exported weights nor a seg checkpoint)")
+    model = SpineUNet(channels=arch["channels"], fracture_channel=arch.get("fracture_channel", True))
+    try:
+        model.load_state_dict({k: v.float() for k, v in state.items()})
+    except RuntimeError as err:
+        raise InputError(path, f"weights do not fit the U-Net ({err})") from err
+    model.eval()
+    info = ModelInfo(
+        name=entry["name"] if entry else meta.get("name", path.stem),
+        version=entry["version"] if entry else meta.get("version", "unregistered"),
+        sha256=digest,
+        trained_on=entry["trained_on"] if entry else meta.get("trained_on", "unknown"),
+        use_priors=bool(arch.get("use_priors", True)),
+    )
+    return model, info
+
+
+def export_weights(checkpoint: str | os.PathLike, out: str | os.PathLike, *, name: str, version: str,
+                   trained_on: str) -> str:
+    """Write compact inference weights (float16 state, architecture, metadata) from a ``seg`` checkpoint.
+
+    Returns:
+        The sha256 of the written file (for the registry).
+    """
+    from ..train.checkpoint import load_checkpoint
+
+    state = load_checkpoint(checkpoint, "seg")
+    cfg = state["config"]
+    blob = {"format": WEIGHTS_FORMAT,
+            "arch": {"channels": list(cfg["channels"]), "fracture_channel": True, "use_priors": cfg["use_priors"]},
+            "state_dict": {k: (v.half() if v.is_floating_point() else v) for k, v in state["model"].items()},
+            "meta": {"name": name, "version": version, "trained_on": trained_on, "steps": state["step"]}}
+    with staged_file(out) as tmp:
+        torch.save(blob, tmp)
+    return sha256_of(out)
+
+
+__all__ = ["ModelInfo", "export_weights", "load_segmentation_model", "read_registry", "resolve_model", "sha256_of"]

@@ -1,0 +1,1 @@
+"""Pipelines: segmentation (and later analyze, classify, batch) over whole CT volumes; evaluation."""

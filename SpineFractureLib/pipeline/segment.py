@@ -1,0 +1,126 @@
+"""C1..C7 segmentation of a whole CT: crop, channels, sliding-window U-Net, post-processing.
+
+A Predictor-style object (as in nnU-Net): load the model once, call :meth:`Segmenter.segment` per CT.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from monai.inferers import sliding_window_inference
+
+from ..models.postprocess import postprocess_levels
+from ..models.registry import ModelInfo, load_segmentation_model
+from ..models.unet import FRACTURE_CHANNEL, N_CLASSES
+from ..preprocess.channels import make_channels
+from ..preprocess.crop import SpineBox, crop_to_box, find_spine_box
+from ..preprocess.geometry import resample_like
+from ..train.distributed import pick_device
+from ..volume import CTVolume
+
+log = logging.getLogger(__name__)
+Progress = Callable[[float, str], None]
+#: Sliding-window size (z, y, x) voxels at 1 mm: the training crop.
+ROI_ZYX = (160, 112, 96)
+
+
+@dataclass
+class Segmentation:
+    """The result of :meth:`Segmenter.segment`.
+
+    Attributes:
+        labels: uint8 C1..C7 label map on the input CT's grid.
+        crop_labels: the same on the 1 mm crop (identity direction; z towards the head).
+        crop_probabilities: float32 (8, z, y, x) softmax on the crop (background, C1..C7).
+        crop_fracture: float32 (z, y, x) fracture-region probability on the crop.
+        crop_hu: the 1 mm crop in HU (for the classifier and Grad-CAM).
+        box: where the crop lies.
+        timings_s: seconds per stage (``crop``, ``network``, ``postprocess``, ``resample``).
+    """
+
+    labels: CTVolume
+    crop_labels: CTVolume
+    crop_probabilities: np.ndarray
+    crop_fracture: np.ndarray
+    crop_hu: CTVolume
+    box: SpineBox
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+class Segmenter:
+    """Load a segmentation model once and segment CT volumes with it.
+
+    Args:
+        model: registered name, ``default`` or a weights/checkpoint file.
+        device: auto, cpu, cuda or mps.
+        overlap: sliding-window overlap (0..1).
+        roi_zyx: sliding-window size; windows are merged with Gaussian weights.
+    """
+
+    def __init__(self, model: str = "default", device: str = "auto", overlap: float = 0.25,
+                 roi_zyx: tuple[int, int, int] = ROI_ZYX) -> None:
+        self.device = pick_device(device)
+        self.model, self.info = load_segmentation_model(model)
+        self.model.to(self.device)
+        self.overlap = overlap
+        self.roi = roi_zyx
+
+    @property
+    def model_info(self) -> ModelInfo:
+        """Name, version, sha256 and training data of the loaded model."""
+        return self.info
+
+    @torch.no_grad()
+    def segment(self, ct: CTVolume, progress: Progress | None = None) -> Segmentation:
+        """Segment C1..C7.
+
+        Args:
+            ct: CT in HU, any orientation and spacing; array (z, y, x).
+            progress: optional ``progress(fraction, message)`` callback.
+
+        Returns:
+            Labels on the input grid and the crop-level outputs.
+        """
+        report = progress or (lambda f, m: None)
+        t = {}
+        t0 = time.perf_counter()
+        report(0.0, "finding the cervical spine")
+        box = find_spine_box(ct)
+        crop = crop_to_box(ct, box)
+        channels = make_channels(crop.array)
+        if not self.info.use_priors:
+            channels[3:] = 0.0
+        t["crop"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        report(0.2, "segmenting")
+        x = torch.from_numpy(channels)[None].to(self.device)
+        roi = tuple(min(r, s) for r, s in zip(self.roi, x.shape[2:]))
+        logits = sliding_window_inference(x, roi, sw_batch_size=1, predictor=self.model, overlap=self.overlap,
+                                          mode="gaussian")
+        probs = torch.softmax(logits[0, :N_CLASSES].float(), dim=0)
+        fracture = torch.sigmoid(logits[0, FRACTURE_CHANNEL].float()) if logits.shape[1] > FRACTURE_CHANNEL \
+            else torch.zeros_like(probs[0])
+        probs_np, fracture_np = probs.cpu().numpy(), fracture.cpu().numpy()
+        t["network"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        report(0.8, "post-processing")
+        crop_labels = postprocess_levels(probs_np.argmax(axis=0).astype(np.uint8))
+        t["postprocess"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        crop_label_vol = crop.with_array(crop_labels)
+        labels = resample_like(crop_label_vol, ct, is_label=True)
+        t["resample"] = time.perf_counter() - t0
+        report(1.0, "segmentation done")
+        log.info("segmented: %s", {k: round(v, 2) for k, v in t.items()})
+        return Segmentation(labels, crop_label_vol, probs_np, fracture_np, crop, box, t)
+
+
+__all__ = ["ROI_ZYX", "Segmentation", "Segmenter"]

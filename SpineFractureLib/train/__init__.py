@@ -1,0 +1,1 @@
+"""Training: losses, datasets, distributed set-up, checkpoints and the training loops."""

@@ -1,0 +1,172 @@
+"""Training samples for segmentation: cases cropped to the cervical spine at 1 mm, and a dataset.
+
+A prepared sample is the crop's HU (int16), its C1..C7 labels and fracture mask. Preparing costs a
+phantom generation or a file read plus a resample, so prepared samples can be cached as ``.npz``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..data.case import LEVELS, LabelledCase
+from ..preprocess.channels import make_channels
+from ..preprocess.crop import crop_to_box, find_spine_box
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PreparedSample:
+    """A case cropped to the cervical spine on a 1 mm LPS grid; arrays (z, y, x), z towards the head.
+
+    Attributes:
+        case_id: the source case.
+        hu: int16 HU.
+        labels: uint8, 0 background, 1..7 C1..C7 (other labels dropped).
+        fracture: uint8 fracture region, or None when the source has no mask.
+    """
+
+    case_id: str
+    hu: np.ndarray
+    labels: np.ndarray
+    fracture: np.ndarray | None
+
+
+def prepare_case(case: LabelledCase) -> PreparedSample:
+    """Crop a labelled case around its cervical spine (the same heuristic as at inference).
+
+    Args:
+        case: CT in HU with labels (1..7 = C1..C7) on its grid.
+
+    Returns:
+        The prepared sample.
+    """
+    box = find_spine_box(case.ct)
+    hu = crop_to_box(case.ct, box).array
+    labels = crop_to_box(case.labels.with_array(case.cervical_labels()), box, is_label=True).array
+    fracture = None
+    if case.fracture is not None:
+        fracture = crop_to_box(case.fracture, box, is_label=True).array.astype(np.uint8)
+    return PreparedSample(case.case_id, np.clip(np.round(hu), -1024, 3071).astype(np.int16),
+                          labels.astype(np.uint8), fracture)
+
+
+class PreparedCache:
+    """Prepared samples, computed on first use and kept as ``.npz`` files in ``folder`` (if given).
+
+    Args:
+        loaders: (key, function returning a LabelledCase) pairs.
+        folder: cache folder, or None to prepare every time.
+    """
+
+    def __init__(self, loaders: Sequence[tuple[str, Callable[[], LabelledCase]]],
+                 folder: str | os.PathLike | None = None) -> None:
+        self.loaders = list(loaders)
+        self.folder = Path(folder) if folder else None
+        if self.folder:
+            self.folder.mkdir(parents=True, exist_ok=True)
+
+    def __len__(self) -> int:
+        return len(self.loaders)
+
+    def __getitem__(self, i: int) -> PreparedSample:
+        key, load = self.loaders[i]
+        path = self.folder / f"{_safe(key)}.npz" if self.folder else None
+        if path is not None and path.is_file():
+            with np.load(path) as z:
+                frac = z["fracture"] if z["has_fracture"] else None
+                return PreparedSample(key, z["hu"], z["labels"], frac)
+        sample = prepare_case(load())
+        if path is not None:
+            tmp = path.with_name(path.stem + f".tmp{os.getpid()}.npz")
+            np.savez_compressed(tmp, hu=sample.hu, labels=sample.labels,
+                                fracture=sample.fracture if sample.fracture is not None else np.zeros(1, np.uint8),
+                                has_fracture=sample.fracture is not None)
+            tmp.replace(path)
+        return sample
+
+
+def phantom_loaders(seeds: Sequence[int], config: dict | None = None) -> list[tuple[str, Callable[[], LabelledCase]]]:
+    """Loaders generating phantoms on the fly (keys include a hash of the config).
+
+    Args:
+        seeds: phantom seeds.
+        config: :class:`PhantomConfig` keyword arguments.
+    """
+    from ..data.phantom import PhantomConfig, make_phantom
+    from ..data.phantom.generator import GENERATOR_VERSION
+
+    cfg = PhantomConfig(**(config or {}))
+    tag = hashlib.sha256(json.dumps([GENERATOR_VERSION, asdict(cfg)], sort_keys=True,
+                                    default=str).encode()).hexdigest()[:8]
+    return [(f"phantom-{int(s)}-{tag}", (lambda s=int(s): make_phantom(s, cfg))) for s in seeds]
+
+
+class SegmentationDataset(Dataset):
+    """Network-ready samples: channels, labels and fracture mask, with augmentation.
+
+    Args:
+        source: prepared samples (a :class:`PreparedCache` or any sequence of PreparedSample).
+        patch_zyx: random crop size (z, y, x) in voxels, or None for the whole crop.
+        augment: random crop position, left-right flip, HU scale and offset.
+        use_priors: False zeroes the bone-likelihood and edge channels (ablation).
+        seed: base seed of the augmentation (each item and epoch draws its own stream).
+    """
+
+    def __init__(self, source: Sequence[PreparedSample], patch_zyx: Sequence[int] | None = None,
+                 augment: bool = True, use_priors: bool = True, seed: int = 0) -> None:
+        self.source = source
+        self.patch = tuple(int(p) for p in patch_zyx) if patch_zyx else None
+        self.augment = augment
+        self.use_priors = use_priors
+        self.seed = seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        s = self.source[i]
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        hu, labels = s.hu.astype(np.float32), s.labels
+        frac = s.fracture if s.fracture is not None else np.zeros_like(labels)
+        if self.patch:
+            starts = [int(rng.integers(0, max(1, n - p) + 1)) if self.augment else max(0, n - p) // 2
+                      for n, p in zip(hu.shape, self.patch)]
+            sl = tuple(slice(a, a + p) for a, p in zip(starts, self.patch))
+            hu, labels, frac = hu[sl], labels[sl], frac[sl]
+        if self.augment:
+            hu = hu * float(rng.uniform(0.92, 1.08)) + float(rng.uniform(-40, 40))
+            if rng.random() < 0.5:  # left-right: the levels keep their names
+                hu, labels, frac = hu[..., ::-1], labels[..., ::-1], frac[..., ::-1]
+        channels = make_channels(np.ascontiguousarray(hu))
+        if not self.use_priors:
+            channels[3:] = 0.0
+        return {
+            "image": torch.from_numpy(channels),
+            "label": torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64))[None],
+            "fracture": torch.from_numpy(np.ascontiguousarray(frac, dtype=np.float32))[None],
+            "has_fracture": torch.tensor(s.fracture is not None),
+        }
+
+
+def level_presence(labels: np.ndarray) -> dict[str, bool]:
+    """Which of C1..C7 appear in a (z, y, x) label map."""
+    return {lv: bool(np.any(labels == i + 1)) for i, lv in enumerate(LEVELS)}
+
+
+def _safe(key: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
+
+
+__all__ = ["PreparedCache", "PreparedSample", "SegmentationDataset", "phantom_loaders", "prepare_case"]

@@ -1,0 +1,171 @@
+"""``train-seg`` and ``pretrain``: configurations and the two training entry points."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import InputError
+from ..models.encoder import DEFAULT_CHANNELS
+from ..models.mae import DEFAULT_MASK_RATIO, DEFAULT_PATCH, SpineMAE
+from ..models.unet import SpineUNet
+from .checkpoint import load_checkpoint
+from .distributed import cleanup_distributed, setup_distributed
+from .loop import LoopOptions, train_loop
+from .losses import SegmentationLoss
+from .seg_data import PreparedCache, SegmentationDataset, phantom_loaders
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs (JSON file or CLI flags; stored in each checkpoint).
+
+    Attributes:
+        out: output folder (checkpoints).
+        data: a labelled dataset folder (case folders, RSNA or VerSe), or None for phantoms.
+        phantom_seeds: [first, count] of the phantom seeds used when ``data`` is None.
+        cache: folder for prepared crops (None: prepare on the fly every time).
+        patch_zyx: training crop (z, y, x) voxels at 1 mm.
+        channels: encoder channels per stage.
+        use_priors: feed the bone-likelihood and edge channels (False zeroes them; ablation).
+        geometry_weight: weight of the geometry-consistency loss (0 = off; ablation).
+        fracture_weight: weight of the fracture-region loss.
+        mae_checkpoint: an MAE checkpoint to initialise the encoder from (None: random init).
+        mask_ratio, mae_patch: MAE masking (pretraining only).
+        device: auto, cpu, cuda or mps.
+        loop: steps, learning rate, seed, checkpoint frequency, AMP, workers.
+    """
+
+    out: str = "runs/seg"
+    data: str | None = None
+    phantom_seeds: tuple[int, int] = (1000, 200)
+    cache: str | None = None
+    patch_zyx: tuple[int, int, int] = (160, 112, 96)
+    channels: tuple[int, ...] = DEFAULT_CHANNELS
+    use_priors: bool = True
+    geometry_weight: float = 0.5
+    fracture_weight: float = 0.5
+    mae_checkpoint: str | None = None
+    mask_ratio: float = DEFAULT_MASK_RATIO
+    mae_patch: int = DEFAULT_PATCH
+    device: str = "auto"
+    loop: LoopOptions = field(default_factory=LoopOptions)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, **overrides: Any) -> TrainConfig:
+        """Read a JSON config; ``overrides`` (not None) replace its values; ``loop`` is a nested object.
+
+        Raises:
+            InputError: unreadable JSON or unknown keys.
+        """
+        try:
+            raw = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as err:
+            raise InputError(path, f"is not a readable JSON config ({err})") from err
+        return cls.from_dict(raw, **overrides)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], **overrides: Any) -> TrainConfig:
+        """Build from plain values (unknown keys raise ValueError)."""
+        raw = dict(raw)
+        loop_raw = dict(raw.pop("loop", {}))
+        names = {f.name for f in fields(cls)}
+        loop_names = {f.name for f in fields(LoopOptions)}
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            if key in loop_names:
+                loop_raw[key] = value
+            else:
+                raw[key] = value
+        unknown = set(raw) - names
+        if unknown or set(loop_raw) - loop_names:
+            raise ValueError(f"unknown config keys: {sorted(unknown | (set(loop_raw) - loop_names))}")
+        for key in ("phantom_seeds", "patch_zyx", "channels"):
+            if key in raw:
+                raw[key] = tuple(int(v) for v in raw[key])
+        return cls(**raw, loop=LoopOptions(**loop_raw))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values."""
+        return json.loads(json.dumps(asdict(self)))
+
+
+def _samples(cfg: TrainConfig) -> PreparedCache:
+    if cfg.data:
+        from ..data.labelled_dirs import list_labelled_cases
+
+        loaders = list_labelled_cases(cfg.data)
+    else:
+        first, count = cfg.phantom_seeds
+        loaders = phantom_loaders(range(first, first + count))
+    return PreparedCache(loaders, cfg.cache)
+
+
+def train_segmentation(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
+    """Train the structure-aware U-Net (runs unchanged under ``torchrun``).
+
+    Args:
+        cfg: the configuration.
+        resume: a ``seg`` checkpoint to continue from.
+
+    Returns:
+        The loop summary (steps, first and last loss, seconds, checkpoint path).
+    """
+    info = setup_distributed(cfg.device)
+    try:
+        torch.manual_seed(cfg.loop.seed)
+        model = SpineUNet(channels=cfg.channels, fracture_channel=True)
+        if cfg.mae_checkpoint and not resume:
+            state = load_checkpoint(cfg.mae_checkpoint, "mae")
+            model.load_encoder(state["model"])
+            log.info("encoder initialised from MAE checkpoint %s", cfg.mae_checkpoint)
+        loss = SegmentationLoss(cfg.geometry_weight, cfg.fracture_weight)
+        dataset = SegmentationDataset(_samples(cfg), cfg.patch_zyx, augment=True, use_priors=cfg.use_priors,
+                                      seed=cfg.loop.seed)
+
+        def step(net: torch.nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            return loss(net(batch["image"]), batch["label"], batch["fracture"], batch["has_fracture"])
+
+        return train_loop(kind="seg", model=model, dataset=dataset, step_fn=step, options=cfg.loop,
+                          out_dir=cfg.out, config=cfg.to_dict(), dist_info=info, resume=resume)
+    finally:
+        cleanup_distributed()
+
+
+def pretrain_mae(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
+    """MAE pretraining of the encoder on the same crops, labels unused (runs under ``torchrun``).
+
+    Args:
+        cfg: the configuration (``mask_ratio``, ``mae_patch``, data, loop).
+        resume: an ``mae`` checkpoint to continue from.
+
+    Returns:
+        The loop summary.
+    """
+    info = setup_distributed(cfg.device)
+    try:
+        torch.manual_seed(cfg.loop.seed)
+        model = SpineMAE(channels=cfg.channels, mask_ratio=cfg.mask_ratio, patch_size=cfg.mae_patch)
+        dataset = SegmentationDataset(_samples(cfg), cfg.patch_zyx, augment=True, use_priors=cfg.use_priors,
+                                      seed=cfg.loop.seed)
+
+        def step(net: torch.nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+            value, _, _ = net(batch["image"])
+            return {"total": value}
+
+        return train_loop(kind="mae", model=model, dataset=dataset, step_fn=step, options=cfg.loop,
+                          out_dir=cfg.out, config=cfg.to_dict(), dist_info=info, resume=resume)
+    finally:
+        cleanup_distributed()
+
+
+__all__ = ["TrainConfig", "pretrain_mae", "train_segmentation"]
