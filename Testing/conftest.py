@@ -43,3 +43,35 @@ def toy_ct():
     from SpineFractureLib.data.toy_ct import make_toy_ct
 
     return make_toy_ct(size_xyz=(40, 36, 24), spacing=(1.2, 1.1, 2.5), seed=3)
+
+
+TINY_CHANNELS = (4, 8, 8, 12)
+
+
+@pytest.fixture(scope="session")
+def small_labelled_dir(tmp_path_factory) -> Path:
+    """Two small phantoms (seeds 11, 12) as case folders: a labelled dataset for training tests."""
+    from SpineFractureLib.data.case_io import write_case
+    from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
+
+    root = tmp_path_factory.mktemp("labelled")
+    cfg = PhantomConfig(size_xyz=(80, 80, 110), spacing=(1.5, 1.5, 1.8), streak_probability=0.0, pose=False,
+                        fracture_rate=1.0)
+    for seed in (11, 12):
+        write_case(make_phantom(seed, cfg), root / f"case{seed}", fmt="nifti")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_config(tmp_path_factory, small_labelled_dir) -> Path:
+    """A JSON training config: tiny network, small patches, few steps, CPU."""
+    import json
+
+    folder = tmp_path_factory.mktemp("cfg")
+    path = folder / "tiny.json"
+    path.write_text(json.dumps({
+        "data": str(small_labelled_dir), "cache": str(folder / "cache"), "patch_zyx": [48, 48, 48],
+        "channels": list(TINY_CHANNELS), "device": "cpu",
+        "loop": {"steps": 4, "lr": 0.003, "log_every": 2, "checkpoint_every": 2, "seed": 0},
+    }))
+    return path

@@ -26,7 +26,7 @@ from ..volume import CTVolume
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
 #: Sliding-window size (z, y, x) voxels at 1 mm: the training crop.
-ROI_ZYX = (160, 112, 96)
+ROI_ZYX = (160, 96, 96)
 
 
 @dataclass

@@ -84,7 +84,9 @@ class SegmentationLoss(nn.Module):
         super().__init__()
         if geometry_weight < 0 or fracture_weight < 0:
             raise ValueError("loss weights must be >= 0")
-        self.dice_ce = DiceCELoss(to_onehot_y=True, softmax=True)
+        # Dice over C1..C7 only: with the background in it, "all background" is a deep plateau
+        # (seen in the first CPU run: 400 steps predicting nothing); CE still covers all classes.
+        self.dice_ce = DiceCELoss(to_onehot_y=True, softmax=True, include_background=False)
         self.geometry = GeometryConsistencyLoss(margin)
         self.geometry_weight = geometry_weight
         self.fracture_weight = fracture_weight

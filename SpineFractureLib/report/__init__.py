@@ -1,0 +1,1 @@
+"""Reports: pictures and documents made from results (overlays; later report.png/html)."""

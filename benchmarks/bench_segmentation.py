@@ -1,0 +1,82 @@
+"""Segmentation speed and peak memory on a 2-core CPU, against MONAI SwinUNETR in the same run.
+
+Each measurement runs in its own subprocess, so that its peak resident memory is its own.
+
+    python benchmarks/bench_segmentation.py [--model default] [--repeats 3]
+
+Prints one JSON object: for our pipeline (crop + network + post-processing on a phantom neck CT of
+160×160×200 mm at 1 mm), and for the network alone against a SwinUNETR (default size: feature_size
+24) run with the same sliding window on the same crop: median seconds, peak RSS (GiB), and ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+
+CHILD = r"""
+import json, resource, sys, time
+import torch
+torch.set_num_threads(int(sys.argv[3]))
+from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
+what, repeats = sys.argv[1], int(sys.argv[4])
+case = make_phantom(424242, PhantomConfig(size_xyz=(160, 160, 200), spacing=(1.0, 1.0, 1.0), pose=False))
+times = []
+if what == "pipeline":
+    from SpineFractureLib.pipeline.segment import Segmenter
+    seg = Segmenter(sys.argv[2], "cpu")
+    for _ in range(repeats):
+        t = time.perf_counter(); seg.segment(case.ct); times.append(time.perf_counter() - t)
+else:
+    from monai.inferers import sliding_window_inference
+    from SpineFractureLib.pipeline.segment import ROI_ZYX
+    from SpineFractureLib.preprocess.channels import make_channels
+    from SpineFractureLib.preprocess.crop import crop_to_box, find_spine_box
+    crop = crop_to_box(case.ct, find_spine_box(case.ct))
+    x = torch.from_numpy(make_channels(crop.array))[None]
+    if what == "unet":
+        from SpineFractureLib.models.registry import load_segmentation_model
+        net = load_segmentation_model(sys.argv[2])[0]
+    else:
+        from monai.networks.nets import SwinUNETR
+        net = SwinUNETR(in_channels=5, out_channels=9).eval()
+    with torch.no_grad():
+        for _ in range(repeats):
+            t = time.perf_counter()
+            sliding_window_inference(x, ROI_ZYX, 1, net, overlap=0.25, mode="gaussian")
+            times.append(time.perf_counter() - t)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+print(json.dumps({"times": times, "peak_gib": peak}))
+"""
+
+
+def run(what: str, model: str, threads: int, repeats: int) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, what, model, str(threads), str(repeats)],
+                         capture_output=True, text=True, check=True)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    return {"median_s": round(statistics.median(res["times"]), 2), "min_s": round(min(res["times"]), 2),
+            "peak_gib": round(res["peak_gib"], 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    pipeline = run("pipeline", args.model, args.threads, args.repeats)
+    unet = run("unet", args.model, args.threads, args.repeats)
+    swin = run("swin", args.model, args.threads, args.repeats)
+    print(json.dumps({
+        "input": "phantom seed 424242, 160x160x200 mm at 1 mm; crop 112x128x192 mm; window 160x96x96",
+        "threads": args.threads, "pipeline": pipeline, "unet_network": unet, "swinunetr_network": swin,
+        "swinunetr_over_unet_time": round(swin["median_s"] / unet["median_s"], 2),
+        "swinunetr_over_unet_peak_memory": round(swin["peak_gib"] / unet["peak_gib"], 2),
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
