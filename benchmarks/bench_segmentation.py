@@ -2,6 +2,7 @@
 
 Each measurement runs in its own subprocess, so that its peak resident memory is its own.
 
+    pip install einops   # SwinUNETR needs it; not a dependency of the package
     python benchmarks/bench_segmentation.py [--model default] [--repeats 3]
 
 Prints one JSON object: for our pipeline (crop + network + post-processing on a phantom neck CT of
