@@ -80,3 +80,10 @@ def test_spine_box_on_real_head_and_neck_ct(shared_data):
     mid = crop.array[:, :, crop.array.shape[2] // 2 - 10:crop.array.shape[2] // 2 + 10]
     bone_rows = (mid > 250).any(axis=(1, 2))
     assert bone_rows.sum() >= 60
+
+
+def test_make_channels_without_priors_keeps_windows_and_zeroes_priors():
+    hu = np.random.default_rng(1).uniform(-1000, 2000, (6, 7, 8)).astype(np.float32)
+    with_priors, without = make_channels(hu), make_channels(hu, use_priors=False)
+    np.testing.assert_array_equal(with_priors[:3], without[:3])
+    assert not without[3:].any() and with_priors[3].any()

@@ -92,9 +92,7 @@ class Segmenter:
         report(0.0, "finding the cervical spine")
         box = find_spine_box(ct)
         crop = crop_to_box(ct, box)
-        channels = make_channels(crop.array)
-        if not self.info.use_priors:
-            channels[3:] = 0.0
+        channels = make_channels(crop.array, use_priors=self.info.use_priors)
         t["crop"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()

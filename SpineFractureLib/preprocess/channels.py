@@ -60,12 +60,14 @@ def edge_prior(window: np.ndarray, spacing_zyx: tuple[float, float, float] = (1.
     return np.tanh(grad / EDGE_SCALE_PER_MM).astype(np.float32)
 
 
-def make_channels(hu: np.ndarray, spacing_zyx: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> np.ndarray:
+def make_channels(hu: np.ndarray, spacing_zyx: tuple[float, float, float] = (1.0, 1.0, 1.0),
+                  use_priors: bool = True) -> np.ndarray:
     """All five network channels of a CT in HU.
 
     Args:
         hu: HU array (z, y, x).
         spacing_zyx: voxel size (z, y, x) in mm.
+        use_priors: False leaves the two prior channels at 0 (models trained without priors).
 
     Returns:
         float32 array (5, z, y, x), channels in the order of :data:`CHANNEL_NAMES`.
@@ -76,8 +78,11 @@ def make_channels(hu: np.ndarray, spacing_zyx: tuple[float, float, float] = (1.0
     out = np.empty((N_CHANNELS, *hu.shape), dtype=np.float32)
     for i, (width, level) in enumerate(BONE_WINDOWS):
         out[i] = bone_window(hu, width, level)
-    out[3] = bone_likelihood(hu)
-    out[4] = edge_prior(out[0], spacing_zyx)
+    if use_priors:
+        out[3] = bone_likelihood(hu)
+        out[4] = edge_prior(out[0], spacing_zyx)
+    else:
+        out[3:] = 0.0
     return out
 
 

@@ -33,6 +33,8 @@ COLUMN_BAND = (0.35, 0.92)
 ANCHOR_MM = 40.0
 #: The column ends where the bone around it exceeds this multiple of its median (the skull base).
 SKULL_AREA_RATIO = 3.0
+#: In-plane radius (mm) around the column path in which its bone is measured.
+NEIGHBOURHOOD_MM = 35.0
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ def find_spine_box(ct: CTVolume, size_mm: tuple[float, float, float] = CROP_SIZE
     # In-plane centre: median over the path of the bone centroid within 35 mm of it (the
     # path hugs the bodies; the centroid brings in the posterior elements).
     z_lo = top - round(size_mm[2] / COARSE_MM)
-    r = round(35.0 / COARSE_MM)
+    r = round(NEIGHBOURHOOD_MM / COARSE_MM)
     centres = []
     for z, y, x in path:
         if z < z_lo:
@@ -158,7 +160,7 @@ def _trace_down(runs: np.ndarray, end: tuple[int, int, int]) -> list[tuple[int, 
 
 def _stop_at_skull(bone: np.ndarray, path: list[tuple[int, int, int]]) -> tuple[list, int]:
     """Cut a top-down column path where it runs into the skull base (a jump in bone area)."""
-    r = round(35.0 / COARSE_MM)
+    r = round(NEIGHBOURHOOD_MM / COARSE_MM)
     area = np.array([bone[z, max(0, y - r):y + r + 1, max(0, x - r):x + r + 1].sum() for z, y, x in path])
     lower = area[len(area) // 2:]  # the lower half of the path is neck
     limit = SKULL_AREA_RATIO * max(float(np.median(lower)), 1.0)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from ..data.case import LEVELS
+from ..data.verse import voxel_centroids
 from ..volume import CTVolume
 
 #: A predicted level is identified when its centroid lies within this distance of the true one.
@@ -25,6 +25,7 @@ def dice_per_level(pred: np.ndarray, truth: np.ndarray) -> dict[str, float | Non
     """
     if pred.shape != truth.shape:
         raise ValueError(f"shapes differ: {pred.shape} vs {truth.shape}")
+    # Not MONAI's DiceMetric: that needs one-hot copies (8 × the volume) on the input grid.
     # One pass over the voxels: a joint histogram of (truth, pred) label pairs.
     k = len(LEVELS) + 1
     t = np.where(truth <= len(LEVELS), truth, 0).astype(np.int64)
@@ -39,12 +40,9 @@ def dice_per_level(pred: np.ndarray, truth: np.ndarray) -> dict[str, float | Non
 
 def centroids_lps(labels: CTVolume) -> dict[str, np.ndarray]:
     """LPS centroid (mm) of each level present in a label volume (array (z, y, x))."""
-    arr = labels.array
-    values = [v for v in range(1, len(LEVELS) + 1) if np.any(arr == v)]
-    if not values:
-        return {}
-    com = ndimage.center_of_mass(np.ones(arr.shape, np.uint8), arr, values)  # (z, y, x) each
-    return {LEVELS[v - 1]: labels.index_to_lps(np.asarray(c)[::-1]) for v, c in zip(values, com)}
+    com = voxel_centroids(labels.array, decimals=6)  # (z, y, x) per label value
+    return {LEVELS[v - 1]: labels.index_to_lps(np.asarray(c)[::-1]) for v, c in com.items()
+            if 1 <= v <= len(LEVELS)}
 
 
 def level_agreement(pred: CTVolume, truth: CTVolume) -> dict[str, dict[str, float | bool | None]]:

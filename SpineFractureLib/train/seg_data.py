@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..data.case import LEVELS, LabelledCase
+from ..data.case import LabelledCase
 from ..preprocess.channels import make_channels
 from ..preprocess.crop import crop_to_box, find_spine_box
 
@@ -149,20 +149,13 @@ class SegmentationDataset(Dataset):
             hu = hu * float(rng.uniform(0.92, 1.08)) + float(rng.uniform(-40, 40))
             if rng.random() < 0.5:  # left-right: the levels keep their names
                 hu, labels, frac = hu[..., ::-1], labels[..., ::-1], frac[..., ::-1]
-        channels = make_channels(np.ascontiguousarray(hu))
-        if not self.use_priors:
-            channels[3:] = 0.0
+        channels = make_channels(np.ascontiguousarray(hu), use_priors=self.use_priors)
         return {
             "image": torch.from_numpy(channels),
             "label": torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64))[None],
             "fracture": torch.from_numpy(np.ascontiguousarray(frac, dtype=np.float32))[None],
             "has_fracture": torch.tensor(s.fracture is not None),
         }
-
-
-def level_presence(labels: np.ndarray) -> dict[str, bool]:
-    """Which of C1..C7 appear in a (z, y, x) label map."""
-    return {lv: bool(np.any(labels == i + 1)) for i, lv in enumerate(LEVELS)}
 
 
 def _safe(key: str) -> str:
