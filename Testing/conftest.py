@@ -75,3 +75,18 @@ def tiny_config(tmp_path_factory, small_labelled_dir) -> Path:
         "loop": {"steps": 4, "lr": 0.003, "log_every": 2, "checkpoint_every": 2, "seed": 0},
     }))
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, tiny_config) -> Path:
+    """Exported weights of both segmentation stages after two training steps each."""
+    from SpineFractureLib.models.registry import export_weights
+    from SpineFractureLib.train.segmentation import TrainConfig, train_segmentation
+
+    out = tmp_path_factory.mktemp("tinyseg")
+    for stage in ("levels", "vertebra"):
+        train_segmentation(TrainConfig.from_file(tiny_config, out=str(out / stage), steps=2, stage=stage))
+    path = out / "tiny.pt"
+    export_weights(out / "levels" / "last.pt", out / "vertebra" / "last.pt", path, name="tiny", version="0",
+                   trained_on="synthetic phantoms")
+    return path

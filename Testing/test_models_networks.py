@@ -7,7 +7,7 @@ import torch
 
 from SpineFractureLib.models.encoder import SpineEncoder, pad_to_multiple
 from SpineFractureLib.models.mae import SpineMAE, masked_mse, random_patch_mask
-from SpineFractureLib.models.unet import N_CLASSES, SpineUNet
+from SpineFractureLib.models.unet import N_CLASSES, N_VERTEBRA_CLASSES, SpineUNet
 
 SMALL = (4, 8, 8, 12)
 
@@ -26,6 +26,16 @@ def test_unet_without_fracture_channel():
     net = SpineUNet(channels=SMALL, fracture_channel=False).eval()
     with torch.no_grad():
         assert net(torch.rand(1, 5, 9, 10, 11)).shape == (1, N_CLASSES, 9, 10, 11)
+
+
+def test_unet_stage_variants_and_bad_class_count():
+    vertebra = SpineUNet(5, SMALL, n_classes=N_VERTEBRA_CLASSES).eval()
+    levels = SpineUNet(6, SMALL, n_classes=N_CLASSES, fracture_channel=False).eval()
+    with torch.no_grad():
+        assert vertebra(torch.rand(1, 5, 11, 12, 13)).shape == (1, 3, 11, 12, 13)
+        assert levels(torch.rand(1, 6, 11, 12, 13)).shape == (1, 8, 11, 12, 13)
+    with pytest.raises(ValueError):
+        SpineUNet(channels=SMALL, n_classes=1)
 
 
 @pytest.mark.parametrize("size", [(16, 32, 48), (7, 9, 13)])
@@ -104,3 +114,18 @@ def test_mae_weights_transfer_into_unet():
             assert torch.equal(v, before_decoder[k]), f"{k} changed"
     with pytest.raises(ValueError):
         SpineUNet(channels=(4, 8, 8, 16)).load_encoder(mae.state_dict())
+
+
+def test_mae_weights_transfer_into_a_wider_first_layer():
+    """The level network has one more input (position): shared inputs copied, the extra one zero."""
+    torch.manual_seed(0)
+    mae = SpineMAE(channels=SMALL)
+    unet = SpineUNet(6, SMALL, fracture_channel=False)
+    unet.load_encoder(mae.state_dict())
+    src, dst = mae.encoder.state_dict(), unet.encoder.state_dict()
+    first = [k for k in src if src[k].ndim == 5 and dst[k].shape != src[k].shape]
+    assert len(first) == 1
+    assert torch.equal(dst[first[0]][:, :5], src[first[0]]) and not dst[first[0]][:, 5:].any()
+    for k in src:
+        if k not in first:
+            assert torch.equal(dst[k], src[k]), k

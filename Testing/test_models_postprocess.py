@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from SpineFractureLib.models.postprocess import keep_largest_component, order_levels, postprocess_levels
+from SpineFractureLib.models.postprocess import (
+    assign_levels,
+    keep_largest_component,
+    order_levels,
+    postprocess_levels,
+)
 
 
 def _stack(order):
@@ -39,3 +44,30 @@ def test_postprocess_combines_both():
     labels[1, 1, 1] = 1
     out = postprocess_levels(labels)
     np.testing.assert_array_equal(out, _stack((1, 2, 3)))
+
+
+def _probs(shape, level_of_z):
+    """Level probabilities (8, z, y, x): 0.7 on level_of_z(z), the rest spread evenly."""
+    p = np.full((8, *shape), 0.3 / 7, np.float32)
+    for z in range(shape[0]):
+        p[:, z] = 0.3 / 7
+        p[level_of_z(z), z] = 0.7
+    return p
+
+
+def test_assign_levels_votes_per_vertebra_piece():
+    """Coarse levels switch mid-vertebra; each piece still gets one level, the one most voted."""
+    vertebra = np.zeros((30, 4, 4), bool)
+    vertebra[2:10] = vertebra[12:20] = True  # two pieces separated by a 2-slice disc
+    vertebra[24:28] = True  # a piece the level network calls background (e.g. the skull base)
+    probs = _probs(vertebra.shape, lambda z: 0 if z >= 22 else (2 if z >= 9 else 3))
+    out = assign_levels(vertebra, probs)
+    assert (out[2:10] == 3).all() and (out[12:20] == 2).all()  # slice 9 voted 2, the piece says 3
+    assert not out[24:28].any() and not out[~vertebra].any()
+
+
+def test_assign_levels_splits_two_vertebrae_grown_together():
+    vertebra = np.zeros((20, 4, 4), bool)
+    vertebra[2:18] = True  # one piece, half C4 and half C5
+    out = assign_levels(vertebra, _probs(vertebra.shape, lambda z: 4 if z >= 10 else 5))
+    assert (out[10:18] == 4).all() and (out[2:10] == 5).all()

@@ -15,40 +15,61 @@ from SpineFractureLib.models.registry import (
     read_registry,
     sha256_of,
 )
-from SpineFractureLib.models.unet import SpineUNet
 from SpineFractureLib.train.checkpoint import save_checkpoint
+from SpineFractureLib.train.segmentation import stage_network
 
 CH = (4, 8, 8, 12)
 
 
+def _checkpoint(folder, stage, use_priors=False):
+    net = stage_network(stage, CH)
+    path = save_checkpoint(folder / f"{stage}.pt", kind="seg", model=net, optimizer=None, step=3,
+                           config={"channels": list(CH), "use_priors": use_priors, "stage": stage})
+    return net, path
+
+
 @pytest.fixture
 def registered(tmp_path):
-    """A registry with one model exported from a fresh checkpoint."""
+    """A registry with one model exported from fresh checkpoints of the two stages."""
     torch.manual_seed(0)
-    net = SpineUNet(channels=CH)
-    ckpt = save_checkpoint(tmp_path / "last.pt", kind="seg", model=net, optimizer=None, step=3,
-                           config={"channels": list(CH), "use_priors": False})
-    digest = export_weights(ckpt, tmp_path / "weights" / "tiny.pt", name="tiny", version="0.0.1",
-                            trained_on="synthetic phantoms")
+    levels, levels_ckpt = _checkpoint(tmp_path, "levels")
+    vertebra, vertebra_ckpt = _checkpoint(tmp_path, "vertebra")
+    digest = export_weights(levels_ckpt, vertebra_ckpt, tmp_path / "weights" / "tiny.pt", name="tiny",
+                            version="0.0.1", trained_on="synthetic phantoms")
     registry = tmp_path / "registry.json"
     registry.write_text(json.dumps({"schema_version": 1, "default": {"segmentation": "tiny"}, "models": [
         {"name": "tiny", "version": "0.0.1", "task": "segmentation", "file": "weights/tiny.pt",
          "sha256": digest, "trained_on": "synthetic phantoms"}]}))
-    return registry, net, ckpt
+    return registry, levels, vertebra, vertebra_ckpt
 
 
-def test_registered_model_loads_with_its_info(registered):
-    registry, net, _ = registered
+def test_registered_model_loads_both_stages_with_its_info(registered):
+    registry, levels, vertebra, _ = registered
     model, info = load_segmentation_model("default", registry)
-    assert info.name == "tiny" and info.trained_on == "synthetic phantoms" and not info.use_priors
+    assert info.name == "tiny" and info.trained_on == "synthetic phantoms"
+    assert not model.levels_use_priors and not model.vertebra_use_priors
     assert info.sha256 == sha256_of(registry.parent / "weights" / "tiny.pt")
-    x = torch.rand(1, 5, 16, 16, 16)
     with torch.no_grad():  # float16 storage: outputs agree to half precision
-        assert torch.allclose(model(x), net.eval()(x), atol=2e-2)
+        x = torch.rand(1, 6, 16, 16, 16)
+        assert torch.allclose(model.levels(x), levels.eval()(x), atol=2e-2)
+        x = torch.rand(1, 5, 16, 16, 16)
+        assert torch.allclose(model.vertebra(x), vertebra.eval()(x), atol=2e-2)
+    assert model.levels.n_classes == 8 and model.vertebra.n_classes == 2
+
+
+def test_export_refuses_swapped_stages_and_keeps_priors_per_stage(registered, tmp_path):
+    _, _, _, vertebra_ckpt = registered
+    _, levels_ckpt = _checkpoint(tmp_path, "levels", use_priors=True)
+    with pytest.raises(InputError, match="expected the 'levels' stage"):
+        export_weights(vertebra_ckpt, vertebra_ckpt, tmp_path / "x.pt", name="x", version="0", trained_on="x")
+    assert not (tmp_path / "x.pt").exists()
+    export_weights(levels_ckpt, vertebra_ckpt, tmp_path / "x.pt", name="x", version="0", trained_on="x")
+    model, _ = load_segmentation_model(str(tmp_path / "x.pt"))
+    assert model.levels_use_priors and not model.vertebra_use_priors
 
 
 def test_wrong_sha256_is_refused(registered):
-    registry, _, _ = registered
+    registry = registered[0]
     weights = registry.parent / "weights" / "tiny.pt"
     data = bytearray(weights.read_bytes())
     data[-100] ^= 0xFF  # one flipped byte
@@ -57,27 +78,20 @@ def test_wrong_sha256_is_refused(registered):
         load_segmentation_model("tiny", registry)
 
 
-def test_truncated_or_foreign_files_give_clear_errors(registered, tmp_path):
-    _, _, ckpt = registered
+def test_truncated_foreign_or_checkpoint_files_give_clear_errors(registered, tmp_path):
+    registry, _, _, ckpt = registered
     truncated = tmp_path / "truncated.pt"
-    truncated.write_bytes(ckpt.read_bytes()[:1000])
+    truncated.write_bytes((registry.parent / "weights" / "tiny.pt").read_bytes()[:1000])
     with pytest.raises(InputError, match="cannot be read"):
         load_segmentation_model(str(truncated))
     foreign = tmp_path / "foreign.pt"
     torch.save({"something": torch.zeros(2)}, foreign)
-    with pytest.raises(InputError, match="not a segmentation model"):
+    with pytest.raises(InputError, match="not a SpineFracture segmentation weights file"):
         load_segmentation_model(str(foreign))
+    with pytest.raises(InputError, match="export-seg"):  # one stage's checkpoint is not a model
+        load_segmentation_model(str(ckpt))
     with pytest.raises(InputError, match="neither a registered model"):
         load_segmentation_model(str(tmp_path / "missing.pt"))
-
-
-def test_a_training_checkpoint_loads_unregistered(registered):
-    _, net, ckpt = registered
-    model, info = load_segmentation_model(str(ckpt))
-    assert info.trained_on == "unknown" and info.version == "unregistered"
-    x = torch.rand(1, 5, 16, 16, 16)
-    with torch.no_grad():
-        assert torch.allclose(model(x), net.eval()(x), atol=1e-5)
 
 
 def test_shipped_registry_entries_are_consistent():

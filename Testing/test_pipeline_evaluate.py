@@ -13,15 +13,6 @@ from SpineFractureLib.train.metrics import dice_per_level, level_agreement
 from SpineFractureLib.volume import CTVolume
 
 
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory, tiny_config):
-    from SpineFractureLib.train.segmentation import TrainConfig, train_segmentation
-
-    out = tmp_path_factory.mktemp("tinyseg")
-    train_segmentation(TrainConfig.from_file(tiny_config, out=str(out), steps=2))
-    return out / "last.pt"
-
-
 def test_dice_and_level_agreement_arithmetic():
     truth = np.zeros((20, 6, 6), np.uint8)
     truth[2:8] = 2
@@ -48,9 +39,9 @@ def test_dice_and_level_agreement_arithmetic():
     assert summary["dice"]["mean"] == 0.0 and summary["seconds_per_case"] == 2.0
 
 
-def test_evaluate_cli_json_contract(tiny_checkpoint, small_labelled_dir, tmp_path, capsys):
+def test_evaluate_cli_json_contract(tiny_model, small_labelled_dir, tmp_path, capsys):
     out = tmp_path / "metrics.json"
-    code = main(["evaluate", "--data", str(small_labelled_dir), "--model", str(tiny_checkpoint),
+    code = main(["evaluate", "--data", str(small_labelled_dir), "--model", str(tiny_model),
                  "--device", "cpu", "--json", "--out", str(out)])
     assert code == 0
     metrics = json.loads(capsys.readouterr().out)
@@ -70,17 +61,17 @@ def test_evaluate_cli_bad_input(tmp_path, capsys):
     assert "none.pt" in err and "Traceback" not in err
 
 
-def test_segmenter_output_on_input_grid_and_overlay(tiny_checkpoint, small_labelled_dir, tmp_path):
+def test_segmenter_output_on_input_grid_and_overlay(tiny_model, small_labelled_dir, tmp_path):
     from SpineFractureLib.data.case_io import read_case
     from SpineFractureLib.pipeline.segment import Segmenter
     from SpineFractureLib.report.overlay import save_sagittal_overlay
 
     case = read_case(small_labelled_dir / "case11")
-    result = Segmenter(str(tiny_checkpoint), "cpu").segment(case.ct, progress=lambda f, m: None)
+    result = Segmenter(str(tiny_model), "cpu").segment(case.ct, progress=lambda f, m: None)
     assert result.labels.same_grid(case.ct) and result.labels.array.dtype == np.uint8
     assert result.crop_probabilities.shape[0] == 8
     np.testing.assert_allclose(result.crop_probabilities.sum(axis=0), 1.0, atol=1e-4)
-    assert set(result.timings_s) == {"crop", "network", "postprocess", "resample"}
+    assert set(result.timings_s) == {"crop", "levels", "vertebra", "postprocess", "resample"}
     png = tmp_path / "overlay.png"
     save_sagittal_overlay(case.ct, case.labels.with_array(case.cervical_labels()), png, title="phantom 11")
     assert png.stat().st_size > 10_000

@@ -21,21 +21,24 @@ def test_config_from_file_overrides_and_rejects_unknown_keys(tiny_config, tmp_pa
     assert TrainConfig.from_dict(cfg.to_dict()).to_dict() == cfg.to_dict()
     with pytest.raises(ValueError):
         TrainConfig.from_dict({"patch": [1, 2, 3]})
+    with pytest.raises(ValueError, match="stage"):
+        TrainConfig.from_dict({"stage": "whole"})
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     with pytest.raises(InputError):
         TrainConfig.from_file(bad)
 
 
-def test_tiny_training_lowers_the_loss(tiny_config, tmp_path):
+@pytest.mark.parametrize("stage", ["vertebra", "levels"])
+def test_tiny_training_lowers_the_loss(tiny_config, tmp_path, stage):
     cfg = TrainConfig.from_file(tiny_config, out=str(tmp_path / "run"), steps=40, log_every=10,
-                                checkpoint_every=40)
+                                checkpoint_every=40, stage=stage)
     summary = train_segmentation(cfg)
     assert summary["steps"] == 40
     assert summary["last_loss"] < 0.95 * summary["first_loss"], summary
     state = load_checkpoint(tmp_path / "run" / "last.pt", "seg")
     assert state["step"] == 40 and state["optimizer"] is not None
-    assert state["config"]["channels"] == [4, 8, 8, 12]
+    assert state["config"]["channels"] == [4, 8, 8, 12] and state["config"]["stage"] == stage
 
 
 def test_resume_continues_from_the_checkpoint(tiny_config, tmp_path):

@@ -5,9 +5,10 @@ Each measurement runs in its own subprocess, so that its peak resident memory is
     pip install einops   # SwinUNETR needs it; not a dependency of the package
     python benchmarks/bench_segmentation.py [--model default] [--repeats 3]
 
-Prints one JSON object: for our pipeline (crop + network + post-processing on a phantom neck CT of
-160×160×200 mm at 1 mm), and for the network alone against a SwinUNETR (default size: feature_size
-24) run with the same sliding window on the same crop: median seconds, peak RSS (GiB), and ratios.
+Prints one JSON object: for our pipeline (crop + both networks + post-processing on a phantom neck
+CT of 160×160×200 mm at 1 mm), and for our two networks alone (the 2 mm level network on the whole
+crop, the 1 mm vertebra network in sliding windows) against a SwinUNETR (default size: feature_size
+24) run with the same sliding window on the same 1 mm crop: median seconds, peak RSS (GiB), ratios.
 """
 
 from __future__ import annotations
@@ -38,15 +39,20 @@ else:
     from SpineFractureLib.preprocess.crop import crop_to_box, find_spine_box
     crop = crop_to_box(case.ct, find_spine_box(case.ct))
     x = torch.from_numpy(make_channels(crop.array))[None]
+    from SpineFractureLib.preprocess.coarse import coarse_channels, coarse_hu
+    xc = torch.from_numpy(coarse_channels(coarse_hu(crop.array)))[None]
     if what == "unet":
         from SpineFractureLib.models.registry import load_segmentation_model
-        net = load_segmentation_model(sys.argv[2])[0]
+        model = load_segmentation_model(sys.argv[2])[0]
+        net, levels = model.vertebra, model.levels
     else:
         from monai.networks.nets import SwinUNETR
-        net = SwinUNETR(in_channels=5, out_channels=9).eval()
+        net, levels = SwinUNETR(in_channels=5, out_channels=9).eval(), None
     with torch.no_grad():
         for _ in range(repeats):
             t = time.perf_counter()
+            if levels is not None:
+                levels(xc)
             sliding_window_inference(x, ROI_ZYX, 1, net, overlap=0.25, mode="gaussian")
             times.append(time.perf_counter() - t)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
@@ -72,7 +78,7 @@ def main() -> None:
     unet = run("unet", args.model, args.threads, args.repeats)
     swin = run("swin", args.model, args.threads, args.repeats)
     print(json.dumps({
-        "input": "phantom seed 424242, 160x160x200 mm at 1 mm; crop 112x128x192 mm; window 160x96x96",
+        "input": "phantom seed 424242, 160x160x200 mm at 1 mm; crop 112x128x192 mm; window 96x96x96",
         "threads": args.threads, "pipeline": pipeline, "unet_network": unet, "swinunetr_network": swin,
         "swinunetr_over_unet_time": round(swin["median_s"] / unet["median_s"], 2),
         "swinunetr_over_unet_peak_memory": round(swin["peak_gib"] / unet["peak_gib"], 2),

@@ -19,6 +19,7 @@ def register(app: typer.Typer) -> None:
     """Add the training commands to ``app``."""
     app.command("pretrain")(pretrain)
     app.command("train-seg")(train_seg)
+    app.command("export-seg")(export_seg)
     app.command("evaluate")(evaluate)
 
 
@@ -89,14 +90,30 @@ def train_seg(
     mae_checkpoint: Optional[Path] = typer.Option(None, "--mae-checkpoint", help="Initialise the encoder from it."),
     no_priors: bool = typer.Option(False, "--no-priors", help="Zero the bone and edge prior channels (ablation)."),
     geometry_weight: Optional[float] = typer.Option(None, "--geometry-weight", help="0 switches the term off."),
+    stage: Optional[str] = typer.Option(None, "--stage", help="levels (2 mm, C1-C7) or vertebra (1 mm, default)."),
 ) -> None:
-    """Train the structure-aware C1-C7 U-Net (runs under torchrun)."""
+    """Train one stage of the C1-C7 segmentation (runs under torchrun)."""
     from ..train.segmentation import train_segmentation
 
     cfg = _config(config, **_flags(out, data, phantom_seeds, cache, patch, steps, lr, seed, device, log_every,
                                    checkpoint_every), mae_checkpoint=str(mae_checkpoint) if mae_checkpoint else None,
-                  use_priors=False if no_priors else None, geometry_weight=geometry_weight)
+                  use_priors=False if no_priors else None, geometry_weight=geometry_weight, stage=stage)
     _report(train_segmentation(cfg, resume=str(resume) if resume else None))
+
+
+def export_seg(
+    levels: Path = typer.Option(..., "--levels", help="Checkpoint of the levels stage (train-seg --stage levels)."),
+    vertebra: Path = typer.Option(..., "--vertebra", help="Checkpoint of the vertebra stage."),
+    out: Path = typer.Option(..., "--out", help="Weights file to write (float16)."),
+    name: str = typer.Option(..., "--name"),
+    version: str = typer.Option(..., "--version"),
+    trained_on: str = typer.Option("synthetic phantoms", "--trained-on"),
+) -> None:
+    """Pack the two stage checkpoints into one inference weights file; prints its sha256."""
+    from ..models.registry import export_weights
+
+    digest = export_weights(levels, vertebra, out, name=name, version=version, trained_on=trained_on)
+    typer.echo(json.dumps({"file": str(out), "sha256": digest, "bytes": out.stat().st_size}))
 
 
 def evaluate(

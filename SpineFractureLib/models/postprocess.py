@@ -1,4 +1,4 @@
-"""Post-processing of C1..C7 label maps: one connected component per level, levels in order."""
+"""Post-processing of C1..C7 label maps: levels voted per vertebra, one component per level, in order."""
 
 from __future__ import annotations
 
@@ -9,6 +9,45 @@ from scipy import ndimage
 
 log = logging.getLogger(__name__)
 N_LEVELS = 7
+#: A vertebra piece whose most voted level has less than this share of its level votes is taken to
+#: be several vertebrae grown together, and is labelled voxel by voxel instead of as a whole.
+DOMINANT_SHARE = 0.6
+
+
+def assign_levels(vertebra: np.ndarray, level_probs: np.ndarray) -> np.ndarray:
+    """Label each connected piece of vertebra with the level its voxels vote for.
+
+    The 1 mm vertebra mask gives the bone's outline; the level probabilities (from the coarse level
+    network, up-sampled) say which vertebra it is. Voting per piece puts the level boundaries on the
+    discs, where the mask separates, instead of wherever the coarse argmax happens to switch. A
+    piece whose voxels vote more for background than for all levels together (a thoracic vertebra,
+    the skull base) is dropped.
+
+    Args:
+        vertebra: bool mask (z, y, x).
+        level_probs: float (8, z, y, x) probabilities of background, C1..C7 on the same grid.
+
+    Returns:
+        uint8 labels (z, y, x), 0 background, 1..7 C1..C7.
+    """
+    if level_probs.shape[1:] != vertebra.shape or level_probs.shape[0] != N_LEVELS + 1:
+        raise ValueError(f"level_probs {level_probs.shape} do not fit the mask {vertebra.shape}")
+    pieces, n = ndimage.label(vertebra, structure=np.ones((3, 3, 3), bool))
+    out = np.zeros(vertebra.shape, np.uint8)
+    for i, box in enumerate(ndimage.find_objects(pieces), start=1):
+        if box is None:
+            continue
+        mask = pieces[box] == i
+        probs = level_probs[(slice(None), *box)][:, mask]  # (8, voxels of the piece)
+        votes = probs.sum(axis=1)
+        if votes[0] >= votes[1:].sum():
+            continue
+        if votes[1:].max() >= DOMINANT_SHARE * votes[1:].sum():
+            out[box][mask] = int(np.argmax(votes[1:])) + 1
+        else:
+            out[box][mask] = probs[1:].argmax(axis=0) + 1
+    log.debug("levels voted over %d vertebra pieces", n)
+    return out
 
 
 def keep_largest_component(labels: np.ndarray) -> np.ndarray:
@@ -68,4 +107,4 @@ def postprocess_levels(labels: np.ndarray) -> np.ndarray:
     return order_levels(keep_largest_component(labels))
 
 
-__all__ = ["keep_largest_component", "order_levels", "postprocess_levels"]
+__all__ = ["assign_levels", "keep_largest_component", "order_levels", "postprocess_levels"]

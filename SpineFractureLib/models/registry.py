@@ -18,12 +18,14 @@ import torch
 
 from ..errors import InputError
 from ..io.staging import staged_file
-from .unet import SpineUNet
+from .cascade import SpineSegModel, unet_arch, unet_from_arch
 
 log = logging.getLogger(__name__)
 
 REGISTRY_PATH = Path(__file__).with_name("registry.json")
-WEIGHTS_FORMAT = "spinefracture-weights-1"
+#: Version 2: the two stages of :class:`SpineSegModel` in one file.
+WEIGHTS_FORMAT = "spinefracture-weights-2"
+STAGE_NAMES = ("levels", "vertebra")
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,6 @@ class ModelInfo:
     version: str
     sha256: str
     trained_on: str
-    use_priors: bool = True
 
     def as_json(self) -> dict[str, Any]:
         """The ``model`` object of findings.json and of the evaluation JSON."""
@@ -78,11 +79,11 @@ def resolve_model(name_or_path: str, task: str = "segmentation",
 
 
 def load_segmentation_model(name_or_path: str = "default",
-                            registry_path: str | os.PathLike = REGISTRY_PATH) -> tuple[SpineUNet, ModelInfo]:
-    """Load the U-Net: registered weights (sha256 checked first), exported weights or a checkpoint.
+                            registry_path: str | os.PathLike = REGISTRY_PATH) -> tuple[SpineSegModel, ModelInfo]:
+    """Load both segmentation stages: registered weights (sha256 checked first) or an exported file.
 
     Args:
-        name_or_path: registered name, ``default``, or a ``.pt`` file (weights or ``seg`` checkpoint).
+        name_or_path: registered name, ``default``, or a weights file from :func:`export_weights`.
         registry_path: the registry to look names up in.
 
     Returns:
@@ -102,47 +103,57 @@ def load_segmentation_model(name_or_path: str = "default",
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated zip, pickle refused by weights_only, ...
         raise InputError(path, f"cannot be read as weights ({type(err).__name__}: {err})") from err
-    if not isinstance(blob, dict):
-        raise InputError(path, "is not a SpineFracture weights file")
-    if blob.get("format") == WEIGHTS_FORMAT:
-        arch, state, meta = blob["arch"], blob["state_dict"], blob.get("meta", {})
-    elif blob.get("kind") == "seg":  # a training checkpoint
-        cfg = blob.get("config", {})
-        arch = {"channels": cfg.get("channels"), "fracture_channel": True, "use_priors": cfg.get("use_priors", True)}
-        state, meta = blob["model"], {}
-    else:
-        raise InputError(path, "is not a segmentation model (neither exported weights nor a seg checkpoint)")
-    model = SpineUNet(channels=arch["channels"], fracture_channel=arch.get("fracture_channel", True))
-    try:
-        model.load_state_dict({k: v.float() for k, v in state.items()})
-    except RuntimeError as err:
-        raise InputError(path, f"weights do not fit the U-Net ({err})") from err
-    model.eval()
+    if not isinstance(blob, dict) or blob.get("format") != WEIGHTS_FORMAT:
+        hint = " (a training checkpoint: pack the two stages with `spinefracture export-seg`)" \
+            if isinstance(blob, dict) and "kind" in blob else ""
+        raise InputError(path, f"is not a SpineFracture segmentation weights file{hint}")
+    nets, priors = {}, {}
+    for stage in STAGE_NAMES:
+        part = blob.get("stages", {}).get(stage)
+        if part is None:
+            raise InputError(path, f"has no '{stage}' stage")
+        try:
+            net = unet_from_arch(part["arch"])
+            net.load_state_dict({k: v.float() for k, v in part["state_dict"].items()})
+        except (KeyError, ValueError, RuntimeError) as err:
+            raise InputError(path, f"'{stage}' weights do not fit the U-Net ({err})") from err
+        nets[stage], priors[stage] = net, bool(part.get("use_priors", True))
+    model = SpineSegModel(nets["levels"], nets["vertebra"], priors["levels"], priors["vertebra"]).eval()
+    meta = blob.get("meta", {})
     info = ModelInfo(
         name=entry["name"] if entry else meta.get("name", path.stem),
         version=entry["version"] if entry else meta.get("version", "unregistered"),
         sha256=digest,
         trained_on=entry["trained_on"] if entry else meta.get("trained_on", "unknown"),
-        use_priors=bool(arch.get("use_priors", True)),
     )
     return model, info
 
 
-def export_weights(checkpoint: str | os.PathLike, out: str | os.PathLike, *, name: str, version: str,
-                   trained_on: str) -> str:
-    """Write compact inference weights (float16 state, architecture, metadata) from a ``seg`` checkpoint.
+def export_weights(levels_checkpoint: str | os.PathLike, vertebra_checkpoint: str | os.PathLike,
+                   out: str | os.PathLike, *, name: str, version: str, trained_on: str) -> str:
+    """Write compact inference weights (float16) of both stages from their ``seg`` checkpoints.
+
+    Raises:
+        InputError: a checkpoint of the wrong stage.
 
     Returns:
         The sha256 of the written file (for the registry).
     """
     from ..train.checkpoint import load_checkpoint
+    from ..train.segmentation import stage_network
 
-    state = load_checkpoint(checkpoint, "seg")
-    cfg = state["config"]
-    blob = {"format": WEIGHTS_FORMAT,
-            "arch": {"channels": list(cfg["channels"]), "fracture_channel": True, "use_priors": cfg["use_priors"]},
-            "state_dict": {k: (v.half() if v.is_floating_point() else v) for k, v in state["model"].items()},
-            "meta": {"name": name, "version": version, "trained_on": trained_on, "steps": state["step"]}}
+    stages, steps = {}, {}
+    for stage, ckpt in zip(STAGE_NAMES, (levels_checkpoint, vertebra_checkpoint)):
+        state = load_checkpoint(ckpt, "seg")
+        cfg = state["config"]
+        if cfg.get("stage", "vertebra") != stage:
+            raise InputError(ckpt, f"is a '{cfg.get('stage')}' checkpoint, expected the '{stage}' stage")
+        net = stage_network(stage, tuple(cfg["channels"]))
+        stages[stage] = {"arch": unet_arch(net), "use_priors": bool(cfg["use_priors"]),
+                         "state_dict": {k: (v.half() if v.is_floating_point() else v) for k, v in state["model"].items()}}
+        steps[stage] = state["step"]
+    blob = {"format": WEIGHTS_FORMAT, "stages": stages,
+            "meta": {"name": name, "version": version, "trained_on": trained_on, "steps": steps}}
     with staged_file(out) as tmp:
         torch.save(blob, tmp)
     return sha256_of(out)

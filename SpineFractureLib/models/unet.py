@@ -1,4 +1,8 @@
-"""The structure-aware 3D U-Net: bone windows + priors in, background + C1..C7 + fracture region out."""
+"""The 3D U-Net of both segmentation stages.
+
+The level stage (2 mm, whole crop) outputs background + C1..C7; the vertebra stage (1 mm, sliding
+window) outputs background + vertebra and a fracture-region logit.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,10 @@ from torch import nn
 from ..preprocess.channels import N_CHANNELS
 from .encoder import DEFAULT_CHANNELS, NORM, SpineEncoder, pad_to_multiple
 
-#: Output channels: background, C1..C7 (softmax), then one fracture-region logit (sigmoid).
+#: Classes of the level stage: background, C1..C7 (softmax).
 N_CLASSES = 8
-FRACTURE_CHANNEL = N_CLASSES
+#: Classes of the vertebra stage: background, vertebra (softmax), then a fracture-region logit.
+N_VERTEBRA_CLASSES = 2
 
 
 class SpineUNet(nn.Module):
@@ -25,22 +30,26 @@ class SpineUNet(nn.Module):
     Args:
         in_channels: input channels.
         channels: encoder channels per stage; the decoder mirrors them.
-        fracture_channel: add the fracture-region output channel.
+        n_classes: softmax classes (8 = background + C1..C7; 2 = background + vertebra).
+        fracture_channel: add a fracture-region logit after the classes (index ``n_classes``).
 
     Raises:
-        ValueError: bad channel counts (from the encoder).
+        ValueError: bad channel or class counts.
     """
 
     def __init__(self, in_channels: int = N_CHANNELS, channels: Sequence[int] = DEFAULT_CHANNELS,
-                 fracture_channel: bool = True) -> None:
+                 n_classes: int = N_CLASSES, fracture_channel: bool = True) -> None:
         super().__init__()
+        if n_classes < 2:
+            raise ValueError(f"n_classes must be >= 2, got {n_classes}")
+        self.n_classes = int(n_classes)
         self.encoder = SpineEncoder(in_channels, channels)
         ch = self.encoder.channels
         self.up = nn.ModuleList(
             UnetUpBlock(3, ch[i], ch[i - 1], kernel_size=3, stride=1, upsample_kernel_size=2, norm_name=NORM)
             for i in range(len(ch) - 1, 0, -1)
         )
-        self.out_channels = N_CLASSES + (1 if fracture_channel else 0)
+        self.out_channels = self.n_classes + (1 if fracture_channel else 0)
         self.head = UnetOutBlock(3, ch[0], self.out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -50,7 +59,7 @@ class SpineUNet(nn.Module):
             x: (batch, in_channels, z, y, x), any size.
 
         Returns:
-            Logits (batch, out_channels, z, y, x): 0 background, 1..7 C1..C7, 8 fracture region.
+            Logits (batch, out_channels, z, y, x): the classes, then the fracture logit if any.
         """
         padded, (z, y, xx) = pad_to_multiple(x, self.encoder.stride)
         feats = self.encoder(padded)
@@ -62,6 +71,10 @@ class SpineUNet(nn.Module):
     def load_encoder(self, state: Mapping[str, torch.Tensor]) -> None:
         """Initialise the encoder from an MAE (or any) encoder state dict.
 
+        An encoder with more input channels than the source (the level stage adds a position
+        channel) gets the source's first-layer weights for the shared channels and zeros for the
+        extra ones, so that it starts as the pretrained encoder.
+
         Args:
             state: ``SpineEncoder.state_dict()``, or a full MAE state dict (``encoder.`` keys).
 
@@ -70,10 +83,19 @@ class SpineUNet(nn.Module):
         """
         if any(k.startswith("encoder.") for k in state):
             state = {k[len("encoder."):]: v for k, v in state.items() if k.startswith("encoder.")}
+        own = self.encoder.state_dict()
+        state = dict(state)
+        for key, value in state.items():
+            target = own.get(key)
+            if (target is not None and value.ndim == 5 and target.ndim == 5 and target.shape[0] == value.shape[0]
+                    and target.shape[2:] == value.shape[2:] and target.shape[1] > value.shape[1]):
+                widened = torch.zeros_like(target)
+                widened[:, :value.shape[1]] = value
+                state[key] = widened
         try:
             self.encoder.load_state_dict(state, strict=True)
         except RuntimeError as err:
             raise ValueError(f"encoder weights do not fit this U-Net: {err}") from err
 
 
-__all__ = ["FRACTURE_CHANNEL", "N_CLASSES", "SpineUNet"]
+__all__ = ["N_CLASSES", "N_VERTEBRA_CLASSES", "SpineUNet"]

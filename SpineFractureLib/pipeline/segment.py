@@ -1,4 +1,7 @@
-"""C1..C7 segmentation of a whole CT: crop, channels, sliding-window U-Net, post-processing.
+"""C1..C7 segmentation of a whole CT: crop, the two U-Net stages, post-processing.
+
+The level network sees the whole crop at 2 mm; the vertebra network outlines bone at 1 mm in
+sliding windows; each vertebra piece then takes the level its voxels vote for.
 
 A Predictor-style object (as in nnU-Net): load the model once, call :meth:`Segmenter.segment` per CT.
 """
@@ -14,10 +17,11 @@ import numpy as np
 import torch
 from monai.inferers import sliding_window_inference
 
-from ..models.postprocess import postprocess_levels
+from ..models.postprocess import assign_levels, postprocess_levels
 from ..models.registry import ModelInfo, load_segmentation_model
-from ..models.unet import FRACTURE_CHANNEL, N_CLASSES
+from ..models.unet import N_CLASSES, N_VERTEBRA_CLASSES
 from ..preprocess.channels import make_channels
+from ..preprocess.coarse import coarse_channels, coarse_hu, upsample_probabilities
 from ..preprocess.crop import SpineBox, crop_to_box, find_spine_box
 from ..preprocess.geometry import resample_like
 from ..train.distributed import pick_device
@@ -25,8 +29,8 @@ from ..volume import CTVolume
 
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
-#: Sliding-window size (z, y, x) voxels at 1 mm: the training crop.
-ROI_ZYX = (160, 96, 96)
+#: Sliding-window size (z, y, x) voxels at 1 mm of the vertebra network: its training patch.
+ROI_ZYX = (96, 96, 96)
 
 
 @dataclass
@@ -36,11 +40,12 @@ class Segmentation:
     Attributes:
         labels: uint8 C1..C7 label map on the input CT's grid.
         crop_labels: the same on the 1 mm crop (identity direction; z towards the head).
-        crop_probabilities: float32 (8, z, y, x) softmax on the crop (background, C1..C7).
+        crop_probabilities: float32 (8, z, y, x) on the crop: background = 1 - P(vertebra), and
+            P(vertebra) shared among C1..C7 as the level network says.
         crop_fracture: float32 (z, y, x) fracture-region probability on the crop.
         crop_hu: the 1 mm crop in HU (for the classifier and Grad-CAM).
         box: where the crop lies.
-        timings_s: seconds per stage (``crop``, ``network``, ``postprocess``, ``resample``).
+        timings_s: seconds per stage (``crop``, ``levels``, ``vertebra``, ``postprocess``, ``resample``).
     """
 
     labels: CTVolume
@@ -92,24 +97,34 @@ class Segmenter:
         report(0.0, "finding the cervical spine")
         box = find_spine_box(ct)
         crop = crop_to_box(ct, box)
-        channels = make_channels(crop.array, use_priors=self.info.use_priors)
+        channels = make_channels(crop.array, use_priors=self.model.vertebra_use_priors)
         t["crop"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        report(0.2, "segmenting")
+        report(0.15, "identifying the levels")
+        xc = torch.from_numpy(coarse_channels(coarse_hu(crop.array), use_priors=self.model.levels_use_priors))
+        level_logits = self.model.levels(xc[None].to(self.device))[0, :N_CLASSES].float()
+        levels = upsample_probabilities(torch.softmax(level_logits, dim=0).cpu(), crop.array.shape)
+        t["levels"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        report(0.3, "outlining the vertebrae")
         x = torch.from_numpy(channels)[None].to(self.device)
         roi = tuple(min(r, s) for r, s in zip(self.roi, x.shape[2:]))
-        logits = sliding_window_inference(x, roi, sw_batch_size=1, predictor=self.model, overlap=self.overlap,
-                                          mode="gaussian")
-        probs = torch.softmax(logits[0, :N_CLASSES].float(), dim=0)
-        fracture = torch.sigmoid(logits[0, FRACTURE_CHANNEL].float()) if logits.shape[1] > FRACTURE_CHANNEL \
-            else torch.zeros_like(probs[0])
-        probs_np, fracture_np = probs.cpu().numpy(), fracture.cpu().numpy()
-        t["network"] = time.perf_counter() - t0
+        logits = sliding_window_inference(x, roi, sw_batch_size=1, predictor=self.model.vertebra,
+                                          overlap=self.overlap, mode="gaussian")[0].float().cpu()
+        vertebra = torch.softmax(logits[:N_VERTEBRA_CLASSES], dim=0)[1]
+        fracture = torch.sigmoid(logits[N_VERTEBRA_CLASSES]) if logits.shape[0] > N_VERTEBRA_CLASSES \
+            else torch.zeros_like(vertebra)
+        t["vertebra"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
         report(0.8, "post-processing")
-        crop_labels = postprocess_levels(probs_np.argmax(axis=0).astype(np.uint8))
+        vertebra_np, levels_np = vertebra.numpy(), levels.numpy()
+        crop_labels = postprocess_levels(assign_levels(vertebra_np > 0.5, levels_np))
+        share = levels_np[1:] / np.clip(levels_np[1:].sum(axis=0, keepdims=True), 1e-6, None)
+        probs_np = np.concatenate([(1.0 - vertebra_np)[None], vertebra_np[None] * share]).astype(np.float32)
+        fracture_np = fracture.numpy()
         t["postprocess"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()

@@ -8,7 +8,7 @@ import torch
 from monai.losses import DiceCELoss
 from torch import nn
 
-from ..models.unet import FRACTURE_CHANNEL, N_CLASSES
+from ..models.unet import N_CLASSES
 
 #: Minimum head-to-feet distance (voxels = mm at 1 mm) between the soft centroids of adjacent levels.
 DEFAULT_ORDER_MARGIN = 5.0
@@ -77,13 +77,16 @@ class SegmentationLoss(nn.Module):
         geometry_weight: weight of :class:`GeometryConsistencyLoss` (0 switches it off).
         fracture_weight: weight of the fracture-region BCE (used where a sample has a mask).
         margin: order margin of the geometry term (voxels).
+        n_classes: softmax classes of the network (8 = levels, where the geometry term applies;
+            2 = vertebra against background, where it does not).
     """
 
     def __init__(self, geometry_weight: float = 0.5, fracture_weight: float = 0.5,
-                 margin: float = DEFAULT_ORDER_MARGIN) -> None:
+                 margin: float = DEFAULT_ORDER_MARGIN, n_classes: int = N_CLASSES) -> None:
         super().__init__()
         if geometry_weight < 0 or fracture_weight < 0:
             raise ValueError("loss weights must be >= 0")
+        self.n_classes = int(n_classes)
         # Dice over C1..C7 only: with the background in it, "all background" is a deep plateau
         # (seen in the first CPU run: 400 steps predicting nothing); CE still covers all classes.
         self.dice_ce = DiceCELoss(to_onehot_y=True, softmax=True, include_background=False)
@@ -97,8 +100,8 @@ class SegmentationLoss(nn.Module):
         """Compute the loss terms.
 
         Args:
-            logits: network output (batch, 8 or 9, z, y, x).
-            labels: int labels (batch, 1, z, y, x), 0..7.
+            logits: network output (batch, n_classes [+1 fracture], z, y, x).
+            labels: int labels (batch, 1, z, y, x) in ``[0, n_classes)``.
             fracture: fracture-region mask (batch, 1, z, y, x) or None.
             has_fracture: bool (batch,): which samples have a fracture mask at all.
 
@@ -106,16 +109,16 @@ class SegmentationLoss(nn.Module):
             Dict with ``total`` and each term (``dice_ce``, ``geometry``, ``fracture``).
         """
         logits = logits.float()
-        seg = logits[:, :N_CLASSES]
+        seg = logits[:, :self.n_classes]
         terms = {"dice_ce": self.dice_ce(seg, labels)}
-        if self.geometry_weight > 0:
+        if self.geometry_weight > 0 and self.n_classes == N_CLASSES:
             present = torch.stack([(labels == v).sum(dim=(1, 2, 3, 4)) >= MIN_PRESENT_VOXELS
                                    for v in range(1, N_CLASSES)], dim=1)
             terms["geometry"] = self.geometry(torch.softmax(seg, dim=1), present)
         else:
             terms["geometry"] = seg.new_zeros(())
-        if fracture is not None and logits.shape[1] > FRACTURE_CHANNEL and self.fracture_weight > 0:
-            per_sample = self.bce.to(logits.device)(logits[:, FRACTURE_CHANNEL:FRACTURE_CHANNEL + 1],
+        if fracture is not None and logits.shape[1] > self.n_classes and self.fracture_weight > 0:
+            per_sample = self.bce.to(logits.device)(logits[:, self.n_classes:self.n_classes + 1],
                                                     fracture.float()).mean(dim=(1, 2, 3, 4))
             weight = has_fracture.float() if has_fracture is not None else torch.ones_like(per_sample)
             terms["fracture"] = (per_sample * weight).sum() / weight.sum().clamp_min(1.0)

@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 
 from ..data.case import LabelledCase
 from ..preprocess.channels import make_channels
+from ..preprocess.coarse import coarse_channels, coarse_hu, coarse_labels
 from ..preprocess.crop import crop_to_box, find_spine_box
 
 log = logging.getLogger(__name__)
@@ -112,19 +113,33 @@ def phantom_loaders(seeds: Sequence[int], config: dict | None = None) -> list[tu
     return [(f"phantom-{int(s)}-{tag}", (lambda s=int(s): make_phantom(s, cfg))) for s in seeds]
 
 
+#: Segmentation stages: ``levels`` sees the whole crop at 2 mm and learns C1..C7; ``vertebra``
+#: sees 1 mm patches and learns vertebra against background (and the fracture region).
+STAGES = ("levels", "vertebra")
+
+
 class SegmentationDataset(Dataset):
     """Network-ready samples: channels, labels and fracture mask, with augmentation.
 
     Args:
         source: prepared samples (a :class:`PreparedCache` or any sequence of PreparedSample).
-        patch_zyx: random crop size (z, y, x) in voxels, or None for the whole crop.
+        patch_zyx: random crop size (z, y, x) in voxels, or None for the whole crop (``vertebra``
+            stage only: the ``levels`` stage always sees the whole crop).
         augment: random crop position, left-right flip, HU scale and offset.
         use_priors: False zeroes the bone-likelihood and edge channels (ablation).
         seed: base seed of the augmentation (each item and epoch draws its own stream).
+        stage: ``vertebra`` (1 mm channels, labels 0/1) or ``levels`` (2 mm channels with the
+            position channel, labels 0..7).
+
+    Raises:
+        ValueError: unknown stage.
     """
 
     def __init__(self, source: Sequence[PreparedSample], patch_zyx: Sequence[int] | None = None,
-                 augment: bool = True, use_priors: bool = True, seed: int = 0) -> None:
+                 augment: bool = True, use_priors: bool = True, seed: int = 0, stage: str = "vertebra") -> None:
+        if stage not in STAGES:
+            raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
+        self.stage = stage
         self.source = source
         self.patch = tuple(int(p) for p in patch_zyx) if patch_zyx else None
         self.augment = augment
@@ -140,7 +155,7 @@ class SegmentationDataset(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, i])
         hu, labels = s.hu.astype(np.float32), s.labels
         frac = s.fracture if s.fracture is not None else np.zeros_like(labels)
-        if self.patch:
+        if self.patch and self.stage == "vertebra":
             starts = [int(rng.integers(0, max(1, n - p) + 1)) if self.augment else max(0, n - p) // 2
                       for n, p in zip(hu.shape, self.patch)]
             sl = tuple(slice(a, a + p) for a, p in zip(starts, self.patch))
@@ -149,12 +164,18 @@ class SegmentationDataset(Dataset):
             hu = hu * float(rng.uniform(0.92, 1.08)) + float(rng.uniform(-40, 40))
             if rng.random() < 0.5:  # left-right: the levels keep their names
                 hu, labels, frac = hu[..., ::-1], labels[..., ::-1], frac[..., ::-1]
-        channels = make_channels(np.ascontiguousarray(hu), use_priors=self.use_priors)
+        hu = np.ascontiguousarray(hu)
+        if self.stage == "levels":
+            channels = coarse_channels(coarse_hu(hu), use_priors=self.use_priors)
+            labels, frac = coarse_labels(labels), np.zeros(channels.shape[1:], np.uint8)
+        else:
+            channels = make_channels(hu, use_priors=self.use_priors)
+            labels = labels > 0
         return {
             "image": torch.from_numpy(channels),
             "label": torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64))[None],
             "fracture": torch.from_numpy(np.ascontiguousarray(frac, dtype=np.float32))[None],
-            "has_fracture": torch.tensor(s.fracture is not None),
+            "has_fracture": torch.tensor(s.fracture is not None and self.stage == "vertebra"),
         }
 
 
@@ -162,4 +183,4 @@ def _safe(key: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
 
 
-__all__ = ["PreparedCache", "PreparedSample", "SegmentationDataset", "phantom_loaders", "prepare_case"]
+__all__ = ["PreparedCache", "PreparedSample", "STAGES", "SegmentationDataset", "phantom_loaders", "prepare_case"]

@@ -14,12 +14,14 @@ import torch
 from ..errors import InputError
 from ..models.encoder import DEFAULT_CHANNELS
 from ..models.mae import DEFAULT_MASK_RATIO, DEFAULT_PATCH, SpineMAE
-from ..models.unet import SpineUNet
+from ..models.unet import N_CLASSES, N_VERTEBRA_CLASSES, SpineUNet
+from ..preprocess.channels import N_CHANNELS
+from ..preprocess.coarse import N_COARSE_CHANNELS
 from .checkpoint import load_checkpoint
 from .distributed import cleanup_distributed, setup_distributed
 from .loop import LoopOptions, train_loop
 from .losses import SegmentationLoss
-from .seg_data import PreparedCache, SegmentationDataset, phantom_loaders
+from .seg_data import STAGES, PreparedCache, SegmentationDataset, phantom_loaders
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +32,12 @@ class TrainConfig:
 
     Attributes:
         out: output folder (checkpoints).
+        stage: ``levels`` (the 2 mm whole-crop C1..C7 network) or ``vertebra`` (the 1 mm
+            vertebra/background and fracture-region network); see :data:`STAGES`.
         data: a labelled dataset folder (case folders, RSNA or VerSe), or None for phantoms.
         phantom_seeds: [first, count] of the phantom seeds used when ``data`` is None.
         cache: folder for prepared crops (None: prepare on the fly every time).
-        patch_zyx: training crop (z, y, x) voxels at 1 mm.
+        patch_zyx: training crop (z, y, x) voxels at 1 mm (``vertebra`` stage and MAE).
         channels: encoder channels per stage.
         use_priors: feed the bone-likelihood and edge channels (False zeroes them; ablation).
         geometry_weight: weight of the geometry-consistency loss (0 = off; ablation).
@@ -45,10 +49,11 @@ class TrainConfig:
     """
 
     out: str = "runs/seg"
+    stage: str = "vertebra"
     data: str | None = None
     phantom_seeds: tuple[int, int] = (1000, 200)
     cache: str | None = None
-    patch_zyx: tuple[int, int, int] = (160, 112, 96)
+    patch_zyx: tuple[int, int, int] = (96, 96, 96)
     channels: tuple[int, ...] = DEFAULT_CHANNELS
     use_priors: bool = True
     geometry_weight: float = 0.5
@@ -92,7 +97,10 @@ class TrainConfig:
         for key in ("phantom_seeds", "patch_zyx", "channels"):
             if key in raw:
                 raw[key] = tuple(int(v) for v in raw[key])
-        return cls(**raw, loop=LoopOptions(**loop_raw))
+        cfg = cls(**raw, loop=LoopOptions(**loop_raw))
+        if cfg.stage not in STAGES:
+            raise ValueError(f"stage must be one of {STAGES}, got {cfg.stage!r}")
+        return cfg
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values."""
@@ -110,6 +118,19 @@ def _samples(cfg: TrainConfig) -> PreparedCache:
     return PreparedCache(loaders, cfg.cache)
 
 
+def stage_network(stage: str, channels: tuple[int, ...] = DEFAULT_CHANNELS) -> SpineUNet:
+    """The U-Net of a stage: ``levels`` (6 inputs, 8 classes) or ``vertebra`` (5 inputs, 2 classes + fracture).
+
+    Raises:
+        ValueError: unknown stage.
+    """
+    if stage == "levels":
+        return SpineUNet(N_COARSE_CHANNELS, channels, n_classes=N_CLASSES, fracture_channel=False)
+    if stage == "vertebra":
+        return SpineUNet(N_CHANNELS, channels, n_classes=N_VERTEBRA_CLASSES, fracture_channel=True)
+    raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
+
+
 def train_segmentation(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
     """Train the structure-aware U-Net (runs unchanged under ``torchrun``).
 
@@ -123,14 +144,14 @@ def train_segmentation(cfg: TrainConfig, resume: str | None = None) -> dict[str,
     info = setup_distributed(cfg.device)
     try:
         torch.manual_seed(cfg.loop.seed)
-        model = SpineUNet(channels=cfg.channels, fracture_channel=True)
+        model = stage_network(cfg.stage, cfg.channels)
         if cfg.mae_checkpoint and not resume:
             state = load_checkpoint(cfg.mae_checkpoint, "mae")
             model.load_encoder(state["model"])
             log.info("encoder initialised from MAE checkpoint %s", cfg.mae_checkpoint)
-        loss = SegmentationLoss(cfg.geometry_weight, cfg.fracture_weight)
+        loss = SegmentationLoss(cfg.geometry_weight, cfg.fracture_weight, n_classes=model.n_classes)
         dataset = SegmentationDataset(_samples(cfg), cfg.patch_zyx, augment=True, use_priors=cfg.use_priors,
-                                      seed=cfg.loop.seed)
+                                      seed=cfg.loop.seed, stage=cfg.stage)
 
         def step(net: torch.nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             return loss(net(batch["image"]), batch["label"], batch["fracture"], batch["has_fracture"])
@@ -168,4 +189,4 @@ def pretrain_mae(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
         cleanup_distributed()
 
 
-__all__ = ["TrainConfig", "pretrain_mae", "train_segmentation"]
+__all__ = ["TrainConfig", "pretrain_mae", "stage_network", "train_segmentation"]
