@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from SpineFractureLib.errors import InputError
+from SpineFractureLib.models.cascade import stage_network
 from SpineFractureLib.models.registry import (
     REGISTRY_PATH,
     export_weights,
@@ -16,7 +17,6 @@ from SpineFractureLib.models.registry import (
     sha256_of,
 )
 from SpineFractureLib.train.checkpoint import save_checkpoint
-from SpineFractureLib.train.segmentation import stage_network
 
 CH = (4, 8, 8, 12)
 

@@ -6,7 +6,13 @@ from typing import Any
 
 from torch import nn
 
-from .unet import SpineUNet
+from ..preprocess.channels import N_CHANNELS
+from ..preprocess.coarse import N_COARSE_CHANNELS
+from .encoder import DEFAULT_CHANNELS
+from .unet import N_CLASSES, N_VERTEBRA_CLASSES, SpineUNet
+
+#: The two stages, in the order a weights file and ``export-seg`` name them.
+STAGE_NAMES = ("levels", "vertebra")
 
 
 class SpineSegModel(nn.Module):
@@ -28,6 +34,19 @@ class SpineSegModel(nn.Module):
         self.vertebra_use_priors = bool(vertebra_use_priors)
 
 
+def stage_network(stage: str, channels: tuple[int, ...] = DEFAULT_CHANNELS) -> SpineUNet:
+    """The U-Net of a stage: ``levels`` (6 inputs, 8 classes) or ``vertebra`` (5 inputs, 2 classes + fracture).
+
+    Raises:
+        ValueError: unknown stage.
+    """
+    if stage == "levels":
+        return SpineUNet(N_COARSE_CHANNELS, channels, n_classes=N_CLASSES, fracture_channel=False)
+    if stage == "vertebra":
+        return SpineUNet(N_CHANNELS, channels, n_classes=N_VERTEBRA_CLASSES, fracture_channel=True)
+    raise ValueError(f"stage must be one of {STAGE_NAMES}, got {stage!r}")
+
+
 def unet_arch(net: SpineUNet) -> dict[str, Any]:
     """The constructor arguments of a U-Net (stored beside its weights)."""
     return {"in_channels": net.encoder.in_channels, "channels": list(net.encoder.channels),
@@ -40,4 +59,4 @@ def unet_from_arch(arch: dict[str, Any]) -> SpineUNet:
                      fracture_channel=bool(arch["fracture_channel"]))
 
 
-__all__ = ["SpineSegModel", "unet_arch", "unet_from_arch"]
+__all__ = ["STAGE_NAMES", "SpineSegModel", "stage_network", "unet_arch", "unet_from_arch"]

@@ -18,14 +18,19 @@ import torch
 
 from ..errors import InputError
 from ..io.staging import staged_file
-from .cascade import SpineSegModel, unet_arch, unet_from_arch
+from .cascade import (
+    STAGE_NAMES,
+    SpineSegModel,
+    stage_network,
+    unet_arch,
+    unet_from_arch,
+)
 
 log = logging.getLogger(__name__)
 
 REGISTRY_PATH = Path(__file__).with_name("registry.json")
 #: Version 2: the two stages of :class:`SpineSegModel` in one file.
 WEIGHTS_FORMAT = "spinefracture-weights-2"
-STAGE_NAMES = ("levels", "vertebra")
 
 
 @dataclass(frozen=True)
@@ -140,7 +145,6 @@ def export_weights(levels_checkpoint: str | os.PathLike, vertebra_checkpoint: st
         The sha256 of the written file (for the registry).
     """
     from ..train.checkpoint import load_checkpoint
-    from ..train.segmentation import stage_network
 
     stages, steps = {}, {}
     for stage, ckpt in zip(STAGE_NAMES, (levels_checkpoint, vertebra_checkpoint)):

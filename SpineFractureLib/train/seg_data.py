@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from ..data.case import LabelledCase
+from ..models.cascade import STAGE_NAMES
 from ..preprocess.channels import make_channels
 from ..preprocess.coarse import coarse_channels, coarse_hu, coarse_labels
 from ..preprocess.crop import crop_to_box, find_spine_box
@@ -115,7 +116,7 @@ def phantom_loaders(seeds: Sequence[int], config: dict | None = None) -> list[tu
 
 #: Segmentation stages: ``levels`` sees the whole crop at 2 mm and learns C1..C7; ``vertebra``
 #: sees 1 mm patches and learns vertebra against background (and the fracture region).
-STAGES = ("levels", "vertebra")
+STAGES = STAGE_NAMES
 
 
 class SegmentationDataset(Dataset):

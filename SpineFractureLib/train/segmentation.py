@@ -12,11 +12,9 @@ from typing import Any
 import torch
 
 from ..errors import InputError
+from ..models.cascade import stage_network
 from ..models.encoder import DEFAULT_CHANNELS
 from ..models.mae import DEFAULT_MASK_RATIO, DEFAULT_PATCH, SpineMAE
-from ..models.unet import N_CLASSES, N_VERTEBRA_CLASSES, SpineUNet
-from ..preprocess.channels import N_CHANNELS
-from ..preprocess.coarse import N_COARSE_CHANNELS
 from .checkpoint import load_checkpoint
 from .distributed import cleanup_distributed, setup_distributed
 from .loop import LoopOptions, train_loop
@@ -118,19 +116,6 @@ def _samples(cfg: TrainConfig) -> PreparedCache:
     return PreparedCache(loaders, cfg.cache)
 
 
-def stage_network(stage: str, channels: tuple[int, ...] = DEFAULT_CHANNELS) -> SpineUNet:
-    """The U-Net of a stage: ``levels`` (6 inputs, 8 classes) or ``vertebra`` (5 inputs, 2 classes + fracture).
-
-    Raises:
-        ValueError: unknown stage.
-    """
-    if stage == "levels":
-        return SpineUNet(N_COARSE_CHANNELS, channels, n_classes=N_CLASSES, fracture_channel=False)
-    if stage == "vertebra":
-        return SpineUNet(N_CHANNELS, channels, n_classes=N_VERTEBRA_CLASSES, fracture_channel=True)
-    raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
-
-
 def train_segmentation(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
     """Train the structure-aware U-Net (runs unchanged under ``torchrun``).
 
@@ -189,4 +174,4 @@ def pretrain_mae(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
         cleanup_distributed()
 
 
-__all__ = ["TrainConfig", "pretrain_mae", "stage_network", "train_segmentation"]
+__all__ = ["TrainConfig", "pretrain_mae", "train_segmentation"]
