@@ -57,17 +57,25 @@ def _probs(shape, level_of_z):
 
 def test_assign_levels_votes_per_vertebra_piece():
     """Coarse levels switch mid-vertebra; each piece still gets one level, the one most voted."""
-    vertebra = np.zeros((30, 4, 4), bool)
-    vertebra[2:10] = vertebra[12:20] = True  # two pieces separated by a 2-slice disc
-    vertebra[24:28] = True  # a piece the level network calls background (e.g. the skull base)
-    probs = _probs(vertebra.shape, lambda z: 0 if z >= 22 else (2 if z >= 9 else 3))
+    vertebra = np.zeros((40, 4, 4), bool)
+    vertebra[2:18] = vertebra[20:28] = True  # two pieces separated by a 2-slice disc
+    vertebra[32:36] = True  # a piece the level network calls background (e.g. the skull base)
+    probs = _probs(vertebra.shape, lambda z: 0 if z >= 30 else (2 if z >= 17 else 3))
     out = assign_levels(vertebra, probs)
-    assert (out[2:10] == 3).all() and (out[12:20] == 2).all()  # slice 9 voted 2, the piece says 3
-    assert not out[24:28].any() and not out[~vertebra].any()
+    assert (out[2:18] == 3).all() and (out[20:28] == 2).all()  # slice 17 voted 2, the piece says 3
+    assert not out[32:36].any() and not out[~vertebra].any()
 
 
 def test_assign_levels_splits_two_vertebrae_grown_together():
     vertebra = np.zeros((20, 4, 4), bool)
-    vertebra[2:18] = True  # one piece, half C4 and half C5
-    out = assign_levels(vertebra, _probs(vertebra.shape, lambda z: 4 if z >= 10 else 5))
-    assert (out[10:18] == 4).all() and (out[2:10] == 5).all()
+    vertebra[2:18] = True  # one piece: a small C1 (a third) grown onto C2
+    out = assign_levels(vertebra, _probs(vertebra.shape, lambda z: 1 if z >= 13 else 2))
+    assert (out[13:18] == 1).all() and (out[2:13] == 2).all()
+
+
+def test_assign_levels_splits_only_among_the_levels_in_the_piece():
+    """A level with a few stray voxels inside a two-level piece gets none of it."""
+    vertebra = np.zeros((24, 4, 4), bool)
+    vertebra[2:22] = True
+    out = assign_levels(vertebra, _probs(vertebra.shape, lambda z: 7 if z == 12 else (4 if z >= 12 else 5)))
+    assert set(np.unique(out[vertebra])) == {4, 5}

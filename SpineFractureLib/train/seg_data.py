@@ -147,37 +147,53 @@ class SegmentationDataset(Dataset):
         self.use_priors = use_priors
         self.seed = seed
         self.epoch = 0
+        # The 2 mm pooling of a whole crop costs more than the level network's step on 2 cores, and
+        # it commutes with the augmentation (an HU scale/offset and a flip), so it is done once per case.
+        self._coarse: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return len(self.source)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        s = self.source[i]
         rng = np.random.default_rng([self.seed, self.epoch, i])
+        if self.stage == "levels":
+            return self._levels_item(i, rng)
+        s = self.source[i]
         hu, labels = s.hu.astype(np.float32), s.labels
         frac = s.fracture if s.fracture is not None else np.zeros_like(labels)
-        if self.patch and self.stage == "vertebra":
+        if self.patch:
             starts = [int(rng.integers(0, max(1, n - p) + 1)) if self.augment else max(0, n - p) // 2
                       for n, p in zip(hu.shape, self.patch)]
             sl = tuple(slice(a, a + p) for a, p in zip(starts, self.patch))
             hu, labels, frac = hu[sl], labels[sl], frac[sl]
+        hu, (labels, frac) = self._augment(rng, hu, labels, frac)
+        return _item(make_channels(hu, use_priors=self.use_priors), labels > 0, frac, s.fracture is not None)
+
+    def _levels_item(self, i: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+        if i not in self._coarse:
+            s = self.source[i]
+            self._coarse[i] = (coarse_hu(s.hu), coarse_labels(s.labels))
+        hu, (labels,) = self._augment(rng, *self._coarse[i])
+        channels = coarse_channels(hu, use_priors=self.use_priors)
+        return _item(channels, labels, np.zeros(channels.shape[1:], np.uint8), False)
+
+    def _augment(self, rng: np.random.Generator, hu: np.ndarray, *masks: np.ndarray
+                 ) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+        """HU scale and offset, and a left-right flip (the levels keep their names)."""
         if self.augment:
             hu = hu * float(rng.uniform(0.92, 1.08)) + float(rng.uniform(-40, 40))
-            if rng.random() < 0.5:  # left-right: the levels keep their names
-                hu, labels, frac = hu[..., ::-1], labels[..., ::-1], frac[..., ::-1]
-        hu = np.ascontiguousarray(hu)
-        if self.stage == "levels":
-            channels = coarse_channels(coarse_hu(hu), use_priors=self.use_priors)
-            labels, frac = coarse_labels(labels), np.zeros(channels.shape[1:], np.uint8)
-        else:
-            channels = make_channels(hu, use_priors=self.use_priors)
-            labels = labels > 0
-        return {
-            "image": torch.from_numpy(channels),
-            "label": torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64))[None],
-            "fracture": torch.from_numpy(np.ascontiguousarray(frac, dtype=np.float32))[None],
-            "has_fracture": torch.tensor(s.fracture is not None and self.stage == "vertebra"),
-        }
+            if rng.random() < 0.5:
+                hu, masks = hu[..., ::-1], tuple(m[..., ::-1] for m in masks)
+        return np.ascontiguousarray(hu, dtype=np.float32), masks
+
+
+def _item(channels: np.ndarray, labels: np.ndarray, frac: np.ndarray, has_fracture: bool) -> dict[str, torch.Tensor]:
+    return {
+        "image": torch.from_numpy(channels),
+        "label": torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64))[None],
+        "fracture": torch.from_numpy(np.ascontiguousarray(frac, dtype=np.float32))[None],
+        "has_fracture": torch.tensor(bool(has_fracture)),
+    }
 
 
 def _safe(key: str) -> str:
