@@ -72,7 +72,9 @@ def pretrain(
     mask_ratio: Optional[float] = typer.Option(None, "--mask-ratio", help="Fraction of patches hidden (0.75)."),
     mae_patch: Optional[int] = typer.Option(None, "--mae-patch", help="Masked patch edge in voxels (16)."),
 ) -> None:
-    """MAE pretraining of the shared encoder on unlabelled CT crops (runs under torchrun)."""
+    """MAE pretraining of the shared encoder on unlabelled CT crops (runs under torchrun).
+
+    --data is any folder of CT volumes (NIfTI/NRRD/MHA files or DICOM folders); labels are not read."""
     from ..train.segmentation import pretrain_mae
 
     cfg = _config(config, **_flags(out, data, phantom_seeds, cache, patch, steps, lr, seed, device, log_every,

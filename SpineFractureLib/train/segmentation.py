@@ -105,8 +105,12 @@ class TrainConfig:
         return json.loads(json.dumps(asdict(self)))
 
 
-def _samples(cfg: TrainConfig) -> PreparedCache:
-    if cfg.data:
+def _samples(cfg: TrainConfig, labelled: bool = True) -> PreparedCache:
+    if cfg.data and not labelled:
+        from ..data.unlabelled_dirs import list_unlabelled_cts
+
+        loaders = list_unlabelled_cts(cfg.data)
+    elif cfg.data:
         from ..data.labelled_dirs import list_labelled_cases
 
         loaders = list_labelled_cases(cfg.data)
@@ -148,10 +152,11 @@ def train_segmentation(cfg: TrainConfig, resume: str | None = None) -> dict[str,
 
 
 def pretrain_mae(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
-    """MAE pretraining of the encoder on the same crops, labels unused (runs under ``torchrun``).
+    """MAE pretraining of the encoder on CT crops, without labels (runs under ``torchrun``).
 
     Args:
-        cfg: the configuration (``mask_ratio``, ``mae_patch``, data, loop).
+        cfg: the configuration (``mask_ratio``, ``mae_patch``, data, loop). ``data`` is any folder
+            of CT volumes (image files or DICOM folders, labelled or not); without it, phantoms.
         resume: an ``mae`` checkpoint to continue from.
 
     Returns:
@@ -161,8 +166,8 @@ def pretrain_mae(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
     try:
         torch.manual_seed(cfg.loop.seed)
         model = SpineMAE(channels=cfg.channels, mask_ratio=cfg.mask_ratio, patch_size=cfg.mae_patch)
-        dataset = SegmentationDataset(_samples(cfg), cfg.patch_zyx, augment=True, use_priors=cfg.use_priors,
-                                      seed=cfg.loop.seed)
+        dataset = SegmentationDataset(_samples(cfg, labelled=False), cfg.patch_zyx, augment=True,
+                                      use_priors=cfg.use_priors, seed=cfg.loop.seed)
 
         def step(net: torch.nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             value, _, _ = net(batch["image"])
