@@ -74,7 +74,8 @@ def pretrain(
 ) -> None:
     """MAE pretraining of the shared encoder on unlabelled CT crops (runs under torchrun).
 
-    --data is any folder of CT volumes (NIfTI/NRRD/MHA files or DICOM folders); labels are not read."""
+    --data is any folder of CT volumes (NIfTI/NRRD/MHA files or DICOM folders); labels are not read.
+    """
     from ..train.segmentation import pretrain_mae
 
     cfg = _config(config, **_flags(out, data, phantom_seeds, cache, patch, steps, lr, seed, device, log_every,

@@ -12,11 +12,12 @@ import numpy as np
 from ..errors import InputError
 from ..io.dicom_read import is_dicom_file
 from ..io.image_files import is_image_file
+from ..io.loader import load_ct
 from .case import LabelledCase
 from .labelled_dirs import list_labelled_cases
 
 log = logging.getLogger(__name__)
-#: Files looked at to decide whether a folder holds a DICOM series (all are read by the loader).
+#: Non-image files probed to decide whether a folder holds DICOM (load_ct then reads them all).
 _DICOM_PROBE = 3
 
 
@@ -24,9 +25,10 @@ def list_unlabelled_cts(root: str | os.PathLike) -> list[tuple[str, Callable[[],
     """List every CT under ``root``: image files and folders of DICOM files, searched recursively.
 
     A folder in a labelled layout (see :func:`~.labelled_dirs.list_labelled_cases`) gives its CTs,
-    so that label files are never mistaken for CTs. Otherwise each loader returns a :class:`LabelledCase` whose label map is all background (MAE pretraining
-    never reads the labels). A folder holding DICOM files is one CT: :func:`~SpineFractureLib.io.load_ct`
-    takes the series with the most slices in it, as it does for ``analyze``.
+    so that label files are never mistaken for CTs. Otherwise each loader returns a
+    :class:`LabelledCase` whose label map is all background (MAE pretraining never reads the labels).
+    A folder holding DICOM files is one CT: :func:`~SpineFractureLib.io.load_ct` takes the series
+    with the most slices in it, as it does for ``analyze``.
 
     Args:
         root: the folder.
@@ -48,9 +50,9 @@ def list_unlabelled_cts(root: str | os.PathLike) -> list[tuple[str, Callable[[],
     for folder, dirs, files in os.walk(root):
         dirs.sort()
         here = Path(folder)
-        images = [here / f for f in sorted(files) if is_image_file(here / f)]
-        found += [(str(p.relative_to(root)), p) for p in images]
-        others = [here / f for f in sorted(files) if not is_image_file(here / f)]
+        paths = [here / f for f in sorted(files)]
+        found += [(str(p.relative_to(root)), p) for p in paths if is_image_file(p)]
+        others = [p for p in paths if not is_image_file(p)]
         if any(is_dicom_file(p) for p in others[:_DICOM_PROBE]):
             found.append((str(here.relative_to(root)), here))
     if not found:
@@ -60,8 +62,6 @@ def list_unlabelled_cts(root: str | os.PathLike) -> list[tuple[str, Callable[[],
 
 
 def _read(key: str, path: Path) -> LabelledCase:
-    from ..io.loader import load_ct
-
     ct = load_ct(path)
     return LabelledCase(key, ct, ct.with_array(np.zeros(ct.array.shape, np.uint8)))
 
