@@ -64,6 +64,7 @@ def test_evaluate_cli_bad_input(tmp_path, capsys):
 def test_segmenter_output_on_input_grid_and_overlay(tiny_model, small_labelled_dir, tmp_path):
     from SpineFractureLib.data.case_io import read_case
     from SpineFractureLib.pipeline.segment import Segmenter
+    from SpineFractureLib.preprocess.crop import field_of_view
     from SpineFractureLib.report.overlay import save_sagittal_overlay
 
     case = read_case(small_labelled_dir / "case11")
@@ -72,6 +73,11 @@ def test_segmenter_output_on_input_grid_and_overlay(tiny_model, small_labelled_d
     assert result.crop_probabilities.shape[0] == 8
     np.testing.assert_allclose(result.crop_probabilities.sum(axis=0), 1.0, atol=1e-4)
     assert set(result.timings_s) == {"crop", "levels", "vertebra", "postprocess", "resample"}
+    # The box reaches past this small scan; nothing is found where nothing was scanned.
+    outside = ~field_of_view(case.ct, result.crop_hu)
+    assert outside.any()
+    assert np.all(result.crop_probabilities[0][outside] == 1.0) and np.all(result.crop_fracture[outside] == 0.0)
+    assert np.all(result.crop_labels.array[outside] == 0)
     png = tmp_path / "overlay.png"
     save_sagittal_overlay(case.ct, case.labels.with_array(case.cervical_labels()), png, title="phantom 11")
     assert png.stat().st_size > 10_000

@@ -14,7 +14,14 @@ from SpineFractureLib.preprocess.channels import (
     edge_prior,
     make_channels,
 )
-from SpineFractureLib.preprocess.crop import crop_to_box, find_spine_box
+from SpineFractureLib.preprocess.crop import (
+    SpineBox,
+    crop_to_box,
+    extend_beyond_field_of_view,
+    field_of_view,
+    find_spine_box,
+)
+from SpineFractureLib.volume import CTVolume
 
 
 def test_bone_window_maps_level_to_half_and_clips():
@@ -87,3 +94,36 @@ def test_make_channels_without_priors_keeps_windows_and_zeroes_priors():
     with_priors, without = make_channels(hu), make_channels(hu, use_priors=False)
     np.testing.assert_array_equal(with_priors[:3], without[:3])
     assert not without[3:].any() and with_priors[3].any()
+
+
+def _short_scan() -> CTVolume:
+    """A 20-slice scan (z = 0..19 mm, HU = 10 * slice) inside a 40 mm box around it."""
+    hu = np.repeat(np.arange(20, dtype=np.float32)[:, None, None] * 10.0, 16, 1).repeat(16, 2)
+    return CTVolume(hu, (1.0, 1.0, 1.0), (0.0, 0.0, 0.0))
+
+
+def test_field_of_view_marks_the_scanned_slab_of_a_larger_box():
+    ct = _short_scan()
+    crop = crop_to_box(ct, SpineBox((7.5, 7.5, 9.5), (16.0, 16.0, 40.0), (7.5, 7.5, 19.5)))
+    fov = field_of_view(ct, crop)
+    assert fov.shape == crop.array.shape == (40, 16, 16)
+    inside_z = np.nonzero(fov.any(axis=(1, 2)))[0]
+    assert (inside_z.min(), inside_z.max()) == (10, 29)  # box slices at z = -10..29 mm, scan 0..19 mm
+    assert fov[10:30].all()
+    assert np.all(crop.array[~fov] == -1024.0)
+
+
+def test_extension_repeats_the_nearest_scanned_slice_and_keeps_the_inside():
+    ct = _short_scan()
+    crop = crop_to_box(ct, SpineBox((7.5, 7.5, 9.5), (16.0, 16.0, 40.0), (7.5, 7.5, 19.5)))
+    fov = field_of_view(ct, crop)
+    ext = extend_beyond_field_of_view(crop.array, fov)
+    np.testing.assert_array_equal(ext[fov], crop.array[fov])
+    np.testing.assert_allclose(ext[:10], 0.0)     # below the scan: its first slice (0 HU)
+    np.testing.assert_allclose(ext[30:], 190.0)   # above: its last slice (190 HU)
+    assert crop.array[0, 0, 0] == -1024.0         # the input is not changed
+
+
+def test_extension_refuses_a_mask_of_another_shape():
+    with pytest.raises(ValueError, match="does not fit"):
+        extend_beyond_field_of_view(np.zeros((4, 4, 4)), np.ones((4, 4, 5), bool))

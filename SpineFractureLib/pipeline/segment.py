@@ -22,7 +22,7 @@ from ..models.registry import ModelInfo, load_segmentation_model
 from ..models.unet import N_CLASSES, N_VERTEBRA_CLASSES
 from ..preprocess.channels import make_channels
 from ..preprocess.coarse import coarse_channels, coarse_hu, upsample_probabilities
-from ..preprocess.crop import SpineBox, crop_to_box, find_spine_box
+from ..preprocess.crop import SpineBox, crop_to_box, extend_beyond_field_of_view, field_of_view, find_spine_box
 from ..preprocess.geometry import resample_like
 from ..train.distributed import pick_device
 from ..volume import CTVolume
@@ -97,7 +97,11 @@ class Segmenter:
         report(0.0, "finding the cervical spine")
         box = find_spine_box(ct)
         crop = crop_to_box(ct, box)
-        channels = make_channels(crop.array, use_priors=self.model.vertebra_use_priors)
+        fov = field_of_view(ct, crop)
+        # The level network was trained on crops with air outside the scan and reads them well;
+        # the vertebra network sees the scan extended past its edges (see extend_beyond_field_of_view).
+        channels = make_channels(extend_beyond_field_of_view(crop.array, fov),
+                                 use_priors=self.model.vertebra_use_priors)
         t["crop"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -120,11 +124,11 @@ class Segmenter:
 
         t0 = time.perf_counter()
         report(0.8, "post-processing")
-        vertebra_np, levels_np = vertebra.numpy(), levels.numpy()
+        vertebra_np, levels_np = vertebra.numpy() * fov, levels.numpy()
         crop_labels = postprocess_levels(assign_levels(vertebra_np > 0.5, levels_np))
         share = levels_np[1:] / np.clip(levels_np[1:].sum(axis=0, keepdims=True), 1e-6, None)
         probs_np = np.concatenate([(1.0 - vertebra_np)[None], vertebra_np[None] * share]).astype(np.float32)
-        fracture_np = fracture.numpy()
+        fracture_np = fracture.numpy() * fov
         t["postprocess"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()

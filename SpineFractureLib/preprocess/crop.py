@@ -127,6 +127,44 @@ def crop_to_box(ct: CTVolume, box: SpineBox, spacing_mm: float = 1.0, *, is_labe
     return resample_like(ct, box.grid(spacing_mm), is_label=is_label)
 
 
+def field_of_view(ct: CTVolume, grid: CTVolume) -> np.ndarray:
+    """Where ``grid`` (e.g. a crop) lies inside the scanned volume of ``ct``.
+
+    Args:
+        ct: the CT as loaded, any orientation.
+        grid: the grid to test, array (z, y, x).
+
+    Returns:
+        bool (z, y, x) on ``grid``: True inside the CT's field of view.
+    """
+    inside = ct.with_array(np.ones(ct.array.shape, np.uint8))
+    return resample_like(inside, grid, is_label=True).array > 0
+
+
+def extend_beyond_field_of_view(hu: np.ndarray, fov: np.ndarray) -> np.ndarray:
+    """Fill the voxels outside the field of view with the nearest scanned voxel's value.
+
+    The box around the spine often reaches past a short or tilted field of view. Filled with air,
+    the edge of the scan looks like a cut through the body, and the vertebra network, which
+    outlines bone from local context, missed most of a vertebra lying against it (validation
+    phantoms 800034 and 800040 lost C6 and C2). Repeating the last measured voxels (edge padding,
+    in any direction the scan ends) keeps that context plausible; results outside are cleared after.
+
+    Args:
+        hu: (z, y, x) HU on the crop grid.
+        fov: bool (z, y, x), from :func:`field_of_view`.
+
+    Returns:
+        A float32 copy of ``hu`` with the outside filled.
+    """
+    if hu.shape != fov.shape:
+        raise ValueError(f"field-of-view mask {fov.shape} does not fit the volume {hu.shape}")
+    if fov.all() or not fov.any():
+        return hu.astype(np.float32, copy=True)
+    nearest = ndimage.distance_transform_edt(~fov, return_distances=False, return_indices=True)
+    return hu[tuple(nearest)].astype(np.float32)
+
+
 def _run_lengths(mask: np.ndarray, first: int, anchor: int) -> np.ndarray:
     """Length of the bone run ending at each voxel of a (z, y, x) mask, going up in z.
 
@@ -188,4 +226,4 @@ def _centred_box(coarse: CTVolume, size_mm: tuple[float, float, float]) -> Spine
     return SpineBox(c, tuple(float(s) for s in size_mm), c)
 
 
-__all__ = ["CROP_SIZE_MM", "SpineBox", "crop_to_box", "find_spine_box"]
+__all__ = ["CROP_SIZE_MM", "SpineBox", "crop_to_box", "extend_beyond_field_of_view", "field_of_view", "find_spine_box"]
