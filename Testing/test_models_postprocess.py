@@ -6,6 +6,7 @@ import numpy as np
 
 from SpineFractureLib.models.postprocess import (
     assign_levels,
+    close_level_gaps,
     keep_largest_component,
     order_levels,
     postprocess_levels,
@@ -46,6 +47,29 @@ def test_postprocess_combines_both():
     np.testing.assert_array_equal(out, _stack((1, 2, 3)))
 
 
+def _column(levels_and_tops):
+    """6-slice vertebrae of the given levels with their top slice (z grows to the head)."""
+    labels = np.zeros((100, 4, 4), np.uint8)
+    for level, top in levels_and_tops:
+        labels[top - 6:top] = level
+    return labels
+
+
+def test_close_level_gaps_renumbers_levels_below_a_gap_no_vertebra_fits_in():
+    # C4 and "C6" 10 slices apart like their neighbours: it is C5, and "C7" below it is C6.
+    found = _column([(1, 90), (2, 80), (3, 70), (4, 60), (6, 50), (7, 40)])
+    expected = _column([(1, 90), (2, 80), (3, 70), (4, 60), (5, 50), (6, 40)])
+    np.testing.assert_array_equal(close_level_gaps(found), expected)
+    np.testing.assert_array_equal(postprocess_levels(found), expected)
+
+
+def test_close_level_gaps_keeps_a_gap_wide_enough_for_the_missing_level():
+    missed_c4 = _column([(1, 90), (2, 80), (3, 70), (5, 50), (6, 40)])
+    np.testing.assert_array_equal(close_level_gaps(missed_c4), missed_c4)
+    two_levels = _column([(2, 80), (5, 70)])  # no neighbour distance to compare with
+    np.testing.assert_array_equal(close_level_gaps(two_levels), two_levels)
+
+
 def _probs(shape, level_of_z):
     """Level probabilities (8, z, y, x): 0.7 on level_of_z(z), the rest spread evenly."""
     p = np.full((8, *shape), 0.3 / 7, np.float32)
@@ -79,3 +103,21 @@ def test_assign_levels_splits_only_among_the_levels_in_the_piece():
     vertebra[2:22] = True
     out = assign_levels(vertebra, _probs(vertebra.shape, lambda z: 7 if z == 12 else (4 if z >= 12 else 5)))
     assert set(np.unique(out[vertebra])) == {4, 5}
+
+
+def _background_and_c7(shape, c7_from):
+    """P(background) 0.9 / P(C7) 0.1 below slice c7_from, 0.2 / 0.8 from it up."""
+    p = np.zeros((8, *shape), np.float32)
+    p[0], p[7] = 0.9, 0.1
+    p[0, c7_from:], p[7, c7_from:] = 0.2, 0.8
+    return p
+
+
+def test_assign_levels_keeps_a_level_grown_onto_a_background_piece():
+    """C7 (a third) grown onto a thoracic vertebra: the piece votes background, C7 is kept."""
+    vertebra = np.zeros((32, 4, 4), bool)
+    vertebra[2:32] = True
+    out = assign_levels(vertebra, _background_and_c7(vertebra.shape, 22))
+    assert (out[22:32] == 7).all() and not out[:22].any()
+    # with no level holding a fifth of the votes (C7 has 17 %), the piece is dropped whole
+    assert not assign_levels(vertebra, _background_and_c7(vertebra.shape, 29)).any()

@@ -78,15 +78,16 @@ def voxelwise_rule(vertebra: np.ndarray, probs: np.ndarray) -> np.ndarray:
     return np.where(vertebra & (probs[1:].sum(0) > probs[0]), probs[1:].argmax(0) + 1, 0).astype(np.uint8)
 
 
-def candidate_rule(share: float) -> Rule:
-    """The shipped :func:`assign_levels` with another :data:`CANDIDATE_SHARE`."""
+def constant_rule(name: str, value: float) -> Rule:
+    """The shipped :func:`assign_levels` with another value of one of its module constants
+    (``CANDIDATE_SHARE``; ``BACKGROUND_SPLIT_SHARE``, where 1.0 drops every background piece)."""
     def rule(vertebra: np.ndarray, probs: np.ndarray) -> np.ndarray:
-        saved = postprocess.CANDIDATE_SHARE
-        postprocess.CANDIDATE_SHARE = share
+        saved = getattr(postprocess, name)
+        setattr(postprocess, name, value)
         try:
             return assign_levels(vertebra, probs)
         finally:
-            postprocess.CANDIDATE_SHARE = saved
+            setattr(postprocess, name, saved)
     return rule
 
 
@@ -122,11 +123,12 @@ def watershed_rule(confidence: float, min_depth: float) -> Rule:
 
 
 RULES: dict[str, Rule] = {
-    **{f"watershed-{c}-{d}": watershed_rule(c, d) for c in (0.8, 0.95) for d in (1.0, 2.0)},
     "shipped": assign_levels,
+    **{f"background-split-{s}": constant_rule("BACKGROUND_SPLIT_SHARE", s) for s in (0.1, 0.3, 1.0)},
+    **{f"watershed-{c}-{d}": watershed_rule(c, d) for c in (0.8, 0.95) for d in (1.0, 2.0)},
     "voxelwise": voxelwise_rule,
     "dominant-0.6": dominant_rule(0.6),
-    **{f"candidate-{s}": candidate_rule(s) for s in (0.03, 0.05, 0.2)},
+    **{f"candidate-{s}": constant_rule("CANDIDATE_SHARE", s) for s in (0.03, 0.05, 0.2)},
 }
 
 

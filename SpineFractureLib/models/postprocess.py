@@ -14,6 +14,10 @@ N_LEVELS = 7
 #: together, e.g. C1 on C2) is split voxel by voxel among them only. Chosen on validation phantoms
 #: 800000-800023 (0.03-0.10 gave the same Dice; 0.6 "dominant level" voting lost C1 into C2).
 CANDIDATE_SHARE = 0.1
+#: A piece voting mostly background is split between background and the levels holding at least
+#: this share of all its votes (C7 grown onto a thoracic vertebra at the bottom of the scan), and
+#: dropped when there is none. Validation phantoms 800000-800047: 0.1-0.3 gave the same result.
+BACKGROUND_SPLIT_SHARE = 0.2
 
 
 def assign_levels(vertebra: np.ndarray, level_probs: np.ndarray) -> np.ndarray:
@@ -25,7 +29,8 @@ def assign_levels(vertebra: np.ndarray, level_probs: np.ndarray) -> np.ndarray:
     piece holding several levels (see :data:`CANDIDATE_SHARE`) is split voxel by voxel among those
     levels only, so that a stray vote cannot start an eighth level in it. A piece whose voxels vote
     more for background than for all levels together (a thoracic vertebra, the skull base) is
-    dropped.
+    dropped, unless a level holds :data:`BACKGROUND_SPLIT_SHARE` of its votes: then it is split
+    voxel by voxel between background and those levels.
 
     Args:
         vertebra: bool mask (z, y, x).
@@ -45,6 +50,9 @@ def assign_levels(vertebra: np.ndarray, level_probs: np.ndarray) -> np.ndarray:
         probs = level_probs[(slice(None), *box)][:, mask]  # (8, voxels of the piece)
         votes = probs.sum(axis=1)
         if votes[0] >= votes[1:].sum():
+            keep = np.concatenate([[True], votes[1:] >= BACKGROUND_SPLIT_SHARE * votes.sum()])
+            if keep.sum() > 1:
+                out[box][mask] = np.where(keep[:, None], probs, -1.0).argmax(axis=0)
             continue
         present = votes[1:] >= CANDIDATE_SHARE * votes[1:].sum()
         if present.sum() == 1:
@@ -107,9 +115,49 @@ def order_levels(labels: np.ndarray, superior_axis_sign: int = 1) -> np.ndarray:
     return lut[labels]
 
 
+def close_level_gaps(labels: np.ndarray, superior_axis_sign: int = 1) -> np.ndarray:
+    """Renumber levels below a skipped level when no vertebra fits in the gap.
+
+    Vertebrae are contiguous: if C4 and C6 are found one vertebra apart (their centroid distance
+    near the median distance between the found neighbours), C5 is not missing, the lower levels are
+    misnumbered. They are shifted up by the levels that do not fit (anchored at the top, where C1
+    and C2 are the most distinctive). On the real head-and-neck CT the bodies at the bottom of the
+    scan came out C6 18 mm below C4 (neighbours 15-20 mm apart). A gap wide enough for the
+    missing levels (a vertebra the mask missed) is kept.
+
+    Args:
+        labels: uint8 label map (z, y, x) on an isotropic grid, levels in head-to-feet order.
+        superior_axis_sign: as in :func:`order_levels`.
+
+    Returns:
+        The relabelled map (a copy).
+    """
+    values = [v for v in range(1, N_LEVELS + 1) if np.any(labels == v)]
+    if len(values) < 3:
+        return labels.copy()
+    z = np.array([h[0] for h in ndimage.center_of_mass(np.ones_like(labels), labels, values)])
+    z = z * superior_axis_sign
+    adjacent = [z[i] - z[i + 1] for i in range(len(values) - 1) if values[i + 1] - values[i] == 1]
+    if not adjacent:
+        return labels.copy()
+    step = float(np.median(adjacent))
+    lut = np.arange(256, dtype=np.uint8)
+    shift = 0
+    for i in range(1, len(values)):
+        above, here = values[i - 1], values[i]
+        fits = max(1, int(round((z[i - 1] - z[i]) / step)))  # levels from the one above to this one
+        if here - above > fits:
+            shift += here - above - fits
+        lut[here] = here - shift
+    if shift:
+        log.info("levels renumbered to close a gap no vertebra fits in: %s -> %s",
+                 values, [int(lut[v]) for v in values])
+    return lut[labels]
+
+
 def postprocess_levels(labels: np.ndarray) -> np.ndarray:
-    """:func:`keep_largest_component` then :func:`order_levels` (z towards the head)."""
-    return order_levels(keep_largest_component(labels))
+    """:func:`keep_largest_component`, :func:`order_levels`, :func:`close_level_gaps` (z towards the head)."""
+    return close_level_gaps(order_levels(keep_largest_component(labels)))
 
 
-__all__ = ["CANDIDATE_SHARE", "assign_levels", "keep_largest_component", "order_levels", "postprocess_levels"]
+__all__ = ["BACKGROUND_SPLIT_SHARE", "CANDIDATE_SHARE", "assign_levels", "close_level_gaps", "keep_largest_component", "order_levels", "postprocess_levels"]
