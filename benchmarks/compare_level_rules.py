@@ -23,6 +23,7 @@ from scipy import ndimage
 from SpineFractureLib.data.case import LEVELS
 from SpineFractureLib.models import postprocess
 from SpineFractureLib.models.postprocess import assign_levels, postprocess_levels
+from SpineFractureLib.models.unet import N_CLASSES
 from SpineFractureLib.pipeline.evaluate import summarise
 from SpineFractureLib.pipeline.segment import Segmenter
 from SpineFractureLib.preprocess.coarse import coarse_channels, coarse_hu, upsample_probabilities
@@ -48,7 +49,7 @@ def network_outputs(model: str, seeds: list[int], cache: Path) -> list[tuple]:
             use_priors = segmenter.model.levels_use_priors
             xc = torch.from_numpy(coarse_channels(coarse_hu(res.crop_hu.array), use_priors=use_priors))
             with torch.no_grad():
-                coarse = torch.softmax(segmenter.model.levels(xc[None])[0, :8].float(), 0).numpy()
+                coarse = torch.softmax(segmenter.model.levels(xc[None])[0, :N_CLASSES].float(), 0).numpy()
             vertebra = (1.0 - res.crop_probabilities[0]).astype(np.float16)
             path.write_bytes(pickle.dumps((key, coarse.astype(np.float16), vertebra, truth)))
             log.info("cached %s", key)

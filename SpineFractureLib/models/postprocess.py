@@ -86,6 +86,15 @@ def keep_largest_component(labels: np.ndarray) -> np.ndarray:
     return out
 
 
+def _level_heights(labels: np.ndarray, superior_axis_sign: int) -> tuple[list[int], np.ndarray]:
+    """The levels present and their centroids' heights (z voxels, larger = nearer the head)."""
+    values = [v for v in range(1, N_LEVELS + 1) if np.any(labels == v)]
+    if not values:
+        return values, np.zeros(0)
+    heights = ndimage.center_of_mass(np.ones_like(labels), labels, values)
+    return values, np.array([h[0] for h in heights]) * superior_axis_sign
+
+
 def order_levels(labels: np.ndarray, superior_axis_sign: int = 1) -> np.ndarray:
     """Relabel levels so that C1..C7 go from head to feet.
 
@@ -100,11 +109,9 @@ def order_levels(labels: np.ndarray, superior_axis_sign: int = 1) -> np.ndarray:
     Returns:
         The relabelled map (a copy).
     """
-    values = [v for v in range(1, N_LEVELS + 1) if np.any(labels == v)]
+    values, z = _level_heights(labels, superior_axis_sign)
     if len(values) < 2:
         return labels.copy()
-    heights = ndimage.center_of_mass(np.ones_like(labels), labels, values)
-    z = np.array([h[0] for h in heights]) * superior_axis_sign
     by_height = [values[i] for i in np.argsort(-z)]  # head first
     if by_height == values:
         return labels.copy()
@@ -126,17 +133,15 @@ def close_level_gaps(labels: np.ndarray, superior_axis_sign: int = 1) -> np.ndar
     missing levels (a vertebra the mask missed) is kept.
 
     Args:
-        labels: uint8 label map (z, y, x) on an isotropic grid, levels in head-to-feet order.
+        labels: uint8 label map (z, y, x), levels in head-to-feet order (distances along z only).
         superior_axis_sign: as in :func:`order_levels`.
 
     Returns:
         The relabelled map (a copy).
     """
-    values = [v for v in range(1, N_LEVELS + 1) if np.any(labels == v)]
+    values, z = _level_heights(labels, superior_axis_sign)
     if len(values) < 3:
         return labels.copy()
-    z = np.array([h[0] for h in ndimage.center_of_mass(np.ones_like(labels), labels, values)])
-    z = z * superior_axis_sign
     adjacent = [z[i] - z[i + 1] for i in range(len(values) - 1) if values[i + 1] - values[i] == 1]
     if not adjacent:
         return labels.copy()
@@ -145,7 +150,7 @@ def close_level_gaps(labels: np.ndarray, superior_axis_sign: int = 1) -> np.ndar
     shift = 0
     for i in range(1, len(values)):
         above, here = values[i - 1], values[i]
-        fits = max(1, int(round((z[i - 1] - z[i]) / step)))  # levels from the one above to this one
+        fits = max(1, round(float(z[i - 1] - z[i]) / step))  # levels from the one above to this one
         if here - above > fits:
             shift += here - above - fits
         lut[here] = here - shift
@@ -160,4 +165,5 @@ def postprocess_levels(labels: np.ndarray) -> np.ndarray:
     return close_level_gaps(order_levels(keep_largest_component(labels)))
 
 
-__all__ = ["BACKGROUND_SPLIT_SHARE", "CANDIDATE_SHARE", "assign_levels", "close_level_gaps", "keep_largest_component", "order_levels", "postprocess_levels"]
+__all__ = ["BACKGROUND_SPLIT_SHARE", "CANDIDATE_SHARE", "assign_levels", "close_level_gaps", "keep_largest_component",
+           "order_levels", "postprocess_levels"]
