@@ -75,3 +75,14 @@ def test_segmentation_loss_terms_and_gradients():
     assert SegmentationLoss()(good, labels, fracture)["total"] < 0.2 * terms["total"].item()
     off = SegmentationLoss(geometry_weight=0.0)(logits, labels)
     assert off["geometry"].item() == 0.0 and off["fracture"].item() == 0.0
+
+
+def test_geometry_weight_passed_per_step_overrides_the_constructor():
+    torch.manual_seed(1)
+    labels = _column()[None, None]
+    logits = torch.randn(1, 8, *labels.shape[2:])
+    loss = SegmentationLoss(geometry_weight=0.5)
+    on, off = loss(logits, labels), loss(logits, labels, geometry_weight=0.0)
+    assert on["geometry"].item() > 0 and off["geometry"].item() == 0.0
+    assert off["total"].item() == pytest.approx(on["dice_ce"].item())
+    assert on["total"].item() == pytest.approx(on["dice_ce"].item() + 0.5 * on["geometry"].item())

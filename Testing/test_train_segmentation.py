@@ -12,7 +12,7 @@ import torch
 
 from SpineFractureLib.errors import InputError
 from SpineFractureLib.train.checkpoint import load_checkpoint
-from SpineFractureLib.train.segmentation import TrainConfig, pretrain_mae, train_segmentation
+from SpineFractureLib.train.segmentation import TrainConfig, geometry_weight_at, pretrain_mae, train_segmentation
 
 
 def test_config_from_file_overrides_and_rejects_unknown_keys(tiny_config, tmp_path):
@@ -27,6 +27,17 @@ def test_config_from_file_overrides_and_rejects_unknown_keys(tiny_config, tmp_pa
     bad.write_text("{not json")
     with pytest.raises(InputError):
         TrainConfig.from_file(bad)
+
+
+def test_geometry_term_starts_late_and_ramps_in():
+    cfg = TrainConfig.from_dict({"geometry_weight": 0.5, "geometry_start": 0.5, "loop": {"steps": 100}})
+    weights = [geometry_weight_at(s, cfg) for s in range(100)]
+    assert weights[:50] == [0.0] * 50
+    assert 0 < weights[50] < weights[55] < 0.5 and weights[59:] == [0.5] * 41
+    always = TrainConfig.from_dict({"geometry_weight": 0.5, "loop": {"steps": 100}})
+    assert geometry_weight_at(0, always) == 0.5
+    with pytest.raises(ValueError, match="geometry_start"):
+        TrainConfig.from_dict({"geometry_start": 1.0})
 
 
 @pytest.mark.parametrize("stage", ["vertebra", "levels"])

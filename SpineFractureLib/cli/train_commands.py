@@ -93,6 +93,8 @@ def train_seg(
     mae_checkpoint: Optional[Path] = typer.Option(None, "--mae-checkpoint", help="Initialise the encoder from it."),
     no_priors: bool = typer.Option(False, "--no-priors", help="Zero the bone and edge prior channels (ablation)."),
     geometry_weight: Optional[float] = typer.Option(None, "--geometry-weight", help="0 switches the term off."),
+    geometry_start: Optional[float] = typer.Option(None, "--geometry-start",
+                                                   help="Fraction of the steps before the geometry term ramps in."),
     stage: Optional[str] = typer.Option(None, "--stage", help="levels (2 mm, C1-C7) or vertebra (1 mm, default)."),
 ) -> None:
     """Train one stage of the C1-C7 segmentation (runs under torchrun)."""
@@ -100,7 +102,8 @@ def train_seg(
 
     cfg = _config(config, **_flags(out, data, phantom_seeds, cache, patch, steps, lr, seed, device, log_every,
                                    checkpoint_every), mae_checkpoint=str(mae_checkpoint) if mae_checkpoint else None,
-                  use_priors=False if no_priors else None, geometry_weight=geometry_weight, stage=stage)
+                  use_priors=False if no_priors else None, geometry_weight=geometry_weight,
+                  geometry_start=geometry_start, stage=stage)
     _report(train_segmentation(cfg, resume=str(resume) if resume else None))
 
 

@@ -19,8 +19,8 @@ from .distributed import DistInfo, average
 
 log = logging.getLogger(__name__)
 
-#: step(model, batch) -> dict of scalar loss tensors with a ``total`` key.
-StepFn = Callable[[torch.nn.Module, dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+#: step(model, batch, step index from 0) -> dict of scalar loss tensors with a ``total`` key.
+StepFn = Callable[[torch.nn.Module, dict[str, torch.Tensor], int], dict[str, torch.Tensor]]
 
 
 @dataclass
@@ -61,7 +61,7 @@ def train_loop(*, kind: str, model: torch.nn.Module, dataset: Dataset, step_fn: 
         kind: checkpoint kind (``mae`` or ``seg``).
         model: the network, on CPU (moved to the device here).
         dataset: map-style dataset of dict batches (batch size 1 per process).
-        step_fn: computes the loss terms of one batch.
+        step_fn: computes the loss terms of one batch (given the 0-based step, for schedules).
         options: steps, learning rate, seeds, checkpoints.
         out_dir: where checkpoints go.
         config: the full configuration, stored in every checkpoint.
@@ -106,7 +106,7 @@ def train_loop(*, kind: str, model: torch.nn.Module, dataset: Dataset, step_fn: 
                 group["lr"] = _lr(step, options)
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                terms = step_fn(net, batch)
+                terms = step_fn(net, batch, step)
             optimizer.zero_grad(set_to_none=True)
             terms["total"].backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

@@ -96,7 +96,8 @@ class SegmentationLoss(nn.Module):
         self.bce = nn.BCEWithLogitsLoss(reduction="none", pos_weight=torch.tensor(5.0))
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor, fracture: torch.Tensor | None = None,
-                has_fracture: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                has_fracture: torch.Tensor | None = None,
+                geometry_weight: float | None = None) -> dict[str, torch.Tensor]:
         """Compute the loss terms.
 
         Args:
@@ -104,6 +105,8 @@ class SegmentationLoss(nn.Module):
             labels: int labels (batch, 1, z, y, x) in ``[0, n_classes)``.
             fracture: fracture-region mask (batch, 1, z, y, x) or None.
             has_fracture: bool (batch,): which samples have a fracture mask at all.
+            geometry_weight: this step's weight of the geometry term (None: the constructor's;
+                a schedule passes 0 while the term is not yet on).
 
         Returns:
             Dict with ``total`` and each term (``dice_ce``, ``geometry``, ``fracture``).
@@ -111,7 +114,8 @@ class SegmentationLoss(nn.Module):
         logits = logits.float()
         seg = logits[:, :self.n_classes]
         terms = {"dice_ce": self.dice_ce(seg, labels)}
-        if self.geometry_weight > 0 and self.n_classes == N_CLASSES:
+        geometry_weight = self.geometry_weight if geometry_weight is None else float(geometry_weight)
+        if geometry_weight > 0 and self.n_classes == N_CLASSES:
             present = torch.stack([(labels == v).sum(dim=(1, 2, 3, 4)) >= MIN_PRESENT_VOXELS
                                    for v in range(1, N_CLASSES)], dim=1)
             terms["geometry"] = self.geometry(torch.softmax(seg, dim=1), present)
@@ -124,7 +128,7 @@ class SegmentationLoss(nn.Module):
             terms["fracture"] = (per_sample * weight).sum() / weight.sum().clamp_min(1.0)
         else:
             terms["fracture"] = seg.new_zeros(())
-        terms["total"] = (terms["dice_ce"] + self.geometry_weight * terms["geometry"]
+        terms["total"] = (terms["dice_ce"] + geometry_weight * terms["geometry"]
                           + self.fracture_weight * terms["fracture"])
         return terms
 

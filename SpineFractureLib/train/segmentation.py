@@ -39,6 +39,8 @@ class TrainConfig:
         channels: encoder channels per stage.
         use_priors: feed the bone-likelihood and edge channels (False zeroes them; ablation).
         geometry_weight: weight of the geometry-consistency loss (0 = off; ablation).
+        geometry_start: fraction of the run (0..1) trained on Dice+CE alone before the geometry
+            term ramps in (linearly, over a tenth of the run); 0 = on from the first step.
         fracture_weight: weight of the fracture-region loss.
         mae_checkpoint: an MAE checkpoint to initialise the encoder from (None: random init).
         mask_ratio, mae_patch: MAE masking (pretraining only).
@@ -55,6 +57,7 @@ class TrainConfig:
     channels: tuple[int, ...] = DEFAULT_CHANNELS
     use_priors: bool = True
     geometry_weight: float = 0.5
+    geometry_start: float = 0.0
     fracture_weight: float = 0.5
     mae_checkpoint: str | None = None
     mask_ratio: float = DEFAULT_MASK_RATIO
@@ -98,11 +101,28 @@ class TrainConfig:
         cfg = cls(**raw, loop=LoopOptions(**loop_raw))
         if cfg.stage not in STAGES:
             raise ValueError(f"stage must be one of {STAGES}, got {cfg.stage!r}")
+        if not 0.0 <= cfg.geometry_start < 1.0:
+            raise ValueError(f"geometry_start must be in [0, 1), got {cfg.geometry_start}")
         return cfg
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values."""
         return json.loads(json.dumps(asdict(self)))
+
+
+def geometry_weight_at(step: int, cfg: TrainConfig) -> float:
+    """The geometry term's weight at a 0-based step: 0 before ``geometry_start``, then a linear ramp.
+
+    The level-stage ablation (model card) found the term, on from step 0, held Dice+CE at 0.76 after
+    1500 steps against 0.18 without it; starting it once the labels are learnt keeps it a refinement.
+    """
+    if cfg.geometry_start == 0:
+        return cfg.geometry_weight
+    start = cfg.geometry_start * cfg.loop.steps
+    if step < start:
+        return 0.0
+    ramp = max(1.0, 0.1 * cfg.loop.steps)
+    return cfg.geometry_weight * min(1.0, (step - start + 1) / ramp)
 
 
 def _samples(cfg: TrainConfig, labelled: bool = True) -> PreparedCache:
@@ -142,8 +162,9 @@ def train_segmentation(cfg: TrainConfig, resume: str | None = None) -> dict[str,
         dataset = SegmentationDataset(_samples(cfg), cfg.patch_zyx, augment=True, use_priors=cfg.use_priors,
                                       seed=cfg.loop.seed, stage=cfg.stage)
 
-        def step(net: torch.nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-            return loss(net(batch["image"]), batch["label"], batch["fracture"], batch["has_fracture"])
+        def step(net: torch.nn.Module, batch: dict[str, torch.Tensor], index: int) -> dict[str, torch.Tensor]:
+            return loss(net(batch["image"]), batch["label"], batch["fracture"], batch["has_fracture"],
+                        geometry_weight=geometry_weight_at(index, cfg))
 
         return train_loop(kind="seg", model=model, dataset=dataset, step_fn=step, options=cfg.loop,
                           out_dir=cfg.out, config=cfg.to_dict(), dist_info=info, resume=resume)
@@ -169,7 +190,7 @@ def pretrain_mae(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
         dataset = SegmentationDataset(_samples(cfg, labelled=False), cfg.patch_zyx, augment=True,
                                       use_priors=cfg.use_priors, seed=cfg.loop.seed)
 
-        def step(net: torch.nn.Module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        def step(net: torch.nn.Module, batch: dict[str, torch.Tensor], index: int) -> dict[str, torch.Tensor]:
             value, _, _ = net(batch["image"])
             return {"total": value}
 
@@ -179,4 +200,4 @@ def pretrain_mae(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
         cleanup_distributed()
 
 
-__all__ = ["TrainConfig", "pretrain_mae", "train_segmentation"]
+__all__ = ["TrainConfig", "geometry_weight_at", "pretrain_mae", "train_segmentation"]
