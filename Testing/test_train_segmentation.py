@@ -34,7 +34,8 @@ def test_geometry_term_starts_late_and_ramps_in():
     weights = [geometry_weight_at(s, cfg) for s in range(100)]
     assert weights[:50] == [0.0] * 50
     assert 0 < weights[50] < weights[55] < 0.5 and weights[59:] == [0.5] * 41
-    always = TrainConfig.from_dict({"geometry_weight": 0.5, "loop": {"steps": 100}})
+    assert TrainConfig().geometry_start == 0.5
+    always = TrainConfig.from_dict({"geometry_weight": 0.5, "geometry_start": 0.0, "loop": {"steps": 100}})
     assert geometry_weight_at(0, always) == 0.5
     with pytest.raises(ValueError, match="geometry_start"):
         TrainConfig.from_dict({"geometry_start": 1.0})
@@ -42,8 +43,9 @@ def test_geometry_term_starts_late_and_ramps_in():
 
 @pytest.mark.parametrize("stage", ["vertebra", "levels"])
 def test_tiny_training_lowers_the_loss(tiny_config, tmp_path, stage):
+    # One objective throughout (the geometry term on from step 0), so first and last losses compare.
     cfg = TrainConfig.from_file(tiny_config, out=str(tmp_path / "run"), steps=40, log_every=10,
-                                checkpoint_every=40, stage=stage)
+                                checkpoint_every=40, stage=stage, geometry_start=0.0)
     summary = train_segmentation(cfg)
     assert summary["steps"] == 40
     assert summary["last_loss"] < 0.95 * summary["first_loss"], summary
