@@ -93,8 +93,9 @@ def train_seg(
     mae_checkpoint: Optional[Path] = typer.Option(None, "--mae-checkpoint", help="Initialise the encoder from it."),
     no_priors: bool = typer.Option(False, "--no-priors", help="Zero the bone and edge prior channels (ablation)."),
     geometry_weight: Optional[float] = typer.Option(None, "--geometry-weight", help="0 switches the term off."),
-    geometry_start: Optional[float] = typer.Option(None, "--geometry-start",
-                                                   help="Fraction of the steps before the geometry term ramps in."),
+    geometry_start: Optional[float] = typer.Option(
+        None, "--geometry-start",
+        help="Fraction of the steps before the geometry term ramps in (default 0.5; 0: at once)."),
     stage: Optional[str] = typer.Option(None, "--stage", help="levels (2 mm, C1-C7) or vertebra (1 mm, default)."),
 ) -> None:
     """Train one stage of the C1-C7 segmentation (runs under torchrun)."""
