@@ -16,7 +16,7 @@ from SpineFractureLib.models.registry import (
     read_registry,
     sha256_of,
 )
-from SpineFractureLib.train.checkpoint import save_checkpoint
+from SpineFractureLib.models.checkpoint import save_checkpoint
 
 CH = (4, 8, 8, 12)
 

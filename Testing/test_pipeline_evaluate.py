@@ -9,7 +9,7 @@ import pytest
 
 from SpineFractureLib.cli.main import main
 from SpineFractureLib.pipeline.evaluate import summarise
-from SpineFractureLib.train.metrics import dice_per_level, level_agreement
+from SpineFractureLib.metrics.segmentation import dice_per_level, level_agreement
 from SpineFractureLib.volume import CTVolume
 
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from SpineFractureLib.errors import InputError
-from SpineFractureLib.train.checkpoint import load_checkpoint
+from SpineFractureLib.models.checkpoint import load_checkpoint
 from SpineFractureLib.train.segmentation import TrainConfig, geometry_weight_at, pretrain_mae, train_segmentation
 
 

@@ -28,8 +28,8 @@ from SpineFractureLib.pipeline.evaluate import summarise
 from SpineFractureLib.pipeline.segment import Segmenter
 from SpineFractureLib.preprocess.coarse import coarse_channels, coarse_hu, upsample_probabilities
 from SpineFractureLib.preprocess.geometry import resample_like
-from SpineFractureLib.train.metrics import level_agreement
-from SpineFractureLib.train.seg_data import phantom_loaders
+from SpineFractureLib.metrics.segmentation import level_agreement
+from SpineFractureLib.data.phantom_loaders import phantom_loaders
 
 log = logging.getLogger("compare_level_rules")
 Rule = Callable[[np.ndarray, np.ndarray], np.ndarray]

@@ -18,7 +18,7 @@ from SpineFractureLib.data.case import LEVELS
 from SpineFractureLib.io import load_ct
 from SpineFractureLib.pipeline.segment import Segmenter
 from SpineFractureLib.report.overlay import save_sagittal_overlay
-from SpineFractureLib.train.metrics import centroids_lps
+from SpineFractureLib.metrics.segmentation import centroids_lps
 
 SERIES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ct-head-neck-dicom"
 

@@ -127,7 +127,7 @@ def evaluate(
     data: Optional[Path] = typer.Option(None, "--data", help="Labelled dataset folder."),
     phantoms: Optional[int] = typer.Option(None, "--phantoms", help="Evaluate on N fresh phantoms."),
     seed: int = typer.Option(900000, "--seed", help="First phantom seed (never a training seed)."),
-    model: str = typer.Option("default", "--model", help="Registered model name or a weights/checkpoint file."),
+    model: str = typer.Option("default", "--model", help="Registered model name, default, or a weights file written by export-seg."),
     device: str = typer.Option("auto", "--device"),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
     out: Optional[Path] = typer.Option(None, "--out", help="Also write the metrics JSON to this file."),

@@ -7,11 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from ..constants import LEVELS
 from ..volume import CTVolume
 
-#: Level names by label value. 1..7 = C1..C7 as in RSNA and VerSe; 8.. = T1.. (RSNA numbering).
-LEVELS: tuple[str, ...] = ("C1", "C2", "C3", "C4", "C5", "C6", "C7")
-THORACIC: tuple[str, ...] = tuple(f"T{i}" for i in range(1, 13))
 
 
 @dataclass

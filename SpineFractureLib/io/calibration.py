@@ -11,10 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..constants import HU_AIR
+
 #: Values at or below this are scanner padding outside the reconstruction circle, not tissue.
 PADDING_BELOW_HU = -1500.0
 #: Offset suggested for the common "intercept 0 instead of -1024" mistake.
-STANDARD_OFFSET = -1024.0
+STANDARD_OFFSET = HU_AIR
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from .. import __version__
+from ..constants import HU_AIR
 from ..volume import CTVolume
 
 SOP_CLASS = {
@@ -33,7 +34,7 @@ def write_dicom_series(
     patient_id: str = "PHANTOM",
     study_uid: str | None = None,
     series_uid: str | None = None,
-    rescale_intercept: float = -1024.0,
+    rescale_intercept: float = HU_AIR,
     head_first_instances: bool = False,
     name_pattern: str = "{instance:04d}.dcm",
     uid_seed: str | None = None,

@@ -7,8 +7,9 @@ import logging
 import numpy as np
 from scipy import ndimage
 
+from ..constants import N_LEVELS
+
 log = logging.getLogger(__name__)
-N_LEVELS = 7
 #: A level with at least this share of a vertebra piece's level votes is taken to be in the piece.
 #: A piece with one such level takes it whole; a piece with several (vertebrae the 1 mm mask grew
 #: together, e.g. C1 on C2) is split voxel by voxel among them only. Chosen on validation phantoms

@@ -18,6 +18,7 @@ import torch
 
 from ..errors import InputError
 from ..io.staging import staged_file
+from .checkpoint import load_checkpoint
 from .cascade import (
     STAGE_NAMES,
     SpineSegModel,
@@ -144,8 +145,6 @@ def export_weights(levels_checkpoint: str | os.PathLike, vertebra_checkpoint: st
     Returns:
         The sha256 of the written file (for the registry).
     """
-    from ..train.checkpoint import load_checkpoint
-
     stages, steps = {}, {}
     for stage, ckpt in zip(STAGE_NAMES, (levels_checkpoint, vertebra_checkpoint)):
         state = load_checkpoint(ckpt, "seg")

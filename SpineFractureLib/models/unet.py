@@ -12,11 +12,10 @@ import torch
 from monai.networks.blocks.dynunet_block import UnetOutBlock, UnetUpBlock
 from torch import nn
 
+from ..constants import N_CLASSES
 from ..preprocess.channels import N_CHANNELS
 from .encoder import DEFAULT_CHANNELS, NORM, SpineEncoder, pad_to_multiple
 
-#: Classes of the level stage: background, C1..C7 (softmax).
-N_CLASSES = 8
 #: Classes of the vertebra stage: background, vertebra (softmax), then a fracture-region logit.
 N_VERTEBRA_CLASSES = 2
 

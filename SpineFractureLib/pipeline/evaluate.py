@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from ..data.case import LEVELS
-from ..train.metrics import IDENTIFICATION_MM, level_agreement
+from ..constants import LEVELS
+from ..metrics.segmentation import IDENTIFICATION_MM, level_agreement
 from .segment import Segmenter
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ def evaluate_segmentation(model: str = "default", data: str | os.PathLike | None
     """Segment every case and compare with its labels.
 
     Args:
-        model: registered name, ``default`` or a weights/checkpoint file.
+        model: registered name, ``default`` or a weights file written by ``export-seg``.
         data: a labelled dataset folder (case folders, RSNA 2022 or VerSe), or None.
         phantoms: number of phantoms (seeds ``seed`` .. ``seed + phantoms - 1``) when ``data`` is None.
         seed: first phantom seed; keep it away from training seeds (training uses 1000+).
@@ -41,7 +41,7 @@ def evaluate_segmentation(model: str = "default", data: str | os.PathLike | None
         loaders = list_labelled_cases(data)
         source = str(data)
     else:
-        from ..train.seg_data import phantom_loaders
+        from ..data.phantom_loaders import phantom_loaders
 
         loaders = phantom_loaders(range(seed, seed + int(phantoms or 0)), phantom_config)
         source = f"phantoms seeds {seed}..{seed + int(phantoms or 0) - 1}"

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from monai.inferers import sliding_window_inference
 
+from ..device import pick_device
 from ..models.postprocess import assign_levels, postprocess_levels
 from ..models.registry import ModelInfo, load_segmentation_model
 from ..models.unet import N_CLASSES, N_VERTEBRA_CLASSES
@@ -24,7 +25,6 @@ from ..preprocess.channels import make_channels
 from ..preprocess.coarse import coarse_channels, coarse_hu, upsample_probabilities
 from ..preprocess.crop import SpineBox, crop_to_box, extend_beyond_field_of_view, field_of_view, find_spine_box
 from ..preprocess.geometry import resample_like
-from ..train.distributed import pick_device
 from ..volume import CTVolume
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ class Segmenter:
     """Load a segmentation model once and segment CT volumes with it.
 
     Args:
-        model: registered name, ``default`` or a weights/checkpoint file.
+        model: registered name, ``default`` or a weights file written by ``export-seg``.
         device: auto, cpu, cuda or mps.
         overlap: sliding-window overlap (0..1).
         roi_zyx: sliding-window size; windows are merged with Gaussian weights.

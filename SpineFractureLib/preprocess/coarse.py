@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..constants import HU_AIR
 from .channels import N_CHANNELS, make_channels
 
 #: Down-sampling factor from the 1 mm crop to the coarse grid.
@@ -37,7 +38,7 @@ def coarse_hu(hu: np.ndarray) -> np.ndarray:
     Returns:
         float32 HU (ceil(z/2), ceil(y/2), ceil(x/2)) at 2 mm.
     """
-    a = _pad_even(np.asarray(hu, dtype=np.float32), -1024.0)
+    a = _pad_even(np.asarray(hu, dtype=np.float32), HU_AIR)
     z, y, x = (n // COARSE_FACTOR for n in a.shape)
     f = COARSE_FACTOR
     return a.reshape(z, f, y, f, x, f).mean(axis=(1, 3, 5), dtype=np.float32)

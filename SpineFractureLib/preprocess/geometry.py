@@ -7,6 +7,7 @@ import logging
 import numpy as np
 import SimpleITK as sitk
 
+from ..constants import HU_AIR
 from ..volume import CTVolume
 
 log = logging.getLogger(__name__)
@@ -16,7 +17,7 @@ log = logging.getLogger(__name__)
 CANONICAL = "LPS"
 
 #: HU written where resampling looks outside the scanned field of view (air).
-AIR_HU = -1024.0
+AIR_HU = HU_AIR
 
 
 def orientation_code(volume: CTVolume) -> str:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ..device import pick_device
+
 log = logging.getLogger(__name__)
 
 
@@ -24,25 +26,6 @@ class DistInfo:
     def is_main(self) -> bool:
         """True on rank 0 (the process that logs and writes checkpoints)."""
         return self.rank == 0
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """``auto`` = CUDA if available, else Apple MPS, else CPU; otherwise the named device.
-
-    Raises:
-        ValueError: an unknown or unavailable device.
-    """
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"device must be auto, cpu, cuda or mps, got {name!r}")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device cuda requested but no CUDA GPU is available")
-    return torch.device(name)
 
 
 def setup_distributed(device: str = "auto") -> DistInfo:
@@ -86,4 +69,4 @@ def cleanup_distributed() -> None:
         dist.destroy_process_group()
 
 
-__all__ = ["DistInfo", "average", "cleanup_distributed", "pick_device", "setup_distributed"]
+__all__ = ["DistInfo", "average", "cleanup_distributed", "setup_distributed"]

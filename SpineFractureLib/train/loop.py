@@ -12,15 +12,51 @@ from typing import Any
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from ..models.checkpoint import load_checkpoint, save_checkpoint
 from .distributed import DistInfo, average
 
 log = logging.getLogger(__name__)
 
 #: step(model, batch, step index from 0) -> dict of scalar loss tensors with a ``total`` key.
 StepFn = Callable[[torch.nn.Module, dict[str, torch.Tensor], int], dict[str, torch.Tensor]]
+
+
+class EpochIndexSampler(Sampler):
+    """Yields ``(epoch, index)`` pairs from a :class:`DistributedSampler`.
+
+    A dataset that draws augmentation per epoch cannot learn the epoch from an attribute set in
+    the parent: persistent DataLoader workers hold their own copy of the dataset, set once, and
+    would repeat the first epoch's draws for the whole run. The epoch therefore travels with each
+    index, and works the same with 0 or many workers.
+
+    Args:
+        sampler: the index sampler; :meth:`set_epoch` is passed on to it.
+    """
+
+    def __init__(self, sampler: DistributedSampler) -> None:
+        self.sampler = sampler
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Set the epoch of the next pass (also reshuffles the wrapped sampler)."""
+        self.epoch = int(epoch)
+        self.sampler.set_epoch(self.epoch)
+
+    def __iter__(self):
+        epoch = self.epoch
+        return ((epoch, int(i)) for i in self.sampler)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+
+def split_key(key: int | tuple[int, int], default_epoch: int) -> tuple[int, int]:
+    """``(epoch, index)`` from a dataset key: a plain index (direct use) or a pair from the loop."""
+    if isinstance(key, tuple):
+        return int(key[0]), int(key[1])
+    return int(default_epoch), int(key)
 
 
 @dataclass
@@ -85,6 +121,8 @@ def train_loop(*, kind: str, model: torch.nn.Module, dataset: Dataset, step_fn: 
         log.info("resumed from %s at step %d", resume, start)
     net = DistributedDataParallel(model) if dist_info.world_size > 1 else model
     sampler = DistributedSampler(dataset, dist_info.world_size, dist_info.rank, shuffle=True, seed=options.seed)
+    # Epoch-aware datasets (an ``epoch`` attribute) take (epoch, index) keys; see EpochIndexSampler.
+    sampler = EpochIndexSampler(sampler) if hasattr(dataset, "epoch") else sampler
     loader = DataLoader(dataset, batch_size=1, sampler=sampler, num_workers=options.workers,
                         persistent_workers=options.workers > 0)
     use_amp = options.amp and device.type == "cuda"
@@ -97,8 +135,6 @@ def train_loop(*, kind: str, model: torch.nn.Module, dataset: Dataset, step_fn: 
     model.train()
     while step < options.steps:
         sampler.set_epoch(epoch)
-        if hasattr(dataset, "epoch"):
-            dataset.epoch = epoch  # fresh augmentation draws each epoch
         for batch in loader:
             if step >= options.steps:
                 break
@@ -138,4 +174,4 @@ def _lr(step: int, o: LoopOptions) -> float:
     return o.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
 
 
-__all__ = ["LoopOptions", "StepFn", "train_loop"]
+__all__ = ["EpochIndexSampler", "LoopOptions", "StepFn", "split_key", "train_loop"]

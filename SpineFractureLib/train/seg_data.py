@@ -6,23 +6,23 @@ phantom generation or a file read plus a resample, so prepared samples can be ca
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..constants import HU_AIR, HU_MAX
 from ..data.case import LabelledCase
 from ..models.cascade import STAGE_NAMES
 from ..preprocess.channels import make_channels
 from ..preprocess.coarse import coarse_channels, coarse_hu, coarse_labels
 from ..preprocess.crop import crop_to_box, find_spine_box
+from .loop import split_key
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def prepare_case(case: LabelledCase) -> PreparedSample:
     fracture = None
     if case.fracture is not None:
         fracture = crop_to_box(case.fracture, box, is_label=True).array.astype(np.uint8)
-    return PreparedSample(case.case_id, np.clip(np.round(hu), -1024, 3071).astype(np.int16),
+    return PreparedSample(case.case_id, np.clip(np.round(hu), HU_AIR, HU_MAX).astype(np.int16),
                           labels.astype(np.uint8), fracture)
 
 
@@ -96,22 +96,6 @@ class PreparedCache:
                                 has_fracture=sample.fracture is not None)
             tmp.replace(path)
         return sample
-
-
-def phantom_loaders(seeds: Sequence[int], config: dict | None = None) -> list[tuple[str, Callable[[], LabelledCase]]]:
-    """Loaders generating phantoms on the fly (keys include a hash of the config).
-
-    Args:
-        seeds: phantom seeds.
-        config: :class:`PhantomConfig` keyword arguments.
-    """
-    from ..data.phantom import PhantomConfig, make_phantom
-    from ..data.phantom.generator import GENERATOR_VERSION
-
-    cfg = PhantomConfig(**(config or {}))
-    tag = hashlib.sha256(json.dumps([GENERATOR_VERSION, asdict(cfg)], sort_keys=True,
-                                    default=str).encode()).hexdigest()[:8]
-    return [(f"phantom-{int(s)}-{tag}", (lambda s=int(s): make_phantom(s, cfg))) for s in seeds]
 
 
 #: Segmentation stages: ``levels`` sees the whole crop at 2 mm and learns C1..C7; ``vertebra``
@@ -154,8 +138,10 @@ class SegmentationDataset(Dataset):
     def __len__(self) -> int:
         return len(self.source)
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        rng = np.random.default_rng([self.seed, self.epoch, i])
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        """One sample; ``key`` is an index (drawn for :attr:`epoch`) or an ``(epoch, index)`` pair."""
+        epoch, i = split_key(key, self.epoch)
+        rng = np.random.default_rng([self.seed, epoch, i])
         if self.stage == "levels":
             return self._levels_item(i, rng)
         s = self.source[i]
@@ -200,4 +186,4 @@ def _safe(key: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
 
 
-__all__ = ["PreparedCache", "PreparedSample", "STAGES", "SegmentationDataset", "phantom_loaders", "prepare_case"]
+__all__ = ["PreparedCache", "PreparedSample", "STAGES", "SegmentationDataset", "prepare_case"]

@@ -12,14 +12,15 @@ from typing import Any
 import torch
 
 from ..errors import InputError
+from ..data.phantom_loaders import phantom_loaders
 from ..models.cascade import stage_network
+from ..models.checkpoint import load_checkpoint
 from ..models.encoder import DEFAULT_CHANNELS
 from ..models.mae import DEFAULT_MASK_RATIO, DEFAULT_PATCH, SpineMAE
-from .checkpoint import load_checkpoint
 from .distributed import cleanup_distributed, setup_distributed
 from .loop import LoopOptions, train_loop
 from .losses import SegmentationLoss
-from .seg_data import STAGES, PreparedCache, SegmentationDataset, phantom_loaders
+from .seg_data import STAGES, PreparedCache, SegmentationDataset
 
 log = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ...constants import HU_AIR, HU_MAX
 from ...volume import CTVolume
 from ..case import LEVELS, LabelledCase
 from . import fractures, realism
@@ -121,7 +122,7 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
     if rng_scanner.random() < config.streak_probability:
         realism.add_streaks(hu, rng_scanner, canvas.is_bone, n_slices=int(rng_scanner.integers(3, 12)))
     realism.add_noise(hu, rng_scanner, noise_hu)
-    np.clip(hu, -1024.0, 3071.0, out=hu)
+    np.clip(hu, HU_AIR, HU_MAX, out=hu)
 
     ct = grid.with_array(hu, series_description="SpineFracture phantom", source=f"phantom seed {seed}")
     truth = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..data.case import LEVELS
+from ..constants import LEVELS
 from ..data.verse import voxel_centroids
 from ..volume import CTVolume
 

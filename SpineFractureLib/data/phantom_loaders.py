@@ -1,0 +1,29 @@
+"""Loaders that generate phantoms on demand: the unlabelled-seed counterpart of the dataset readers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+
+from .case import LabelledCase
+
+
+def phantom_loaders(seeds: Sequence[int], config: dict | None = None) -> list[tuple[str, Callable[[], LabelledCase]]]:
+    """Loaders generating phantoms on the fly (keys include a hash of the config).
+
+    Args:
+        seeds: phantom seeds.
+        config: :class:`PhantomConfig` keyword arguments.
+    """
+    from ..data.phantom import PhantomConfig, make_phantom
+    from ..data.phantom.generator import GENERATOR_VERSION
+
+    cfg = PhantomConfig(**(config or {}))
+    tag = hashlib.sha256(json.dumps([GENERATOR_VERSION, asdict(cfg)], sort_keys=True,
+                                    default=str).encode()).hexdigest()[:8]
+    return [(f"phantom-{int(s)}-{tag}", (lambda s=int(s): make_phantom(s, cfg))) for s in seeds]
+
+
+__all__ = ["phantom_loaders"]
