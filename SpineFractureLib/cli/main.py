@@ -12,7 +12,7 @@ import sys
 import typer
 
 from ..errors import InputError
-from . import commands, data_commands, train_commands
+from . import cls_commands, commands, data_commands, train_commands
 
 log = logging.getLogger("SpineFractureLib")
 
@@ -41,6 +41,7 @@ def _root(
 commands.register(app)
 data_commands.register(app)
 train_commands.register(app)
+cls_commands.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

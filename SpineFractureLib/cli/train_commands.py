@@ -127,19 +127,48 @@ def evaluate(
     data: Optional[Path] = typer.Option(None, "--data", help="Labelled dataset folder."),
     phantoms: Optional[int] = typer.Option(None, "--phantoms", help="Evaluate on N fresh phantoms."),
     seed: int = typer.Option(900000, "--seed", help="First phantom seed (never a training seed)."),
-    model: str = typer.Option("default", "--model", help="Registered model name, default, or a weights file written by export-seg."),
+    task: str = typer.Option("segmentation", "--task", help="segmentation or classification."),
+    model: str = typer.Option("default", "--model",
+                              help="Registered model name, default, or a weights file (export-seg / train-cls)."),
+    segmentation: str = typer.Option("default", "--segmentation",
+                                     help="Classification: the segmentation model that gives the masks."),
+    difficulty: Optional[float] = typer.Option(None, "--difficulty", help="Phantom fracture difficulty 0..1."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Classification: folder caching each case's masks."),
     device: str = typer.Option("auto", "--device"),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
     out: Optional[Path] = typer.Option(None, "--out", help="Also write the metrics JSON to this file."),
+    submission: Optional[Path] = typer.Option(None, "--submission", help="Classification: RSNA 2022 submission CSV."),
+    reliability: Optional[Path] = typer.Option(None, "--reliability", help="Classification: reliability diagram PNG."),
 ) -> None:
-    """Segmentation metrics: Dice, level identification, centroid error, time per case."""
-    from ..pipeline.evaluate import evaluate_segmentation, format_metrics
-
+    """Segmentation metrics (Dice, identification, centroid error) or classification metrics (AUC,
+    sensitivity/specificity at both operating points, RSNA log loss, ECE, Grad-CAM pointing rate)."""
     if (data is None) == (phantoms is None):
         raise InputError("command line", "give exactly one of --data DIR or --phantoms N")
     if phantoms is not None and phantoms < 1:
         raise InputError("--phantoms", "must be at least 1")
-    metrics = evaluate_segmentation(model=model, data=data, phantoms=phantoms, seed=seed, device=device)
+    if task not in ("segmentation", "classification"):
+        raise InputError("--task", f"must be segmentation or classification, got {task!r}")
+    if difficulty is not None and not 0.0 <= difficulty <= 1.0:
+        raise InputError("--difficulty", f"must be in [0, 1], got {difficulty}")
+    phantom_config = {"difficulty": difficulty} if difficulty is not None else None
+    if task == "segmentation":
+        from ..pipeline.evaluate import evaluate_segmentation, format_metrics
+
+        metrics = evaluate_segmentation(model=model, data=data, phantoms=phantoms, seed=seed, device=device,
+                                        phantom_config=phantom_config)
+        text_summary = format_metrics(metrics)
+    else:
+        from ..pipeline.evaluate_cls import evaluate_classification, format_classification, write_rsna_submission
+
+        metrics = evaluate_classification(model=model, segmentation=segmentation, data=data, phantoms=phantoms,
+                                          seed=seed, device=device, phantom_config=phantom_config, cache=cache)
+        text_summary = format_classification(metrics)
+        if submission is not None:
+            write_rsna_submission(metrics["per_case"], submission)
+        if reliability is not None:
+            from ..report.reliability import save_reliability_diagram
+
+            save_reliability_diagram(metrics, reliability)
     text = json.dumps(metrics, indent=2)
     if out is not None:
         from ..io.staging import staged_file
@@ -149,4 +178,4 @@ def evaluate(
     if as_json:
         sys.stdout.write(text + "\n")
     else:
-        typer.echo(format_metrics(metrics))
+        typer.echo(text_summary)

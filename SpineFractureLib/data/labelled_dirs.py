@@ -50,10 +50,35 @@ def list_labelled_cases(root: str | os.PathLike) -> list[tuple[str, Callable[[],
     return found
 
 
+def list_classification_cases(root: str | os.PathLike) -> list[tuple[str, Callable[[], LabelledCase]]]:
+    """Cases for the fracture classifier: every RSNA study (masked or not), or labelled case folders.
+
+    RSNA studies without a segmentation come with an empty mask and ``truth["has_mask"] = False``
+    (see :func:`.rsna.classification_case`); the other layouts are those of :func:`list_labelled_cases`.
+
+    Raises:
+        InputError: no folder, no labelled case, or a train.csv naming studies whose image folder
+            is absent (checked before anything is prepared).
+    """
+    root = Path(root)
+    if (root / "train.csv").is_file():
+        from .rsna import RSNADataset, classification_case, missing_studies
+
+        ds = RSNADataset(root, segmented_only=False)
+        absent = missing_studies(ds)
+        if absent:
+            shown = ", ".join(absent[:3]) + (f" and {len(absent) - 3} more" if len(absent) > 3 else "")
+            raise InputError(root / "train.csv", f"names {len(absent)} studies absent from train_images/: {shown}")
+        if not ds.study_uids:
+            raise InputError(root / "train.csv", "lists no study")
+        return [(uid, (lambda uid=uid: classification_case(ds, uid))) for uid in ds.study_uids]
+    return list_labelled_cases(root)
+
+
 def _verse_subject(root: Path, subject: str) -> Path:
     # The raw-data folder of the subject; find_verse_files looks for its derivatives beside it.
     dirs = sorted((p for p in root.rglob(subject) if p.is_dir()), key=lambda p: "derivatives" in p.parts)
     return dirs[0]
 
 
-__all__ = ["list_labelled_cases"]
+__all__ = ["list_classification_cases", "list_labelled_cases"]

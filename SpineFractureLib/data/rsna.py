@@ -293,6 +293,31 @@ class RSNADataset:
         return LabelledCase(case_id=uid, ct=ct, labels=labels, fracture=fracture, truth=truth)
 
 
+def classification_case(ds: RSNADataset, uid: str) -> LabelledCase:
+    """Any train.csv study for the classifier: with its mask where it has one, else an empty one.
+
+    A study without a segmentation file gets an all-zero label map and ``truth["has_mask"] =
+    False``: the classifier then trains on the mask the segmentation model predicts for it, as
+    the RSNA 2022 winners did (only 87 of 2019 studies have a drawn mask).
+
+    Raises:
+        InputError: as :meth:`RSNADataset.study` and :meth:`RSNADataset.case`.
+    """
+    if ds.has_segmentation(uid):
+        case = ds.case(uid)
+        case.truth["has_mask"] = True
+        return case
+    ct, csv_truth = ds.study(uid)
+    truth = {"levels": {name: dict(csv_truth["levels"][name]) for name in LEVELS},
+             "patient_fractured": csv_truth["patient_fractured"], "has_mask": False}
+    return LabelledCase(case_id=uid, ct=ct, labels=ct.with_array(np.zeros(ct.array.shape, np.uint8)), truth=truth)
+
+
+def missing_studies(ds: RSNADataset) -> list[str]:
+    """train.csv studies whose ``train_images/<UID>`` folder is absent."""
+    return [u for u in ds.study_uids if not (ds.root / IMAGES_DIR / u).is_dir()]
+
+
 def _read_train_csv(path: Path) -> dict[str, dict[str, Any]]:
     """train.csv as ``{uid: {"levels": {"C1": {"fractured": bool}, ..}, "patient_fractured"}}``."""
     out: dict[str, dict[str, Any]] = {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from monai.networks.blocks import Convolution
@@ -81,4 +81,40 @@ def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple
     return x, size  # type: ignore[return-value]
 
 
-__all__ = ["DEFAULT_CHANNELS", "SpineEncoder", "pad_to_multiple"]
+def load_encoder_state(encoder: SpineEncoder, state: Mapping[str, torch.Tensor], *,
+                       allow_deeper: bool = False) -> None:
+    """Initialise an encoder from another encoder's weights (MAE, a U-Net stage, a classifier).
+
+    A target with more input channels than the source (the level stage's position channel, the
+    classifier's mask channels) gets the source's first-layer weights for the shared channels and
+    zeros for the extra ones, so that it starts as the source encoder.
+
+    Args:
+        encoder: the encoder to load into.
+        state: ``SpineEncoder.state_dict()``, or a model state dict with ``encoder.`` keys.
+        allow_deeper: the source may have more stages than the target (the classifier keeps the
+            first stages of the segmentation encoder); the extra ones are dropped.
+
+    Raises:
+        ValueError: the state does not match this encoder (missing, extra or mis-shaped keys).
+    """
+    if any(k.startswith("encoder.") for k in state):
+        state = {k[len("encoder."):]: v for k, v in state.items() if k.startswith("encoder.")}
+    own = encoder.state_dict()
+    state = dict(state)
+    if allow_deeper:
+        state = {k: v for k, v in state.items() if k in own}
+    for key, value in state.items():
+        target = own.get(key)
+        if (target is not None and value.ndim == 5 and target.ndim == 5 and target.shape[0] == value.shape[0]
+                and target.shape[2:] == value.shape[2:] and target.shape[1] > value.shape[1]):
+            widened = torch.zeros_like(target)
+            widened[:, :value.shape[1]] = value.to(target.dtype)
+            state[key] = widened
+    try:
+        encoder.load_state_dict({k: v.float() for k, v in state.items()}, strict=True)
+    except RuntimeError as err:
+        raise ValueError(f"encoder weights do not fit this encoder: {err}") from err
+
+
+__all__ = ["DEFAULT_CHANNELS", "SpineEncoder", "load_encoder_state", "pad_to_multiple"]

@@ -84,6 +84,57 @@ def resolve_model(name_or_path: str, task: str = "segmentation",
     raise InputError(path, f"is neither a registered model ({known}) nor a file")
 
 
+def model_tag(name_or_path: str, task: str, registry_path: str | os.PathLike = REGISTRY_PATH) -> str:
+    """The first 10 hex digits of a model's sha256 (keys caches, so outputs of two models never mix)."""
+    path, entry = resolve_model(name_or_path, task, registry_path)
+    return (entry["sha256"] if entry else sha256_of(path))[:10]
+
+
+def read_weights(name_or_path: str, task: str, fmt: str, registry_path: str | os.PathLike = REGISTRY_PATH,
+                 hint: str = "") -> tuple[dict[str, Any], Path, dict[str, Any] | None, str]:
+    """Find, check and read a weights file of one task (sha256 checked first for registered ones).
+
+    Args:
+        name_or_path: registered name, ``default`` (the task's default) or a weights file.
+        task: ``segmentation`` or ``classification``.
+        fmt: the ``format`` value the file must carry.
+        registry_path: the registry to look names up in.
+        hint: what to do with a training checkpoint given instead (said in the error).
+
+    Returns:
+        (the file's contents, its path, its registry entry or None, its sha256).
+
+    Raises:
+        InputError: unknown name, missing file, sha256 mismatch, truncated or foreign file.
+    """
+    path, entry = resolve_model(name_or_path, task, registry_path)
+    if not path.is_file():
+        raise InputError(path, "registered weights file is missing (reinstall the package)")
+    digest = sha256_of(path)
+    if entry is not None and digest != entry["sha256"]:
+        raise InputError(path, f"sha256 {digest[:12]}… does not match the registry's {entry['sha256'][:12]}…: "
+                               "the file is damaged or was replaced; refusing to load it")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated zip, pickle refused by weights_only, ...
+        raise InputError(path, f"cannot be read as weights ({type(err).__name__}: {err})") from err
+    if not isinstance(blob, dict) or blob.get("format") != fmt:
+        extra = f" (a training checkpoint: {hint})" if hint and isinstance(blob, dict) and "kind" in blob else ""
+        raise InputError(path, f"is not a SpineFracture {task} weights file{extra}")
+    return blob, path, entry, digest
+
+
+def model_info(blob: dict[str, Any], path: Path, entry: dict[str, Any] | None, digest: str) -> ModelInfo:
+    """The ModelInfo of a weights file: from its registry entry, else from its own ``meta``."""
+    meta = blob.get("meta", {})
+    return ModelInfo(
+        name=entry["name"] if entry else meta.get("name", path.stem),
+        version=entry["version"] if entry else meta.get("version", "unregistered"),
+        sha256=digest,
+        trained_on=entry["trained_on"] if entry else meta.get("trained_on", "unknown"),
+    )
+
+
 def load_segmentation_model(name_or_path: str = "default",
                             registry_path: str | os.PathLike = REGISTRY_PATH) -> tuple[SpineSegModel, ModelInfo]:
     """Load both segmentation stages: registered weights (sha256 checked first) or an exported file.
@@ -98,21 +149,8 @@ def load_segmentation_model(name_or_path: str = "default",
     Raises:
         InputError: unknown name, missing file, sha256 mismatch, truncated or foreign file.
     """
-    path, entry = resolve_model(name_or_path, "segmentation", registry_path)
-    if not path.is_file():
-        raise InputError(path, "registered weights file is missing (reinstall the package)")
-    digest = sha256_of(path)
-    if entry is not None and digest != entry["sha256"]:
-        raise InputError(path, f"sha256 {digest[:12]}… does not match the registry's {entry['sha256'][:12]}…: "
-                               "the file is damaged or was replaced; refusing to load it")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated zip, pickle refused by weights_only, ...
-        raise InputError(path, f"cannot be read as weights ({type(err).__name__}: {err})") from err
-    if not isinstance(blob, dict) or blob.get("format") != WEIGHTS_FORMAT:
-        hint = " (a training checkpoint: pack the two stages with `spinefracture export-seg`)" \
-            if isinstance(blob, dict) and "kind" in blob else ""
-        raise InputError(path, f"is not a SpineFracture segmentation weights file{hint}")
+    blob, path, entry, digest = read_weights(name_or_path, "segmentation", WEIGHTS_FORMAT, registry_path,
+                                             hint="pack the two stages with `spinefracture export-seg`")
     nets, priors = {}, {}
     for stage in STAGE_NAMES:
         part = blob.get("stages", {}).get(stage)
@@ -125,14 +163,7 @@ def load_segmentation_model(name_or_path: str = "default",
             raise InputError(path, f"'{stage}' weights do not fit the U-Net ({err})") from err
         nets[stage], priors[stage] = net, bool(part.get("use_priors", True))
     model = SpineSegModel(nets["levels"], nets["vertebra"], priors["levels"], priors["vertebra"]).eval()
-    meta = blob.get("meta", {})
-    info = ModelInfo(
-        name=entry["name"] if entry else meta.get("name", path.stem),
-        version=entry["version"] if entry else meta.get("version", "unregistered"),
-        sha256=digest,
-        trained_on=entry["trained_on"] if entry else meta.get("trained_on", "unknown"),
-    )
-    return model, info
+    return model, model_info(blob, path, entry, digest)
 
 
 def export_weights(levels_checkpoint: str | os.PathLike, vertebra_checkpoint: str | os.PathLike,
@@ -162,4 +193,5 @@ def export_weights(levels_checkpoint: str | os.PathLike, vertebra_checkpoint: st
     return sha256_of(out)
 
 
-__all__ = ["ModelInfo", "export_weights", "load_segmentation_model", "read_registry", "resolve_model", "sha256_of"]
+__all__ = ["ModelInfo", "export_weights", "load_segmentation_model", "model_info", "model_tag", "read_registry", "read_weights",
+           "resolve_model", "sha256_of"]

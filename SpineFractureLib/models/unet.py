@@ -14,7 +14,7 @@ from torch import nn
 
 from ..constants import N_CLASSES
 from ..preprocess.channels import N_CHANNELS
-from .encoder import DEFAULT_CHANNELS, NORM, SpineEncoder, pad_to_multiple
+from .encoder import DEFAULT_CHANNELS, NORM, SpineEncoder, load_encoder_state, pad_to_multiple
 
 #: Classes of the vertebra stage: background, vertebra (softmax), then a fracture-region logit.
 N_VERTEBRA_CLASSES = 2
@@ -80,21 +80,7 @@ class SpineUNet(nn.Module):
         Raises:
             ValueError: the state does not match this encoder (missing, extra or mis-shaped keys).
         """
-        if any(k.startswith("encoder.") for k in state):
-            state = {k[len("encoder."):]: v for k, v in state.items() if k.startswith("encoder.")}
-        own = self.encoder.state_dict()
-        state = dict(state)
-        for key, value in state.items():
-            target = own.get(key)
-            if (target is not None and value.ndim == 5 and target.ndim == 5 and target.shape[0] == value.shape[0]
-                    and target.shape[2:] == value.shape[2:] and target.shape[1] > value.shape[1]):
-                widened = torch.zeros_like(target)
-                widened[:, :value.shape[1]] = value
-                state[key] = widened
-        try:
-            self.encoder.load_state_dict(state, strict=True)
-        except RuntimeError as err:
-            raise ValueError(f"encoder weights do not fit this U-Net: {err}") from err
+        load_encoder_state(self.encoder, state)
 
 
 __all__ = ["N_CLASSES", "N_VERTEBRA_CLASSES", "SpineUNet"]

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import logging
-import os
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import torch
 
-from ..errors import InputError
 from ..data.phantom_loaders import phantom_loaders
 from ..models.cascade import stage_network
 from ..models.checkpoint import load_checkpoint
 from ..models.encoder import DEFAULT_CHANNELS
 from ..models.mae import DEFAULT_MASK_RATIO, DEFAULT_PATCH, SpineMAE
+from .config import ConfigMixin
 from .distributed import cleanup_distributed, setup_distributed
 from .loop import LoopOptions, train_loop
 from .losses import SegmentationLoss
@@ -26,7 +23,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(ConfigMixin):
     """Everything a training run needs (JSON file or CLI flags; stored in each checkpoint).
 
     Attributes:
@@ -67,49 +64,14 @@ class TrainConfig:
     device: str = "auto"
     loop: LoopOptions = field(default_factory=LoopOptions)
 
-    @classmethod
-    def from_file(cls, path: str | os.PathLike, **overrides: Any) -> TrainConfig:
-        """Read a JSON config; ``overrides`` (not None) replace its values; ``loop`` is a nested object.
+    TUPLE_KEYS: ClassVar[tuple[str, ...]] = ("phantom_seeds", "patch_zyx", "channels")
 
-        Raises:
-            InputError: unreadable JSON or unknown keys.
-        """
-        try:
-            raw = json.loads(Path(path).read_text())
-        except (OSError, ValueError) as err:
-            raise InputError(path, f"is not a readable JSON config ({err})") from err
-        return cls.from_dict(raw, **overrides)
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any], **overrides: Any) -> TrainConfig:
-        """Build from plain values (unknown keys raise ValueError)."""
-        raw = dict(raw)
-        loop_raw = dict(raw.pop("loop", {}))
-        names = {f.name for f in fields(cls)}
-        loop_names = {f.name for f in fields(LoopOptions)}
-        for key, value in overrides.items():
-            if value is None:
-                continue
-            if key in loop_names:
-                loop_raw[key] = value
-            else:
-                raw[key] = value
-        unknown = set(raw) - names
-        if unknown or set(loop_raw) - loop_names:
-            raise ValueError(f"unknown config keys: {sorted(unknown | (set(loop_raw) - loop_names))}")
-        for key in ("phantom_seeds", "patch_zyx", "channels"):
-            if key in raw:
-                raw[key] = tuple(int(v) for v in raw[key])
-        cfg = cls(**raw, loop=LoopOptions(**loop_raw))
-        if cfg.stage not in STAGES:
-            raise ValueError(f"stage must be one of {STAGES}, got {cfg.stage!r}")
-        if not 0.0 <= cfg.geometry_start < 1.0:
-            raise ValueError(f"geometry_start must be in [0, 1), got {cfg.geometry_start}")
-        return cfg
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready values."""
-        return json.loads(json.dumps(asdict(self)))
+    def validate(self) -> None:
+        """Check the stage and the geometry schedule (ValueError)."""
+        if self.stage not in STAGES:
+            raise ValueError(f"stage must be one of {STAGES}, got {self.stage!r}")
+        if not 0.0 <= self.geometry_start < 1.0:
+            raise ValueError(f"geometry_start must be in [0, 1), got {self.geometry_start}")
 
 
 def geometry_weight_at(step: int, cfg: TrainConfig) -> float:

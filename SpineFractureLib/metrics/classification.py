@@ -1,0 +1,175 @@
+"""Classification metrics: AUC, sensitivity/specificity, calibration, the RSNA 2022 weighted log loss.
+
+Also the two things derived from a validation split and stored with the weights: the softmax
+temperature (Guo et al. 2017) and the operating points (balanced: maximum Youden J; triage: the
+highest threshold keeping sensitivity ≥ 0.95).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from monai.metrics import compute_roc_auc
+from monai.metrics.calibration import calibration_binning
+
+#: RSNA 2022 weights: per level 1 (negative) / 2 (positive); patient_overall 7 / 14.
+RSNA_LEVEL_WEIGHTS = (1.0, 2.0)
+RSNA_PATIENT_WEIGHTS = (7.0, 14.0)
+RSNA_CLIP = 1e-15
+TRIAGE_SENSITIVITY = 0.95
+
+
+def rsna_weighted_log_loss(level_probs: np.ndarray, level_targets: np.ndarray, patient_probs: np.ndarray,
+                           patient_targets: np.ndarray) -> float:
+    """The RSNA 2022 competition metric.
+
+    Per study, the weighted binary log loss over its eight targets (C1..C7 and patient_overall),
+    divided by that study's sum of weights; then the mean over studies. Predictions are clipped
+    to [1e-15, 1 - 1e-15].
+
+    Args:
+        level_probs: (N, 7) predicted probabilities, C1..C7.
+        level_targets: (N, 7) 0/1 targets; -1 marks a level without a label (left out).
+        patient_probs: (N,) patient-level probabilities.
+        patient_targets: (N,) 0/1 patient targets.
+
+    Returns:
+        The mean weighted log loss (lower is better).
+    """
+    p = np.clip(np.asarray(level_probs, float), RSNA_CLIP, 1 - RSNA_CLIP)
+    y = np.asarray(level_targets, float)
+    pp = np.clip(np.asarray(patient_probs, float), RSNA_CLIP, 1 - RSNA_CLIP)
+    yp = np.asarray(patient_targets, float)
+    known = y >= 0
+    w = np.where(y > 0, RSNA_LEVEL_WEIGHTS[1], RSNA_LEVEL_WEIGHTS[0]) * known
+    loss = -(y * np.log(p) + (1 - y) * np.log(1 - p)) * known
+    wp = np.where(yp > 0, RSNA_PATIENT_WEIGHTS[1], RSNA_PATIENT_WEIGHTS[0])
+    lp = -(yp * np.log(pp) + (1 - yp) * np.log(1 - pp))
+    per_study = ((w * loss).sum(axis=1) + wp * lp) / (w.sum(axis=1) + wp)
+    return float(per_study.mean())
+
+
+def rsna_weighted_bce(level_logits: torch.Tensor, level_targets: torch.Tensor, patient_logit: torch.Tensor,
+                      patient_target: torch.Tensor) -> torch.Tensor:
+    """The RSNA metric of one study as a training loss, on logits (numerically stable).
+
+    Args:
+        level_logits: (P,) logits of the present levels.
+        level_targets: (P,) 0/1 targets, -1 where unknown (weight 0).
+        patient_logit: scalar logit.
+        patient_target: scalar 0/1 target.
+
+    Returns:
+        Scalar loss: weighted BCE summed over the study's targets / the sum of its weights.
+    """
+    known = (level_targets >= 0).float()
+    y = level_targets.clamp_min(0).float()
+    w = torch.where(y > 0, RSNA_LEVEL_WEIGHTS[1], RSNA_LEVEL_WEIGHTS[0]) * known
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(level_logits, y, reduction="none")
+    yp = patient_target.float()
+    wp = torch.where(yp > 0, RSNA_PATIENT_WEIGHTS[1], RSNA_PATIENT_WEIGHTS[0])
+    bp = torch.nn.functional.binary_cross_entropy_with_logits(patient_logit, yp)
+    return ((w * bce).sum() + wp * bp) / (w.sum() + wp)
+
+
+def roc_auc(targets: Sequence[float], probs: Sequence[float]) -> float | None:
+    """Area under the ROC curve (MONAI), or None when only one class is present."""
+    y, p = np.asarray(targets, float), np.asarray(probs, float)
+    if y.size == 0 or y.min() == y.max():
+        return None
+    return float(compute_roc_auc(torch.as_tensor(p), torch.as_tensor(y)))
+
+
+def sensitivity_specificity(targets: Sequence[float], probs: Sequence[float],
+                            threshold: float) -> tuple[float | None, float | None]:
+    """Sensitivity and specificity of ``prob >= threshold`` (None where a class is empty)."""
+    y, p = np.asarray(targets) > 0, np.asarray(probs, float) >= threshold
+    sens = float((p & y).sum() / y.sum()) if y.any() else None
+    spec = float((~p & ~y).sum() / (~y).sum()) if (~y).any() else None
+    return sens, spec
+
+
+def expected_calibration_error(targets: Sequence[float], probs: Sequence[float], bins: int = 10) -> float | None:
+    """Expected calibration error over ``bins`` equal-width bins: Σ (n_b / N) |mean p_b − rate_b|.
+
+    Binning is MONAI's ``calibration_binning``; the weighting by bin size is done here (MONAI's
+    ``CalibrationErrorMetric`` averages per image, not over a pooled set of predictions).
+    """
+    y, p = np.asarray(targets, float), np.asarray(probs, float)
+    if y.size == 0:
+        return None
+    mean_p, mean_y, counts = calibration_binning(torch.as_tensor(p)[None, None], torch.as_tensor(y)[None, None],
+                                                 num_bins=bins)
+    mean_p, mean_y, counts = mean_p[0, 0].numpy(), mean_y[0, 0].numpy(), counts[0, 0].numpy()
+    used = counts > 0
+    return float((counts[used] / counts.sum() * np.abs(mean_p[used] - mean_y[used])).sum())
+
+
+def reliability_bins(targets: Sequence[float], probs: Sequence[float], bins: int = 10) -> dict[str, list]:
+    """Per bin: mean predicted probability, observed rate and count (for a reliability diagram)."""
+    y, p = np.asarray(targets, float), np.asarray(probs, float)
+    mean_p, mean_y, counts = calibration_binning(torch.as_tensor(p)[None, None], torch.as_tensor(y)[None, None],
+                                                 num_bins=bins)
+
+    def clean(a: torch.Tensor) -> list:
+        return [None if math.isnan(v) else round(float(v), 4) for v in a[0, 0].tolist()]
+
+    return {"mean_probability": clean(mean_p), "observed_rate": clean(mean_y),
+            "count": [int(c) for c in counts[0, 0].tolist()]}
+
+
+def fit_temperature(logits: Sequence[float], targets: Sequence[float]) -> float:
+    """The temperature T > 0 minimising the log loss of ``sigmoid(logit / T)`` (LBFGS on log T).
+
+    Args:
+        logits: validation logits.
+        targets: their 0/1 targets.
+
+    Returns:
+        T (1.0 when there are no logits or only one class).
+    """
+    z = torch.as_tensor(np.asarray(logits, float))
+    y = torch.as_tensor(np.asarray(targets, float))
+    if z.numel() == 0 or y.min() == y.max():
+        return 1.0
+    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(z / log_t.exp(), y)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return float(np.clip(log_t.exp().item(), 0.05, 20.0))
+
+
+def operating_points(targets: Sequence[float], probs: Sequence[float],
+                     triage_sensitivity: float = TRIAGE_SENSITIVITY) -> dict[str, float]:
+    """Two thresholds on validation probabilities.
+
+    Returns:
+        ``balanced``: the threshold of maximum Youden J (sensitivity + specificity − 1);
+        ``triage``: the highest threshold whose sensitivity is at least ``triage_sensitivity``.
+        Both 0.5 when a class is missing.
+    """
+    y, p = np.asarray(targets) > 0, np.asarray(probs, float)
+    if not y.any() or y.all():
+        return {"balanced": 0.5, "triage": 0.5}
+    candidates = np.unique(np.concatenate([p, [0.0]]))
+    best_j, balanced, triage = -2.0, 0.5, float(candidates.min())
+    for t in candidates:
+        sens, spec = sensitivity_specificity(y, p, float(t))
+        if sens + spec - 1 > best_j:
+            best_j, balanced = sens + spec - 1, float(t)
+        if sens >= triage_sensitivity:
+            triage = max(triage, float(t))
+    return {"balanced": balanced, "triage": triage}
+
+
+__all__ = ["expected_calibration_error", "fit_temperature", "operating_points", "reliability_bins", "roc_auc",
+           "rsna_weighted_bce", "rsna_weighted_log_loss", "sensitivity_specificity"]

@@ -1,0 +1,124 @@
+"""The vertebra-level fracture classifier: ROI encoder, level embedding, context across levels.
+
+One forward call sees one patient: the ROIs of its present levels, head to feet. Each ROI goes
+through the shared 3D encoder (the first stages of the segmentation encoder, so that MAE and
+segmentation pretraining carry over); its last feature map is pooled inside the level's mask and
+over the whole box; a learned level embedding (C1..C7) is added; a bidirectional GRU runs across
+the present levels (fractures cluster in adjacent vertebrae, and the RSNA 2022 winners' sequence
+models beat isolated crops); one logit per level and one for the patient come out. Absent levels
+are simply not in the sequence: nothing is invented for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..constants import N_LEVELS
+from ..preprocess.roi import N_ROI_CHANNELS
+from .encoder import DEFAULT_CHANNELS, SpineEncoder
+
+#: The classifier keeps the first four stages of the segmentation encoder: stride 8, so a
+#: 48 × 64 × 64 mm ROI ends as a 6 × 8 × 8 map of 8 mm cells (Grad-CAM's resolution).
+CLS_CHANNELS: tuple[int, ...] = DEFAULT_CHANNELS[:4]
+CONTEXTS = ("gru", "none")
+#: Module name of the encoder stage Grad-CAM reads (its last one).
+GRADCAM_LAYER = "encoder.stages.2"
+
+
+class FractureClassifier(nn.Module):
+    """Per-level and patient fracture logits from the ROIs of one patient's present levels.
+
+    Args:
+        in_channels: ROI channels (see :mod:`SpineFractureLib.preprocess.roi`).
+        channels: encoder channels per stage.
+        dim: feature size per level.
+        level_embedding: add a learned C1..C7 embedding (False: ablation).
+        context: ``gru`` (bidirectional GRU across the present levels) or ``none`` (ablation).
+
+    Raises:
+        ValueError: an unknown context or a non-positive size.
+    """
+
+    def __init__(self, in_channels: int = N_ROI_CHANNELS, channels: Sequence[int] = CLS_CHANNELS, dim: int = 64,
+                 level_embedding: bool = True, context: str = "gru") -> None:
+        super().__init__()
+        if context not in CONTEXTS:
+            raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
+        if dim < 2 or dim % 2:
+            raise ValueError(f"dim must be a positive even number, got {dim}")
+        self.encoder = SpineEncoder(in_channels, channels)
+        feat = self.encoder.channels[-1]
+        self.project = nn.Sequential(nn.Linear(2 * feat, dim), nn.LayerNorm(dim), nn.GELU())
+        self.level_embedding = nn.Embedding(N_LEVELS, dim) if level_embedding else None
+        self.context = nn.GRU(dim, dim // 2, batch_first=True, bidirectional=True) if context == "gru" else None
+        self.level_head = nn.Linear(dim, 1)
+        self.patient_head = nn.Linear(2 * dim, 1)
+        self.arch = {"in_channels": in_channels, "channels": list(self.encoder.channels), "dim": dim,
+                     "level_embedding": bool(level_embedding), "context": context}
+
+    def features(self, rois: torch.Tensor) -> torch.Tensor:
+        """Per-ROI features: the last encoder map pooled inside the level mask and over the box.
+
+        Args:
+            rois: (P, in_channels, z, y, x); channel 5 is the level's own mask.
+
+        Returns:
+            (P, dim).
+        """
+        fmap = self.encoder(rois)[-1]
+        share = F.adaptive_avg_pool3d(rois[:, 5:6], fmap.shape[2:])  # mask share of each cell
+        inside = (fmap * share).sum(dim=(2, 3, 4)) / share.sum(dim=(2, 3, 4)).clamp_min(1e-3)
+        whole = fmap.mean(dim=(2, 3, 4))
+        return self.project(torch.cat([inside, whole], dim=1))
+
+    def head(self, feats: torch.Tensor, levels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Level embedding, context and the two heads on per-level features.
+
+        Args:
+            feats: (P, dim) features of the present levels, head to feet.
+            levels: (P,) level indices 0..6.
+
+        Returns:
+            Level logits (P,) and the patient logit (scalar tensor).
+        """
+        h = feats
+        if self.level_embedding is not None:
+            h = h + self.level_embedding(levels)
+        if self.context is not None:
+            h = h + self.context(h[None])[0][0]
+        level_logits = self.level_head(h)[:, 0]
+        patient = self.patient_head(torch.cat([h.amax(dim=0), h.mean(dim=0)]))[0]
+        return level_logits, patient
+
+    def forward(self, rois: torch.Tensor, levels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Classify one patient.
+
+        Args:
+            rois: (P, in_channels, z, y, x) ROIs of the present levels, head to feet, P ≥ 1;
+                sizes multiples of the encoder stride (8).
+            levels: (P,) level indices 0..6 (C1..C7), increasing.
+
+        Returns:
+            Level logits (P,) and the patient logit (scalar).
+
+        Raises:
+            ValueError: no level, or ROIs and levels of different lengths.
+        """
+        if rois.shape[0] < 1 or rois.shape[0] != levels.shape[0]:
+            raise ValueError(f"need one ROI per present level (at least one), got {rois.shape[0]} ROIs "
+                             f"for {levels.shape[0]} levels")
+        return self.head(self.features(rois), levels)
+
+
+def classifier_from_arch(arch: dict[str, Any]) -> FractureClassifier:
+    """A fresh classifier from its ``arch`` dictionary (stored beside its weights)."""
+    return FractureClassifier(int(arch["in_channels"]), tuple(arch["channels"]), int(arch["dim"]),
+                              bool(arch["level_embedding"]), str(arch["context"]))
+
+
+__all__ = ["CLS_CHANNELS", "CONTEXTS", "FractureClassifier", "GRADCAM_LAYER", "classifier_from_arch"]

@@ -1,0 +1,97 @@
+"""Classifier weights files: the network, its calibration and operating points, and what it saw.
+
+A file holds ``format``, ``arch`` (constructor arguments), ``state_dict`` (float16), ``inputs``
+(the ablation switches the network was trained with: inference must feed the same),
+``calibration`` (temperatures fitted on a validation split and the operating points found there)
+and ``meta`` (name, version, trained_on, steps, validation source).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from ..errors import InputError
+from ..io.staging import staged_file
+from .classifier import FractureClassifier, classifier_from_arch
+from .registry import REGISTRY_PATH, ModelInfo, model_info, read_weights, sha256_of
+
+CLASSIFIER_FORMAT = "spinefracture-classifier-1"
+OPERATING_POINTS = ("balanced", "triage")
+
+
+@dataclass
+class Calibration:
+    """Temperatures and thresholds from a validation split (applied to probabilities after scaling).
+
+    Attributes:
+        level_temperature: divides the level logits.
+        patient_temperature: divides the patient logit.
+        thresholds: {operating point: {"level": t, "patient": t}}; ``balanced`` = maximum Youden J,
+            ``triage`` = the highest threshold with sensitivity ≥ 0.95 on validation.
+        validation: what the split was (e.g. ``phantoms seeds 810000..810047``) and its size.
+    """
+
+    level_temperature: float = 1.0
+    patient_temperature: float = 1.0
+    thresholds: dict[str, dict[str, float]] = field(
+        default_factory=lambda: {p: {"level": 0.5, "patient": 0.5} for p in OPERATING_POINTS})
+    validation: dict[str, Any] = field(default_factory=dict)
+
+    def threshold(self, point: str, target: str = "level") -> float:
+        """The threshold of an operating point (``balanced`` or ``triage``) for ``level`` or ``patient``."""
+        if point not in self.thresholds:
+            raise ValueError(f"operating point must be one of {sorted(self.thresholds)}, got {point!r}")
+        return float(self.thresholds[point][target])
+
+
+@dataclass
+class LoadedClassifier:
+    """A classifier ready for inference: network (eval mode, float32, CPU), inputs, calibration, info."""
+
+    network: FractureClassifier
+    inputs: dict[str, Any]
+    calibration: Calibration
+    info: ModelInfo
+
+
+def save_classifier(path: str | os.PathLike, network: FractureClassifier, *, inputs: dict[str, Any],
+                    calibration: Calibration, name: str, version: str, trained_on: str,
+                    extra_meta: dict[str, Any] | None = None) -> str:
+    """Write a classifier weights file (temporary name, then rename).
+
+    Returns:
+        The file's sha256 (for the registry).
+    """
+    blob = {"format": CLASSIFIER_FORMAT, "arch": dict(network.arch), "inputs": dict(inputs),
+            "state_dict": {k: (v.half() if v.is_floating_point() else v) for k, v in network.state_dict().items()},
+            "calibration": asdict(calibration),
+            "meta": {"name": name, "version": version, "trained_on": trained_on, **(extra_meta or {})}}
+    with staged_file(path) as tmp:
+        torch.save(blob, tmp)
+    return sha256_of(path)
+
+
+def load_classifier(name_or_path: str = "default", registry_path: str | os.PathLike = REGISTRY_PATH) -> LoadedClassifier:
+    """Load registered classifier weights (sha256 checked first) or a file written by :func:`save_classifier`.
+
+    Raises:
+        InputError: unknown name, missing, damaged or foreign file, weights that do not fit.
+    """
+    blob, path, entry, digest = read_weights(name_or_path, "classification", CLASSIFIER_FORMAT, registry_path,
+                                             hint="`spinefracture train-cls` writes model.pt beside it")
+    try:
+        net = classifier_from_arch(blob["arch"])
+        net.load_state_dict({k: v.float() for k, v in blob["state_dict"].items()})
+        calibration = Calibration(**blob.get("calibration", {}))
+    except (KeyError, ValueError, TypeError, RuntimeError) as err:
+        raise InputError(path, f"classifier weights do not fit the network ({err})") from err
+    return LoadedClassifier(net.eval(), dict(blob.get("inputs", {})), calibration,
+                            model_info(blob, path, entry, digest))
+
+
+__all__ = ["CLASSIFIER_FORMAT", "Calibration", "LoadedClassifier", "OPERATING_POINTS", "load_classifier",
+           "save_classifier"]

@@ -1,0 +1,83 @@
+"""Grad-CAM of the fracture classifier, per level, with MONAI's ``GradCAM``.
+
+MONAI's GradCAM treats the batch axis as independent samples; in the classifier the batch axis
+is the patient's levels, which the GRU mixes. So that each level's map answers "what in *this*
+ROI raised *this* level's logit", :class:`_OwnLevelLogits` computes level i's logit with every
+other level's features detached: the gradient of the summed scores reaching ROI i is then exactly
+the gradient of logit i (the context still shapes the value, not the attribution).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from monai.visualize import GradCAM
+from torch import nn
+
+from ..preprocess.roi import paste_box_max
+from .classifier import GRADCAM_LAYER, FractureClassifier
+
+
+class _OwnLevelLogits(nn.Module):
+    """(P, C, z, y, x) ROIs -> (P, 1) logits, level i's logit depending on ROI i only through features."""
+
+    def __init__(self, classifier: FractureClassifier, levels: torch.Tensor) -> None:
+        super().__init__()
+        self.classifier = classifier
+        self.levels = levels
+
+    def forward(self, rois: torch.Tensor) -> torch.Tensor:
+        feats = self.classifier.features(rois)
+        rows = torch.arange(feats.shape[0], device=feats.device)[:, None]
+        out = []
+        for i in range(feats.shape[0]):
+            own = torch.where(rows == i, feats, feats.detach())
+            out.append(self.classifier.head(own, self.levels)[0][i])
+        return torch.stack(out)[:, None]
+
+
+def gradcam_maps(classifier: FractureClassifier, rois: torch.Tensor, levels: torch.Tensor) -> np.ndarray:
+    """One Grad-CAM map per ROI, on the ROI grid, each scaled to a maximum of 1.
+
+    Args:
+        classifier: the trained classifier (its mode is restored afterwards).
+        rois: (P, C, z, y, x) ROIs of one patient, as given to the classifier.
+        levels: (P,) level indices 0..6.
+
+    Returns:
+        float32 (P, z, y, x) in [0, 1]; a level whose map is all zero (no positive evidence)
+        stays 0.
+    """
+    was_training = classifier.training
+    cam = GradCAM(nn_module=_OwnLevelLogits(classifier, levels), target_layers=f"classifier.{GRADCAM_LAYER}")
+    with torch.enable_grad():
+        raw = cam.compute_map(rois, class_idx=0)  # (P, 1, z', y', x'), ReLU'd, at the layer's stride
+    classifier.train(was_training)
+    maps = F.interpolate(raw.detach().float(), size=tuple(rois.shape[2:]), mode="trilinear", align_corners=False)[:, 0]
+    peak = maps.flatten(1).amax(dim=1).clamp_min(1e-12)[:, None, None, None]
+    maps = torch.where(peak > 1e-11, maps / peak, torch.zeros_like(maps))
+    return maps.clamp(0, 1).cpu().numpy().astype(np.float32)
+
+
+def heatmap_volume(shape_zyx: tuple[int, ...], maps: np.ndarray, starts: np.ndarray,
+                   weights: np.ndarray) -> np.ndarray:
+    """Paste per-level maps into one volume: the maximum over levels of ``weight × map``.
+
+    Args:
+        shape_zyx: the volume's shape (the 1 mm crop).
+        maps: (P, z, y, x) maps in [0, 1] on the ROI grids.
+        starts: (P, 3) each ROI's first voxel (z, y, x) in the volume.
+        weights: (P,) factors in [0, 1] (the level's fracture probability: a level the model
+            finds normal is not painted as hot as a suspicious one).
+
+    Returns:
+        float32 (z, y, x) in [0, 1].
+    """
+    heat = np.zeros(shape_zyx, np.float32)
+    for m, s, w in zip(maps, starts, weights):
+        paste_box_max(heat, (m * float(w)).astype(np.float32), s)
+    return heat
+
+
+__all__ = ["gradcam_maps", "heatmap_volume"]

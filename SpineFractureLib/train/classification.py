@@ -1,0 +1,230 @@
+"""``train-cls``: train the fracture classifier, calibrate it on a validation split, write its weights.
+
+Runs unchanged under ``torchrun`` (the shared loop). After the last step, rank 0 runs the network
+on the validation cases, fits the two temperatures, finds the two operating points and writes
+``model.pt`` (a weights file ``--model`` accepts) beside the checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from ..data.cls_cases import ClsCache
+from ..errors import InputError
+from ..data.phantom_loaders import phantom_loaders
+from ..metrics.classification import fit_temperature, operating_points, rsna_weighted_bce
+from ..models.checkpoint import load_checkpoint
+from ..models.classifier import CLS_CHANNELS, CONTEXTS, FractureClassifier
+from ..models.classifier_weights import Calibration, save_classifier
+from ..models.encoder import load_encoder_state
+from ..models.registry import model_tag
+from .cls_dataset import Ablation, ClassificationDataset
+from .config import ConfigMixin
+from .distributed import cleanup_distributed, setup_distributed
+from .loop import LoopOptions, train_loop
+
+log = logging.getLogger(__name__)
+INITS = ("segmentation", "none")
+
+
+@dataclass
+class ClsTrainConfig(ConfigMixin):
+    """A classifier training run (JSON file or CLI flags; stored in each checkpoint).
+
+    Attributes:
+        out: output folder (``last.pt`` checkpoint, ``model.pt`` calibrated weights).
+        data: a labelled dataset folder (case folders, RSNA 2022), or None for phantoms.
+        phantom_seeds: [first, count] of training phantoms when ``data`` is None.
+        val_data: a labelled folder for calibration, or None for ``val_phantom_seeds``.
+        val_phantom_seeds: [first, count] of validation phantoms (temperature, operating points).
+        cache: folder for prepared cases (the segmentation runs once per case).
+        segmentation: the segmentation model that predicts masks and the fracture-region map.
+        mask_source: ``predicted`` or ``given`` (a case's own mask where it has one).
+        init: ``segmentation`` (the encoder of that model's vertebra network, itself MAE-
+            pretrained), a path to an ``mae`` or ``seg`` checkpoint, or ``none`` (random; ablation).
+        channels, dim: network sizes.
+        level_embedding, context, windows, fracture_input: the ablation switches.
+        balanced: draw fractured and intact patients equally often.
+        device: auto, cpu, cuda or mps.
+        loop: steps, learning rate, seed, checkpoints, AMP, workers.
+    """
+
+    out: str = "runs/cls"
+    data: str | None = None
+    phantom_seeds: tuple[int, int] = (2000, 240)
+    val_data: str | None = None
+    val_phantom_seeds: tuple[int, int] = (810000, 48)
+    cache: str | None = None
+    segmentation: str = "default"
+    mask_source: str = "predicted"
+    init: str = "segmentation"
+    channels: tuple[int, ...] = CLS_CHANNELS
+    dim: int = 64
+    level_embedding: bool = True
+    context: str = "gru"
+    windows: int = 3
+    fracture_input: bool = True
+    balanced: bool = True
+    device: str = "auto"
+    loop: LoopOptions = field(default_factory=lambda: LoopOptions(steps=1500, lr=1e-3, checkpoint_every=250))
+
+    TUPLE_KEYS: ClassVar[tuple[str, ...]] = ("phantom_seeds", "val_phantom_seeds", "channels")
+
+    def validate(self) -> None:
+        """Check the switches (ValueError)."""
+        if self.context not in CONTEXTS:
+            raise ValueError(f"context must be one of {CONTEXTS}, got {self.context!r}")
+        if self.mask_source not in ("predicted", "given"):
+            raise ValueError(f"mask_source must be predicted or given, got {self.mask_source!r}")
+        Ablation(self.windows, self.fracture_input)
+
+    @property
+    def ablation(self) -> Ablation:
+        """The input switches."""
+        return Ablation(self.windows, self.fracture_input)
+
+
+SegmenterFactory = Callable[[str], Any]
+
+
+def case_cache(data: str | None, seeds: tuple[int, int], cfg: ClsTrainConfig,
+               segmenter_factory: SegmenterFactory) -> ClsCache:
+    """Prepared cases of a labelled folder or of phantom seeds ``(first, count)``."""
+    if data:
+        from ..data.labelled_dirs import list_classification_cases
+
+        loaders = list_classification_cases(data)
+    else:
+        loaders = phantom_loaders(range(seeds[0], seeds[0] + seeds[1]))
+    return ClsCache(loaders, cfg.cache, lambda: segmenter_factory(cfg.segmentation), tag=model_tag(cfg.segmentation, "segmentation"))
+
+
+def build_classifier(cfg: ClsTrainConfig) -> FractureClassifier:
+    """The network of a configuration, its encoder initialised as ``cfg.init`` says."""
+    net = FractureClassifier(channels=cfg.channels, dim=cfg.dim, level_embedding=cfg.level_embedding,
+                             context=cfg.context)
+    if cfg.init == "none":
+        return net
+    if cfg.init == "segmentation":
+        from ..models.registry import load_segmentation_model
+
+        seg, info = load_segmentation_model(cfg.segmentation)
+        load_encoder_state(net.encoder, seg.vertebra.encoder.state_dict(), allow_deeper=True)
+        log.info("encoder initialised from %s %s (vertebra network)", info.name, info.version)
+        return net
+    state = load_checkpoint(cfg.init)
+    load_encoder_state(net.encoder, state["model"], allow_deeper=True)
+    log.info("encoder initialised from checkpoint %s (%s)", cfg.init, state.get("kind"))
+    return net
+
+
+@torch.no_grad()
+def predict_logits(net: FractureClassifier, dataset: ClassificationDataset,
+                   device: torch.device | str = "cpu") -> list[dict[str, np.ndarray]]:
+    """Logits of every case of an un-augmented, unbalanced dataset.
+
+    Returns:
+        Per case: ``levels`` (P,), ``level_logits`` (P,), ``targets`` (P,), ``patient_logit``,
+        ``patient``.
+    """
+    was = net.training
+    net.eval()
+    out = []
+    for i in range(len(dataset)):
+        item = dataset[i]
+        logits, patient = net(item["rois"].to(device), item["levels"].to(device))
+        out.append({"levels": item["levels"].numpy(), "level_logits": logits.float().cpu().numpy(),
+                    "targets": item["targets"].numpy(), "patient_logit": float(patient),
+                    "patient": int(item["patient"])})
+    net.train(was)
+    return out
+
+
+def calibrate(predictions: list[dict[str, np.ndarray]], source: str) -> Calibration:
+    """Temperatures and operating points from validation logits.
+
+    Args:
+        predictions: from :func:`predict_logits` on the validation split.
+        source: what the split was (recorded in the weights).
+    """
+    known = [(z, y) for p in predictions for z, y in zip(p["level_logits"], p["targets"]) if y >= 0]
+    lz, ly = np.array([k[0] for k in known]), np.array([k[1] for k in known])
+    pz = np.array([p["patient_logit"] for p in predictions])
+    py = np.array([p["patient"] for p in predictions])
+    t_level, t_patient = fit_temperature(lz, ly), fit_temperature(pz, py)
+    level_points = operating_points(ly, 1 / (1 + np.exp(-lz / t_level)))
+    patient_points = operating_points(py, 1 / (1 + np.exp(-pz / t_patient)))
+    thresholds = {p: {"level": round(level_points[p], 6), "patient": round(patient_points[p], 6)}
+                  for p in ("balanced", "triage")}
+    return Calibration(t_level, t_patient, thresholds,
+                       {"source": source, "cases": len(predictions), "levels": int(len(ly)),
+                        "fractured_levels": int(ly.sum()), "fractured_patients": int(py.sum())})
+
+
+def train_classifier(cfg: ClsTrainConfig, segmenter_factory: SegmenterFactory, resume: str | None = None,
+                     name: str = "spine-cls", version: str = "dev", trained_on: str = "synthetic phantoms"
+                     ) -> dict[str, Any]:
+    """Train, then (rank 0) calibrate on the validation split and write ``out/model.pt``.
+
+    Args:
+        cfg: the configuration.
+        segmenter_factory: builds a segmenter from a model name (called only for uncached cases).
+        resume: a ``cls`` checkpoint to continue from.
+        name, version, trained_on: recorded in ``model.pt``.
+
+    Returns:
+        The loop summary, plus ``model`` (path), ``sha256`` and ``calibration``.
+    """
+    info = setup_distributed(cfg.device)
+    try:
+        torch.manual_seed(cfg.loop.seed)
+        net = build_classifier(cfg) if not resume else FractureClassifier(
+            channels=cfg.channels, dim=cfg.dim, level_embedding=cfg.level_embedding, context=cfg.context)
+        train_set = ClassificationDataset(case_cache(cfg.data, cfg.phantom_seeds, cfg, segmenter_factory),
+                                          augment=True, balanced=cfg.balanced, seed=cfg.loop.seed,
+                                          mask_source=cfg.mask_source, ablation=cfg.ablation)
+        if all((s.fractured < 0).all() for s in train_set.samples):
+            raise InputError(cfg.data or "phantoms", "has no per-level fracture labels (truth.json 'fractured' "
+                                                     "or train.csv C1..C7) to train on")
+        if train_set.targets.min() == train_set.targets.max():
+            log.warning("all training patients are %s: the classifier cannot learn to tell them apart",
+                        "fractured" if train_set.targets[0] else "intact")
+
+        def step(model: torch.nn.Module, batch: dict[str, torch.Tensor], index: int) -> dict[str, torch.Tensor]:
+            logits, patient = model(batch["rois"][0], batch["levels"][0])
+            return {"total": rsna_weighted_bce(logits, batch["targets"][0], patient, batch["patient"][0])}
+
+        summary = train_loop(kind="cls", model=net, dataset=train_set, step_fn=step, options=cfg.loop,
+                             out_dir=cfg.out, config=cfg.to_dict(), dist_info=info, resume=resume)
+        if info.is_main:
+            net.load_state_dict(load_checkpoint(summary["checkpoint"], "cls")["model"])
+            val = ClassificationDataset(case_cache(cfg.val_data, cfg.val_phantom_seeds, cfg, segmenter_factory),
+                                        augment=False, balanced=False, mask_source=cfg.mask_source,
+                                        ablation=cfg.ablation)
+            source = cfg.val_data or f"phantoms seeds {cfg.val_phantom_seeds[0]}.." \
+                                     f"{cfg.val_phantom_seeds[0] + cfg.val_phantom_seeds[1] - 1}"
+            calibration = calibrate(predict_logits(net.to(info.device), val, info.device), source)
+            model_path = Path(cfg.out) / "model.pt"
+            digest = save_classifier(model_path, net.cpu(), inputs={"windows": cfg.windows,
+                                     "fracture_input": cfg.fracture_input, "mask_source": cfg.mask_source},
+                                     calibration=calibration, name=name, version=version, trained_on=trained_on,
+                                     extra_meta={"steps": summary["steps"], "seed": cfg.loop.seed,
+                                                 "segmentation": cfg.segmentation, "init": cfg.init})
+            summary |= {"model": str(model_path), "sha256": digest,
+                        "calibration": {"level_temperature": round(calibration.level_temperature, 4),
+                                        "patient_temperature": round(calibration.patient_temperature, 4),
+                                        "thresholds": calibration.thresholds}}
+        return summary
+    finally:
+        cleanup_distributed()
+
+
+__all__ = ["ClsTrainConfig", "INITS", "build_classifier", "calibrate", "case_cache", "predict_logits",
+           "train_classifier"]

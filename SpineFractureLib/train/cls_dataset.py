@@ -1,0 +1,156 @@
+"""Network-ready classifier samples: one patient's level ROIs with augmentation and ablation switches."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy import ndimage
+from torch.utils.data import Dataset
+
+from ..constants import HU_AIR
+from ..preprocess.roi import (
+    FRACTURE_CHANNEL,
+    ROI_ZYX,
+    box_starts,
+    cut_box,
+    level_centroids,
+    roi_channels,
+)
+from ..data.cls_cases import ClsSample
+from .loop import split_key
+
+log = logging.getLogger(__name__)
+#: Extra voxels cut on each side of a ROI before a rotation, so its corners stay filled.
+ROTATION_MARGIN = 8
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """Input switches of the ablation study (all on = the full model).
+
+    Attributes:
+        windows: 3 bone windows, or 1 (the 1800/400 window alone; the other two zeroed).
+        fracture_input: feed the segmentation's fracture-region probability.
+    """
+
+    windows: int = 3
+    fracture_input: bool = True
+
+    def __post_init__(self) -> None:
+        if self.windows not in (1, 3):
+            raise ValueError(f"windows must be 1 or 3, got {self.windows}")
+
+    def apply(self, rois: np.ndarray) -> np.ndarray:
+        """Zero the channels this ablation removes (in place); ``rois`` is (P, 9, z, y, x)."""
+        if self.windows == 1:
+            rois[:, 1:3] = 0.0
+        if not self.fracture_input:
+            rois[:, FRACTURE_CHANNEL] = 0.0
+        return rois
+
+
+def patient_target(sample: ClsSample) -> int:
+    """1 when the case has a fractured level (or its truth says so), else 0."""
+    flag = sample.truth.get("patient_fractured")
+    return int(bool(flag)) if flag is not None else int(bool((sample.fractured == 1).any()))
+
+
+class ClassificationDataset(Dataset):
+    """Per patient: ROIs of the levels its mask holds, their fracture targets and the patient target.
+
+    Args:
+        source: prepared cases (a :class:`~.cls_data.ClsCache` or any sequence of ClsSample);
+            read once and kept in memory.
+        augment: left-right flip, rotation about the long axis (±10°), ROI centre jitter (σ 2 mm),
+            HU scale and offset, and the level mask grown or shrunk by 1 mm (masks are predicted).
+        balanced: draw fractured and intact patients equally often (the index then only seeds the draw).
+        seed: base seed (each item and epoch draws its own stream).
+        mask_source: ``predicted`` (the segmentation's mask) or ``given`` (the case's own, where it has one).
+        ablation: input switches.
+    """
+
+    def __init__(self, source: Sequence[ClsSample], augment: bool = True, balanced: bool = True, seed: int = 0,
+                 mask_source: str = "predicted", ablation: Ablation = Ablation()) -> None:
+        if mask_source not in ("predicted", "given"):
+            raise ValueError(f"mask_source must be predicted or given, got {mask_source!r}")
+        samples = [source[i] for i in range(len(source))]
+        self.samples = [s for s in samples if s.labels(mask_source).any()]
+        if len(self.samples) < len(samples):
+            log.warning("%d of %d cases have no level in their mask and are left out",
+                        len(samples) - len(self.samples), len(samples))
+        for s in self.samples:  # what the dataset never reads is dropped from memory
+            s.fracture_truth = None
+            if mask_source == "predicted":
+                s.given = None
+        self.mask_source = mask_source
+        self.augment, self.balanced, self.seed, self.ablation = augment, balanced, seed, ablation
+        self.epoch = 0
+        self.targets = np.array([patient_target(s) for s in self.samples])
+        self._centroids: dict[int, dict[int, np.ndarray]] = {}
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def case_index(self, key: int | tuple[int, int]) -> tuple[int, np.random.Generator]:
+        """The case an item key stands for, and the item's random stream."""
+        epoch, i = split_key(key, self.epoch)
+        rng = np.random.default_rng([self.seed, epoch, i])
+        if self.balanced and 0 < self.targets.sum() < len(self.targets):
+            pool = np.flatnonzero(self.targets == (rng.random() < 0.5))
+            return int(rng.choice(pool)), rng
+        return i, rng
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        idx, rng = self.case_index(key)
+        s = self.samples[idx]
+        labels = s.labels(self.mask_source)
+        if idx not in self._centroids:
+            self._centroids[idx] = level_centroids(labels)
+        cents = self._centroids[idx]
+        frac = s.fracture_prob
+        flip = self.augment and rng.random() < 0.5
+        scale, offset = (float(rng.uniform(0.92, 1.08)), float(rng.uniform(-40, 40))) if self.augment else (1.0, 0.0)
+        rois, levels = [], []
+        for v in sorted(cents):
+            centre = cents[v] + (rng.normal(0, 2.0, 3) if self.augment else 0.0)
+            hu_b, lab_b, frac_b = self._boxes(s.hu, labels, frac, centre, rng)
+            if flip:
+                hu_b, lab_b, frac_b = hu_b[..., ::-1], lab_b[..., ::-1], frac_b[..., ::-1]
+            hu_b = hu_b.astype(np.float32) * scale + offset
+            ch = roi_channels(np.ascontiguousarray(hu_b), np.ascontiguousarray(lab_b), v,
+                              np.ascontiguousarray(frac_b, dtype=np.float32) / 255.0)
+            if self.augment:
+                draw = rng.random()
+                if draw < 0.25:
+                    ch[5] = ndimage.binary_dilation(ch[5] > 0)
+                elif draw < 0.5:
+                    ch[5] = ndimage.binary_erosion(ch[5] > 0)
+            rois.append(ch)
+            levels.append(v - 1)
+        x = self.ablation.apply(np.stack(rois))
+        lv = np.asarray(levels, np.int64)
+        return {"rois": torch.from_numpy(x), "levels": torch.from_numpy(lv),
+                "targets": torch.from_numpy(s.fractured[lv].astype(np.int64)),
+                "patient": torch.tensor(patient_target(s))}
+
+    def _boxes(self, hu: np.ndarray, labels: np.ndarray, frac: np.ndarray, centre: np.ndarray,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if not self.augment:
+            start = box_starts(centre)
+            return cut_box(hu, start, ROI_ZYX, HU_AIR), cut_box(labels, start, ROI_ZYX, 0), cut_box(frac, start, ROI_ZYX, 0)
+        m = ROTATION_MARGIN
+        big = (ROI_ZYX[0], ROI_ZYX[1] + 2 * m, ROI_ZYX[2] + 2 * m)
+        start = box_starts(centre, big)
+        boxes = [cut_box(hu, start, big, HU_AIR), cut_box(labels, start, big, 0), cut_box(frac, start, big, 0)]
+        angle = float(rng.uniform(-10, 10))
+        # Rotation about z (the long axis): in the axial plane (y, x); masks by nearest neighbour.
+        boxes = [ndimage.rotate(b, angle, axes=(1, 2), reshape=False, order=0 if k == 1 else 1, mode="nearest")
+                 for k, b in enumerate(boxes)]
+        return tuple(b[:, m:-m, m:-m] for b in boxes)  # type: ignore[return-value]
+
+
+__all__ = ["Ablation", "ClassificationDataset", "patient_target"]

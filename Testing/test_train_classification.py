@@ -1,0 +1,128 @@
+"""train-cls: a tiny run lowers the loss and writes calibrated weights; RSNA layout with and without
+masks; bad input; evaluate --task classification contract."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from SpineFractureLib.cli.main import main
+from SpineFractureLib.data.cls_cases import ClsCache
+from SpineFractureLib.data.labelled_dirs import list_classification_cases
+from SpineFractureLib.errors import InputError
+from SpineFractureLib.models.classifier_weights import load_classifier
+from SpineFractureLib.pipeline.segment import Segmenter
+from SpineFractureLib.train.classification import ClsTrainConfig, train_classifier
+
+from conftest import TINY_CHANNELS
+
+
+@pytest.fixture(scope="module")
+def cls_config(tmp_path_factory, small_labelled_dir, tiny_model):
+    folder = tmp_path_factory.mktemp("cls")
+    return {"data": str(small_labelled_dir), "val_data": str(small_labelled_dir), "cache": str(folder / "cache"),
+            "segmentation": str(tiny_model), "mask_source": "given", "channels": list(TINY_CHANNELS), "dim": 16,
+            "device": "cpu", "out": str(folder / "run"),
+            "loop": {"steps": 16, "lr": 0.003, "log_every": 4, "checkpoint_every": 8, "seed": 0}}
+
+
+@pytest.fixture(scope="module")
+def trained(cls_config):
+    cfg = ClsTrainConfig.from_dict(cls_config)
+    return train_classifier(cfg, lambda m: Segmenter(m, "cpu"), name="tiny-cls", version="0")
+
+
+def test_tiny_training_lowers_the_loss_and_writes_calibrated_weights(trained):
+    assert trained["steps"] == 16 and trained["last_loss"] < trained["first_loss"]
+    loaded = load_classifier(trained["model"])
+    assert loaded.info.name == "tiny-cls" and loaded.info.trained_on == "synthetic phantoms"
+    assert loaded.inputs == {"windows": 3, "fracture_input": True, "mask_source": "given"}
+    cal = loaded.calibration
+    assert cal.level_temperature > 0 and cal.validation["cases"] == 2
+    for point in ("balanced", "triage"):
+        assert 0.0 <= cal.threshold(point, "level") <= 1.0 and 0.0 <= cal.threshold(point, "patient") <= 1.0
+
+
+def test_resume_continues_to_more_steps(cls_config, trained, tmp_path):
+    cfg = ClsTrainConfig.from_dict(cls_config | {"out": str(tmp_path)}, steps=18)
+    summary = train_classifier(cfg, lambda m: Segmenter(m, "cpu"), resume=trained["checkpoint"])
+    assert summary["steps"] == 18
+
+
+def test_evaluate_classification_contract(trained, cls_config, small_labelled_dir, tmp_path, capsys):
+    sub, png, out = tmp_path / "sub.csv", tmp_path / "rel.png", tmp_path / "m.json"
+    code = main(["evaluate", "--task", "classification", "--data", str(small_labelled_dir), "--model",
+                 trained["model"], "--segmentation", cls_config["segmentation"], "--cache", cls_config["cache"],
+                 "--device", "cpu", "--json", "--out", str(out), "--submission", str(sub), "--reliability", str(png)])
+    assert code == 0
+    m = json.loads(capsys.readouterr().out)
+    assert m == json.loads(out.read_text())
+    assert set(m["auc"]) == {"C1", "C2", "C3", "C4", "C5", "C6", "C7", "macro", "pooled", "patient"}
+    assert set(m["operating_points"]) == {"balanced", "triage"} and m["cases"] == 2
+    assert m["rsna_log_loss"] > 0 and m["model"]["name"] == "tiny-cls"
+    rows = list(csv.DictReader(sub.open()))
+    assert [r["row_id"].rsplit("_", 1)[1] for r in rows[:8]] == ["C1", "C2", "C3", "C4", "C5", "C6", "C7",
+                                                                "overall"]
+    assert all(0.0 <= float(r["fractured"]) <= 1.0 for r in rows) and len(rows) == 16
+    assert png.stat().st_size > 10_000
+
+
+def test_rsna_layout_with_and_without_masks(tmp_path, tiny_model):
+    from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
+    from SpineFractureLib.data.rsna import segmentation_path, study_uid_for, write_rsna_dataset
+
+    cfg = PhantomConfig(size_xyz=(64, 64, 90), spacing=(1.6, 1.6, 2.0), streak_probability=0.0, pose=False,
+                        fracture_rate=1.0)
+    cases = [make_phantom(s, cfg) for s in (21, 22)]
+    root = tmp_path / "rsna"
+    write_rsna_dataset(cases, root)
+    segmentation_path(root, study_uid_for(cases[1].case_id)).unlink()  # the second study has no mask
+    loaders = list_classification_cases(root)
+    assert len(loaders) == 2
+    cache = ClsCache(loaders, tmp_path / "cache", lambda: Segmenter(str(tiny_model), "cpu"))
+    by_uid = {cache[i].case_id: cache[i] for i in range(2)}
+    masked, unmasked = by_uid[study_uid_for(cases[0].case_id)], by_uid[study_uid_for(cases[1].case_id)]
+    assert masked.given is not None and masked.given.max() > 0
+    assert unmasked.given is None and unmasked.predicted.shape == unmasked.hu.shape
+    for case, sample in ((cases[0], masked), (cases[1], unmasked)):  # labels from train.csv
+        want = [int(case.truth["levels"][lv]["fractured"]) for lv in ("C1", "C2", "C3", "C4", "C5", "C6", "C7")]
+        assert [max(v, 0) for v in sample.fractured.tolist()] == want
+    assert unmasked.labels("given") is unmasked.predicted  # no drawn mask: the predicted one is used
+    # The cache gives the same sample back without segmenting again.
+    again = ClsCache(loaders, tmp_path / "cache", lambda: pytest.fail("segmented a cached case"))
+    np.testing.assert_array_equal(again[0].hu, cache[0].hu)
+
+
+def test_rsna_train_csv_naming_absent_studies_is_refused(tmp_path):
+    root = tmp_path / "rsna"
+    root.mkdir()
+    (root / "train.csv").write_text("StudyInstanceUID,patient_overall,C1,C2,C3,C4,C5,C6,C7\n1.2.3,1,0,1,0,0,0,0,0\n")
+    with pytest.raises(InputError, match="absent from train_images"):
+        list_classification_cases(root)
+    (root / "train.csv").write_text("StudyInstanceUID,patient_overall,C1\n1.2.3,1,0\n")
+    with pytest.raises(InputError, match="missing column"):
+        list_classification_cases(root)
+
+
+def test_train_cls_bad_input_exits_2_and_writes_nothing(tmp_path, small_labelled_dir, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "run"
+    assert main(["train-cls", "--data", str(empty), "--out", str(out), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert str(empty) in err and "no labelled cases" in err and "Traceback" not in err
+    assert not out.exists()
+    assert main(["train-cls", "--context", "lstm", "--out", str(out)]) == 2
+    assert "context" in capsys.readouterr().err
+    # case folders whose truth has no per-level fracture labels
+    unlabelled = tmp_path / "nolabels"
+    shutil.copytree(small_labelled_dir / "case11", unlabelled / "case11")
+    (unlabelled / "case11" / "truth.json").write_text(json.dumps({"case_id": "case11"}))
+    assert main(["train-cls", "--data", str(unlabelled), "--val-data", str(unlabelled), "--out", str(out),
+                 "--device", "cpu", "--mask-source", "given", "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "no per-level fracture labels" in err and str(unlabelled) in err
