@@ -19,7 +19,7 @@ from ..device import pick_device
 from ..models.classifier_weights import LoadedClassifier, load_classifier
 from ..models.gradcam import gradcam_maps, heatmap_volume
 from ..models.registry import ModelInfo
-from ..preprocess.roi import cut_box, extract_rois
+from ..preprocess.roi import RoiInputs, cut_box, extract_rois
 
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
@@ -104,11 +104,9 @@ class Classifier:
         point = "user" if threshold is not None else operating_point
         t0 = time.perf_counter()
         report(0.0, "classifying the vertebrae")
-        if not self.loaded.inputs.get("fracture_input", True):
-            fracture = None
-        rois = extract_rois(hu, labels, fracture)
-        if self.loaded.inputs.get("windows", 3) == 1:
-            rois.channels[:, 1:3] = 0.0
+        inputs = RoiInputs(int(self.loaded.inputs.get("windows", 3)), bool(self.loaded.inputs.get("fracture_input", True)))
+        rois = extract_rois(hu, labels, fracture if inputs.fracture_input else None)
+        inputs.apply(rois.channels)
         probs: list[float | None] = [None] * N_LEVELS
         result = Classification(probs, None, t_level, t_patient, point, [None] * N_LEVELS, None)
         if len(rois.levels) == 0:

@@ -33,6 +33,31 @@ WINDOW_CHANNELS = (0, 1, 2)
 FRACTURE_CHANNEL = 8
 
 
+@dataclass(frozen=True)
+class RoiInputs:
+    """Which ROI channels a classifier was trained with (all on = the full model; the ablation switches).
+
+    Attributes:
+        windows: 3 bone windows, or 1 (the 1800/400 window alone; the other two zeroed).
+        fracture_input: feed the segmentation's fracture-region probability.
+    """
+
+    windows: int = 3
+    fracture_input: bool = True
+
+    def __post_init__(self) -> None:
+        if self.windows not in (1, 3):
+            raise ValueError(f"windows must be 1 or 3, got {self.windows}")
+
+    def apply(self, rois: np.ndarray) -> np.ndarray:
+        """Zero the channels these inputs leave out (in place); ``rois`` is (P, 9, z, y, x)."""
+        if self.windows == 1:
+            rois[:, 1:3] = 0.0
+        if not self.fracture_input:
+            rois[:, FRACTURE_CHANNEL] = 0.0
+        return rois
+
+
 @dataclass
 class LevelROIs:
     """The ROIs of the present levels of one case, head to feet (C1 first).
@@ -146,5 +171,5 @@ def extract_rois(hu: np.ndarray, labels: np.ndarray, fracture: np.ndarray | None
                      np.asarray(starts, np.int64).reshape(-1, 3), present)
 
 
-__all__ = ["FRACTURE_CHANNEL", "LevelROIs", "N_ROI_CHANNELS", "ROI_CHANNEL_NAMES", "ROI_ZYX", "WINDOW_CHANNELS",
+__all__ = ["FRACTURE_CHANNEL", "LevelROIs", "RoiInputs", "N_ROI_CHANNELS", "ROI_CHANNEL_NAMES", "ROI_ZYX", "WINDOW_CHANNELS",
            "box_starts", "cut_box", "extract_rois", "level_centroids", "paste_box_max", "roi_channels"]

@@ -25,7 +25,8 @@ from ..models.classifier import CLS_CHANNELS, CONTEXTS, FractureClassifier
 from ..models.classifier_weights import Calibration, save_classifier
 from ..models.encoder import load_encoder_state
 from ..models.registry import model_tag
-from .cls_dataset import Ablation, ClassificationDataset
+from ..preprocess.roi import RoiInputs
+from .cls_dataset import ClassificationDataset
 from .config import ConfigMixin
 from .distributed import cleanup_distributed, setup_distributed
 from .loop import LoopOptions, train_loop
@@ -83,12 +84,12 @@ class ClsTrainConfig(ConfigMixin):
             raise ValueError(f"context must be one of {CONTEXTS}, got {self.context!r}")
         if self.mask_source not in ("predicted", "given"):
             raise ValueError(f"mask_source must be predicted or given, got {self.mask_source!r}")
-        Ablation(self.windows, self.fracture_input)
+        RoiInputs(self.windows, self.fracture_input)
 
     @property
-    def ablation(self) -> Ablation:
+    def ablation(self) -> RoiInputs:
         """The input switches."""
-        return Ablation(self.windows, self.fracture_input)
+        return RoiInputs(self.windows, self.fracture_input)
 
 
 SegmenterFactory = Callable[[str], Any]

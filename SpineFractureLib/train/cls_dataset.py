@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -13,7 +12,7 @@ from torch.utils.data import Dataset
 
 from ..constants import HU_AIR
 from ..preprocess.roi import (
-    FRACTURE_CHANNEL,
+    RoiInputs,
     ROI_ZYX,
     box_starts,
     cut_box,
@@ -26,31 +25,6 @@ from .loop import split_key
 log = logging.getLogger(__name__)
 #: Extra voxels cut on each side of a ROI before a rotation, so its corners stay filled.
 ROTATION_MARGIN = 8
-
-
-@dataclass(frozen=True)
-class Ablation:
-    """Input switches of the ablation study (all on = the full model).
-
-    Attributes:
-        windows: 3 bone windows, or 1 (the 1800/400 window alone; the other two zeroed).
-        fracture_input: feed the segmentation's fracture-region probability.
-    """
-
-    windows: int = 3
-    fracture_input: bool = True
-
-    def __post_init__(self) -> None:
-        if self.windows not in (1, 3):
-            raise ValueError(f"windows must be 1 or 3, got {self.windows}")
-
-    def apply(self, rois: np.ndarray) -> np.ndarray:
-        """Zero the channels this ablation removes (in place); ``rois`` is (P, 9, z, y, x)."""
-        if self.windows == 1:
-            rois[:, 1:3] = 0.0
-        if not self.fracture_input:
-            rois[:, FRACTURE_CHANNEL] = 0.0
-        return rois
 
 
 def patient_target(sample: ClsSample) -> int:
@@ -74,7 +48,7 @@ class ClassificationDataset(Dataset):
     """
 
     def __init__(self, source: Sequence[ClsSample], augment: bool = True, balanced: bool = True, seed: int = 0,
-                 mask_source: str = "predicted", ablation: Ablation = Ablation()) -> None:
+                 mask_source: str = "predicted", ablation: RoiInputs = RoiInputs()) -> None:
         if mask_source not in ("predicted", "given"):
             raise ValueError(f"mask_source must be predicted or given, got {mask_source!r}")
         samples = [source[i] for i in range(len(source))]
@@ -153,4 +127,4 @@ class ClassificationDataset(Dataset):
         return tuple(b[:, m:-m, m:-m] for b in boxes)  # type: ignore[return-value]
 
 
-__all__ = ["Ablation", "ClassificationDataset", "patient_target"]
+__all__ = ["ClassificationDataset", "patient_target"]

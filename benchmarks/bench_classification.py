@@ -1,0 +1,86 @@
+"""Classification + Grad-CAM speed and peak memory on a 2-core CPU, against a MONAI DenseNet121 in the same run.
+
+Each measurement runs in its own subprocess, so that its peak resident memory is its own.
+
+    python benchmarks/bench_classification.py [--model default] [--repeats 3] [--threads 2]
+
+A phantom neck CT (seed 424242, 160×160×200 mm at 1 mm, all seven levels) is segmented once (not
+timed); then, per repeat, the classifier runs on the seven level ROIs with Grad-CAM (what
+``analyze`` does after segmentation). The baseline is what a researcher would reach for first: a
+MONAI 3D DenseNet121 (nine input channels, one output) on the same seven ROIs with MONAI's GradCAM
+on its last dense block. Prints one JSON object: median seconds, peak RSS (GiB), ratios. Target:
+classification + Grad-CAM of seven levels ≤ 10 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+
+CHILD = r"""
+import json, resource, sys, time
+import numpy as np, torch
+torch.set_num_threads(int(sys.argv[3]))
+from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
+from SpineFractureLib.pipeline.segment import Segmenter
+what, repeats = sys.argv[1], int(sys.argv[4])
+case = make_phantom(424242, PhantomConfig(size_xyz=(160, 160, 200), spacing=(1.0, 1.0, 1.0), pose=False))
+seg = Segmenter("default", "cpu").segment(case.ct)
+hu, labels, frac = seg.crop_hu.array, seg.crop_labels.array, seg.crop_fracture
+times = []
+base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+if what == "ours":
+    from SpineFractureLib.pipeline.classify import Classifier
+    clf = Classifier(sys.argv[2], "cpu")
+    for _ in range(repeats):
+        t = time.perf_counter(); r = clf.classify(hu, labels, frac, gradcam=True); times.append(time.perf_counter() - t)
+    levels = sum(p is not None for p in r.probabilities)
+else:
+    from monai.networks.nets import DenseNet121
+    from monai.visualize import GradCAM
+    from SpineFractureLib.preprocess.roi import extract_rois
+    net = DenseNet121(spatial_dims=3, in_channels=9, out_channels=1).eval()
+    cam = GradCAM(net, target_layers="class_layers.relu")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        rois = extract_rois(hu, labels, frac)
+        x = torch.from_numpy(rois.channels)
+        with torch.no_grad():
+            torch.sigmoid(net(x))
+        cam(x, class_idx=0)
+        times.append(time.perf_counter() - t)
+    levels = len(rois.levels)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB (whole process, segmentation included)
+print(json.dumps({"times": times, "peak_gib": peak, "levels": levels}))
+"""
+
+
+def run(what: str, model: str, threads: int, repeats: int) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, what, model, str(threads), str(repeats)],
+                         capture_output=True, text=True, check=True)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    return {"median_s": round(statistics.median(res["times"]), 2), "min_s": round(min(res["times"]), 2),
+            "peak_gib": round(res["peak_gib"], 2), "levels": res["levels"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    ours = run("ours", args.model, args.threads, args.repeats)
+    dense = run("densenet", args.model, args.threads, args.repeats)
+    print(json.dumps({
+        "input": "phantom seed 424242, 160x160x200 mm at 1 mm; seven ROIs of 48x64x64 mm",
+        "threads": args.threads, "classifier_with_gradcam": ours, "densenet121_with_gradcam": dense,
+        "densenet_over_ours_time": round(dense["median_s"] / ours["median_s"], 2),
+        "note": "peak memory is the whole process's, the segmentation run before the timed part included",
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
