@@ -71,6 +71,19 @@ def test_evaluate_classification_contract(trained, cls_config, small_labelled_di
     assert png.stat().st_size > 10_000
 
 
+def test_evaluate_without_gradcam_gives_the_same_probabilities_and_no_pointing(trained, cls_config,
+                                                                              small_labelled_dir, capsys):
+    args = ["evaluate", "--task", "classification", "--data", str(small_labelled_dir), "--model", trained["model"],
+            "--segmentation", cls_config["segmentation"], "--cache", cls_config["cache"], "--device", "cpu", "--json"]
+    assert main(args) == 0
+    with_cam = json.loads(capsys.readouterr().out)
+    assert main(args + ["--no-gradcam"]) == 0
+    without = json.loads(capsys.readouterr().out)
+    assert without["gradcam_pointing_rate"] is None and without["gradcam_true_positives"] == 0
+    assert [c["levels"] for c in without["per_case"]] == [
+        {lv: e | {"pointing": None} for lv, e in c["levels"].items()} for c in with_cam["per_case"]]
+
+
 def test_rsna_layout_with_and_without_masks(tmp_path, tiny_model):
     from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
     from SpineFractureLib.data.rsna import segmentation_path, study_uid_for, write_rsna_dataset

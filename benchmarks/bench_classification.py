@@ -14,11 +14,9 @@ classification + Grad-CAM of seven levels ≤ 10 s.
 
 from __future__ import annotations
 
-import argparse
 import json
-import statistics
-import subprocess
-import sys
+
+from subprocess_bench import bench_parser, run_measurement
 
 CHILD = r"""
 import json, resource, sys, time
@@ -58,22 +56,10 @@ print(json.dumps({"times": times, "peak_gib": peak, "levels": levels}))
 """
 
 
-def run(what: str, model: str, threads: int, repeats: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, what, model, str(threads), str(repeats)],
-                         capture_output=True, text=True, check=True)
-    res = json.loads(out.stdout.strip().splitlines()[-1])
-    return {"median_s": round(statistics.median(res["times"]), 2), "min_s": round(min(res["times"]), 2),
-            "peak_gib": round(res["peak_gib"], 2), "levels": res["levels"]}
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="default")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    ours = run("ours", args.model, args.threads, args.repeats)
-    dense = run("densenet", args.model, args.threads, args.repeats)
+    args = bench_parser(__doc__.splitlines()[0]).parse_args()
+    ours = run_measurement(CHILD, "ours", args.model, args.threads, args.repeats)
+    dense = run_measurement(CHILD, "densenet", args.model, args.threads, args.repeats)
     print(json.dumps({
         "input": "phantom seed 424242, 160x160x200 mm at 1 mm; seven ROIs of 48x64x64 mm",
         "threads": args.threads, "classifier_with_gradcam": ours, "densenet121_with_gradcam": dense,

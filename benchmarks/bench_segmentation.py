@@ -13,11 +13,9 @@ crop, the 1 mm vertebra network in sliding windows) against a SwinUNETR (default
 
 from __future__ import annotations
 
-import argparse
 import json
-import statistics
-import subprocess
-import sys
+
+from subprocess_bench import bench_parser, run_measurement
 
 CHILD = r"""
 import json, resource, sys, time
@@ -60,23 +58,11 @@ print(json.dumps({"times": times, "peak_gib": peak}))
 """
 
 
-def run(what: str, model: str, threads: int, repeats: int) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, what, model, str(threads), str(repeats)],
-                         capture_output=True, text=True, check=True)
-    res = json.loads(out.stdout.strip().splitlines()[-1])
-    return {"median_s": round(statistics.median(res["times"]), 2), "min_s": round(min(res["times"]), 2),
-            "peak_gib": round(res["peak_gib"], 2)}
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="default")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
-    pipeline = run("pipeline", args.model, args.threads, args.repeats)
-    unet = run("unet", args.model, args.threads, args.repeats)
-    swin = run("swin", args.model, args.threads, args.repeats)
+    args = bench_parser(__doc__.splitlines()[0]).parse_args()
+    pipeline = run_measurement(CHILD, "pipeline", args.model, args.threads, args.repeats)
+    unet = run_measurement(CHILD, "unet", args.model, args.threads, args.repeats)
+    swin = run_measurement(CHILD, "swin", args.model, args.threads, args.repeats)
     print(json.dumps({
         "input": "phantom seed 424242, 160x160x200 mm at 1 mm; crop 112x128x192 mm; window 96x96x96",
         "threads": args.threads, "pipeline": pipeline, "unet_network": unet, "swinunetr_network": swin,

@@ -139,6 +139,8 @@ def evaluate(
     out: Optional[Path] = typer.Option(None, "--out", help="Also write the metrics JSON to this file."),
     submission: Optional[Path] = typer.Option(None, "--submission", help="Classification: RSNA 2022 submission CSV."),
     reliability: Optional[Path] = typer.Option(None, "--reliability", help="Classification: reliability diagram PNG."),
+    no_gradcam: bool = typer.Option(False, "--no-gradcam",
+                                    help="Classification: skip Grad-CAM (faster; no pointing rate)."),
 ) -> None:
     """Segmentation metrics (Dice, identification, centroid error) or classification metrics (AUC,
     sensitivity/specificity at both operating points, RSNA log loss, ECE, Grad-CAM pointing rate)."""
@@ -161,7 +163,8 @@ def evaluate(
         from ..pipeline.evaluate_cls import evaluate_classification, format_classification, write_rsna_submission
 
         metrics = evaluate_classification(model=model, segmentation=segmentation, data=data, phantoms=phantoms,
-                                          seed=seed, device=device, phantom_config=phantom_config, cache=cache)
+                                          seed=seed, device=device, phantom_config=phantom_config, cache=cache,
+                                          gradcam=not no_gradcam)
         text_summary = format_classification(metrics)
         if submission is not None:
             write_rsna_submission(metrics["per_case"], submission)

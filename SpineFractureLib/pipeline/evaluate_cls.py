@@ -40,7 +40,7 @@ DIFFICULTY_BINS = ((0.0, 1 / 3, "easy"), (1 / 3, 2 / 3, "medium"), (2 / 3, 1.000
 def evaluate_classification(model: str = "default", segmentation: str = "default",
                             data: str | os.PathLike | None = None, phantoms: int | None = None, seed: int = 900000,
                             device: str = "auto", phantom_config: dict[str, Any] | None = None,
-                            cache: str | os.PathLike | None = None) -> dict[str, Any]:
+                            cache: str | os.PathLike | None = None, gradcam: bool = True) -> dict[str, Any]:
     """Classify every case and compare with its truth.
 
     Args:
@@ -52,6 +52,7 @@ def evaluate_classification(model: str = "default", segmentation: str = "default
         device: auto, cpu, cuda or mps.
         phantom_config: :class:`PhantomConfig` keyword arguments (e.g. ``difficulty``).
         cache: folder caching the segmentation of each case.
+        gradcam: also compute Grad-CAM (the pointing rate is None without it; the rest is unchanged).
 
     Returns:
         JSON-ready metrics (see :func:`summarise_classification`) with ``model``, ``data``,
@@ -73,7 +74,8 @@ def evaluate_classification(model: str = "default", segmentation: str = "default
     for i in range(len(prepared)):
         sample = prepared[i]
         t0 = time.perf_counter()
-        result = classifier.classify(sample.hu, sample.predicted, sample.fracture_prob.astype(np.float32) / 255.0)
+        result = classifier.classify(sample.hu, sample.predicted, sample.fracture_prob.astype(np.float32) / 255.0,
+                                     gradcam=gradcam)
         seconds.append(time.perf_counter() - t0)
         per_case.append(case_record(sample, result))
     cal = classifier.loaded.calibration
