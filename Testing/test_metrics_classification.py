@@ -69,3 +69,16 @@ def test_operating_points():
     assert sens >= 0.95 and points["triage"] <= points["balanced"]
     j = lambda t: sum(sensitivity_specificity(y, p, t)) - 1  # noqa: E731
     assert all(j(points["balanced"]) >= j(t) - 1e-12 for t in np.linspace(0, 1, 101))
+
+
+def test_fracture_region_loss_marks_a_cell_with_any_fractured_voxel():
+    from SpineFractureLib.metrics.classification import fracture_region_bce
+
+    region = torch.zeros(1, 16, 16, 16)
+    region[0, 9, 2, 2] = 1  # one voxel: cell (1, 0, 0) of a 2x2x2 grid of 8-voxel cells
+    right = torch.full((1, 2, 2, 2), -8.0)
+    right[0, 1, 0, 0] = 8.0
+    wrong = torch.full((1, 2, 2, 2), -8.0)
+    wrong[0, 0, 1, 1] = 8.0
+    assert float(fracture_region_bce(right, region)) < 0.01
+    assert float(fracture_region_bce(wrong, region)) > 1.0

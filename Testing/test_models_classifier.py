@@ -112,3 +112,20 @@ def test_heatmap_volume_is_the_weighted_maximum():
     heat = heatmap_volume((10, 6, 6), maps, np.array([[0, 0, 0], [3, 2, 2]]), np.array([0.2, 0.9]))
     assert heat.dtype == np.float32 and heat.max() == pytest.approx(0.9)
     assert heat[0, 0, 0] == pytest.approx(0.2) and heat[3, 3, 3] == pytest.approx(0.9) and heat[9, 0, 0] == 0.0
+
+
+def test_region_head_gives_one_logit_per_cell_and_can_be_left_out():
+    x = torch.randn(3, 9, *ROI)
+    lv = torch.tensor([1, 2, 3])
+    logits, patient, region = _net()(x, lv, with_region=True)
+    assert region.shape == (3, ROI[0] // 8, ROI[1] // 8, ROI[2] // 8)
+    torch.testing.assert_close(logits, _net()(x, lv)[0])  # the head does not change the classification
+    assert _net(region_head=False)(x, lv, with_region=True)[2] is None
+
+
+def test_weights_written_before_the_region_head_still_load():
+    net = _net(region_head=False)
+    arch = {k: v for k, v in net.arch.items() if k != "region_head"}
+    twin = classifier_from_arch(arch)
+    twin.load_state_dict(net.state_dict())
+    assert twin.region_head is None

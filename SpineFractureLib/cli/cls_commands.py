@@ -35,6 +35,8 @@ def train_cls(
     context: Optional[str] = typer.Option(None, "--context", help="gru (default) or none (ablation)."),
     windows: Optional[int] = typer.Option(None, "--windows", help="3 bone windows (default) or 1 (ablation)."),
     no_fracture_input: bool = typer.Option(False, "--no-fracture-input", help="Ablation."),
+    region_weight: Optional[float] = typer.Option(
+        None, "--region-weight", help="Weight of the dense fracture-region loss (default 1; 0: none, ablation)."),
     name: str = typer.Option("spine-cls", "--name", help="Model name written into model.pt."),
     version: str = typer.Option("dev", "--version", help="Model version written into model.pt."),
 ) -> None:
@@ -49,7 +51,8 @@ def train_cls(
              "cache": str(cache) if cache else None, "steps": steps, "lr": lr, "seed": seed, "device": device,
              "log_every": log_every, "checkpoint_every": checkpoint_every, "segmentation": segmentation,
              "mask_source": mask_source, "init": init, "level_embedding": False if no_level_embedding else None,
-             "context": context, "windows": windows, "fracture_input": False if no_fracture_input else None}
+             "context": context, "windows": windows, "fracture_input": False if no_fracture_input else None,
+             "region_weight": region_weight}
     try:
         cfg = ClsTrainConfig.from_file(config, **flags) if config else ClsTrainConfig.from_dict({}, **flags)
     except ValueError as err:

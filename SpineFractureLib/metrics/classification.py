@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from monai.metrics import compute_roc_auc
 from monai.metrics.calibration import calibration_binning
 
@@ -73,6 +74,27 @@ def rsna_weighted_bce(level_logits: torch.Tensor, level_targets: torch.Tensor, p
     wp = torch.where(yp > 0, RSNA_PATIENT_WEIGHTS[1], RSNA_PATIENT_WEIGHTS[0])
     bp = torch.nn.functional.binary_cross_entropy_with_logits(patient_logit, yp)
     return ((w * bce).sum() + wp * bp) / (w.sum() + wp)
+
+
+
+#: Positive weight of the fracture-region cells (they are a few per cent of a fractured ROI's cells).
+REGION_POS_WEIGHT = 5.0
+
+
+def fracture_region_bce(region_logits: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """Dense auxiliary loss of the classifier: does each encoder cell hold part of a fracture?
+
+    Args:
+        region_logits: (P, z', y', x') logits of the region head, one per cell of the last map.
+        region: (P, z, y, x) true fracture region on the ROI grid (0/1), sizes multiples of the cell.
+
+    Returns:
+        Mean binary cross-entropy over cells (positive cells weighted by :data:`REGION_POS_WEIGHT`);
+        a cell is positive when any of its voxels is fractured.
+    """
+    target = F.adaptive_max_pool3d(region[:, None].float(), tuple(region_logits.shape[1:]))[:, 0]
+    return F.binary_cross_entropy_with_logits(region_logits.float(), target,
+                                              pos_weight=torch.tensor(REGION_POS_WEIGHT, device=target.device))
 
 
 def roc_auc(targets: Sequence[float], probs: Sequence[float]) -> float | None:
@@ -171,5 +193,5 @@ def operating_points(targets: Sequence[float], probs: Sequence[float],
     return {"balanced": balanced, "triage": triage}
 
 
-__all__ = ["expected_calibration_error", "fit_temperature", "operating_points", "reliability_bins", "roc_auc",
+__all__ = ["REGION_POS_WEIGHT", "expected_calibration_error", "fit_temperature", "fracture_region_bce", "operating_points", "reliability_bins", "roc_auc",
            "rsna_weighted_bce", "rsna_weighted_log_loss", "sensitivity_specificity"]

@@ -7,6 +7,12 @@ over the whole box; a learned level embedding (C1..C7) is added; a bidirectional
 the present levels (fractures cluster in adjacent vertebrae, and the RSNA 2022 winners' sequence
 models beat isolated crops); one logit per level and one for the patient come out. Absent levels
 are simply not in the sequence: nothing is invented for them.
+
+A fracture-region head (a 1×1×1 convolution on the last encoder map, one logit per 8 mm cell) is
+trained where the fracture region is known (phantoms, annotated cases). One label per vertebra is
+a weak signal for a 3D CNN to find a crack in; the dense target tells the encoder where the
+evidence lies, so the pooled features that the level head reads learn it far sooner (measured in
+the model card). It is a training aid: inference reads the level and patient logits.
 """
 
 from __future__ import annotations
@@ -39,13 +45,14 @@ class FractureClassifier(nn.Module):
         dim: feature size per level.
         level_embedding: add a learned C1..C7 embedding (False: ablation).
         context: ``gru`` (bidirectional GRU across the present levels) or ``none`` (ablation).
+        region_head: add the fracture-region head (dense auxiliary supervision in training).
 
     Raises:
         ValueError: an unknown context or a non-positive size.
     """
 
     def __init__(self, in_channels: int = N_ROI_CHANNELS, channels: Sequence[int] = CLS_CHANNELS, dim: int = 64,
-                 level_embedding: bool = True, context: str = "gru") -> None:
+                 level_embedding: bool = True, context: str = "gru", region_head: bool = True) -> None:
         super().__init__()
         if context not in CONTEXTS:
             raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
@@ -58,23 +65,29 @@ class FractureClassifier(nn.Module):
         self.context = nn.GRU(dim, dim // 2, batch_first=True, bidirectional=True) if context == "gru" else None
         self.level_head = nn.Linear(dim, 1)
         self.patient_head = nn.Linear(2 * dim, 1)
+        self.region_head = nn.Conv3d(feat, 1, kernel_size=1) if region_head else None
         self.arch = {"in_channels": in_channels, "channels": list(self.encoder.channels), "dim": dim,
-                     "level_embedding": bool(level_embedding), "context": context}
+                     "level_embedding": bool(level_embedding), "context": context, "region_head": bool(region_head)}
 
-    def features(self, rois: torch.Tensor) -> torch.Tensor:
-        """Per-ROI features: the last encoder map pooled inside the level mask and over the box.
+    def encode(self, rois: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-ROI features and the last encoder map.
 
         Args:
             rois: (P, in_channels, z, y, x); channel 5 is the level's own mask.
 
         Returns:
-            (P, dim).
+            Features (P, dim): the last map pooled inside the level mask and over the box; and
+            that map (P, C, z/8, y/8, x/8).
         """
         fmap = self.encoder(rois)[-1]
         share = F.adaptive_avg_pool3d(rois[:, 5:6], fmap.shape[2:])  # mask share of each cell
         inside = (fmap * share).sum(dim=(2, 3, 4)) / share.sum(dim=(2, 3, 4)).clamp_min(1e-3)
         whole = fmap.mean(dim=(2, 3, 4))
-        return self.project(torch.cat([inside, whole], dim=1))
+        return self.project(torch.cat([inside, whole], dim=1)), fmap
+
+    def features(self, rois: torch.Tensor) -> torch.Tensor:
+        """Per-ROI features (P, dim) (see :meth:`encode`)."""
+        return self.encode(rois)[0]
 
     def head(self, feats: torch.Tensor, levels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Level embedding, context and the two heads on per-level features.
@@ -95,16 +108,19 @@ class FractureClassifier(nn.Module):
         patient = self.patient_head(torch.cat([h.amax(dim=0), h.mean(dim=0)]))[0]
         return level_logits, patient
 
-    def forward(self, rois: torch.Tensor, levels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, rois: torch.Tensor, levels: torch.Tensor, with_region: bool = False
+                ) -> tuple[torch.Tensor, ...]:
         """Classify one patient.
 
         Args:
             rois: (P, in_channels, z, y, x) ROIs of the present levels, head to feet, P ≥ 1;
                 sizes multiples of the encoder stride (8).
             levels: (P,) level indices 0..6 (C1..C7), increasing.
+            with_region: also return the fracture-region logits (P, z/8, y/8, x/8), or None
+                without the head (training: a wrapper such as DDP must see one forward call).
 
         Returns:
-            Level logits (P,) and the patient logit (scalar).
+            Level logits (P,) and the patient logit (scalar) [, region logits].
 
         Raises:
             ValueError: no level, or ROIs and levels of different lengths.
@@ -112,13 +128,18 @@ class FractureClassifier(nn.Module):
         if rois.shape[0] < 1 or rois.shape[0] != levels.shape[0]:
             raise ValueError(f"need one ROI per present level (at least one), got {rois.shape[0]} ROIs "
                              f"for {levels.shape[0]} levels")
-        return self.head(self.features(rois), levels)
+        feats, fmap = self.encode(rois)
+        level_logits, patient = self.head(feats, levels)
+        if not with_region:
+            return level_logits, patient
+        region = self.region_head(fmap)[:, 0] if self.region_head is not None else None
+        return level_logits, patient, region
 
 
 def classifier_from_arch(arch: dict[str, Any]) -> FractureClassifier:
     """A fresh classifier from its ``arch`` dictionary (stored beside its weights)."""
     return FractureClassifier(int(arch["in_channels"]), tuple(arch["channels"]), int(arch["dim"]),
-                              bool(arch["level_embedding"]), str(arch["context"]))
+                              bool(arch["level_embedding"]), str(arch["context"]), bool(arch.get("region_head", False)))
 
 
 __all__ = ["CLS_CHANNELS", "CONTEXTS", "FractureClassifier", "GRADCAM_LAYER", "classifier_from_arch"]

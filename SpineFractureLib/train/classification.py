@@ -19,7 +19,7 @@ import torch
 from ..data.cls_cases import ClsCache
 from ..errors import InputError
 from ..data.phantom_loaders import phantom_loaders
-from ..metrics.classification import fit_temperature, operating_points, rsna_weighted_bce
+from ..metrics.classification import fit_temperature, fracture_region_bce, operating_points, rsna_weighted_bce
 from ..models.checkpoint import load_checkpoint
 from ..models.classifier import CLS_CHANNELS, CONTEXTS, FractureClassifier
 from ..models.classifier_weights import Calibration, save_classifier
@@ -52,6 +52,8 @@ class ClsTrainConfig(ConfigMixin):
             pretrained), a path to an ``mae`` or ``seg`` checkpoint, or ``none`` (random; ablation).
         channels, dim: network sizes.
         level_embedding, context, windows, fracture_input: the ablation switches.
+        region_weight: weight of the dense fracture-region loss where a case has a fracture mask
+            (0: no region head, one label per level only; ablation).
         balanced: draw fractured and intact patients equally often.
         device: auto, cpu, cuda or mps.
         loop: steps, learning rate, seed, checkpoints, AMP, workers.
@@ -72,6 +74,7 @@ class ClsTrainConfig(ConfigMixin):
     context: str = "gru"
     windows: int = 3
     fracture_input: bool = True
+    region_weight: float = 1.0
     balanced: bool = True
     device: str = "auto"
     loop: LoopOptions = field(default_factory=lambda: LoopOptions(steps=1500, lr=1e-3, checkpoint_every=250))
@@ -85,6 +88,8 @@ class ClsTrainConfig(ConfigMixin):
         if self.mask_source not in ("predicted", "given"):
             raise ValueError(f"mask_source must be predicted or given, got {self.mask_source!r}")
         RoiInputs(self.windows, self.fracture_input)
+        if self.region_weight < 0:
+            raise ValueError(f"region_weight must be >= 0, got {self.region_weight}")
 
     @property
     def ablation(self) -> RoiInputs:
@@ -107,10 +112,15 @@ def case_cache(data: str | None, seeds: tuple[int, int], cfg: ClsTrainConfig,
     return ClsCache(loaders, cfg.cache, lambda: segmenter_factory(cfg.segmentation), tag=model_tag(cfg.segmentation, "segmentation"))
 
 
+def new_classifier(cfg: ClsTrainConfig) -> FractureClassifier:
+    """A freshly initialised network of a configuration."""
+    return FractureClassifier(channels=cfg.channels, dim=cfg.dim, level_embedding=cfg.level_embedding,
+                              context=cfg.context, region_head=cfg.region_weight > 0)
+
+
 def build_classifier(cfg: ClsTrainConfig) -> FractureClassifier:
     """The network of a configuration, its encoder initialised as ``cfg.init`` says."""
-    net = FractureClassifier(channels=cfg.channels, dim=cfg.dim, level_embedding=cfg.level_embedding,
-                             context=cfg.context)
+    net = new_classifier(cfg)
     if cfg.init == "none":
         return net
     if cfg.init == "segmentation":
@@ -186,11 +196,11 @@ def train_classifier(cfg: ClsTrainConfig, segmenter_factory: SegmenterFactory, r
     info = setup_distributed(cfg.device)
     try:
         torch.manual_seed(cfg.loop.seed)
-        net = build_classifier(cfg) if not resume else FractureClassifier(
-            channels=cfg.channels, dim=cfg.dim, level_embedding=cfg.level_embedding, context=cfg.context)
+        net = build_classifier(cfg) if not resume else new_classifier(cfg)
         train_set = ClassificationDataset(case_cache(cfg.data, cfg.phantom_seeds, cfg, segmenter_factory),
                                           augment=True, balanced=cfg.balanced, seed=cfg.loop.seed,
-                                          mask_source=cfg.mask_source, ablation=cfg.ablation)
+                                          mask_source=cfg.mask_source, ablation=cfg.ablation,
+                                          region_targets=cfg.region_weight > 0)
         if all((s.fractured < 0).all() for s in train_set.samples):
             raise InputError(cfg.data or "phantoms", "has no per-level fracture labels (truth.json 'fractured' "
                                                      "or train.csv C1..C7) to train on")
@@ -199,8 +209,16 @@ def train_classifier(cfg: ClsTrainConfig, segmenter_factory: SegmenterFactory, r
                         "fractured" if train_set.targets[0] else "intact")
 
         def step(model: torch.nn.Module, batch: dict[str, torch.Tensor], index: int) -> dict[str, torch.Tensor]:
-            logits, patient = model(batch["rois"][0], batch["levels"][0])
-            return {"total": rsna_weighted_bce(logits, batch["targets"][0], patient, batch["patient"][0])}
+            logits, patient, region = model(batch["rois"][0], batch["levels"][0], with_region=True)
+            loss = {"rsna": rsna_weighted_bce(logits, batch["targets"][0], patient, batch["patient"][0])}
+            total = loss["rsna"]
+            if region is not None:
+                if bool(batch["has_region"][0]):
+                    loss["region"] = fracture_region_bce(region, batch["region"][0])
+                    total = total + cfg.region_weight * loss["region"]
+                else:  # no mask for this case: the head still takes part, so DDP sees every parameter used
+                    total = total + 0.0 * region.sum()
+            return {"total": total, **loss}
 
         summary = train_loop(kind="cls", model=net, dataset=train_set, step_fn=step, options=cfg.loop,
                              out_dir=cfg.out, config=cfg.to_dict(), dist_info=info, resume=resume)
@@ -227,5 +245,5 @@ def train_classifier(cfg: ClsTrainConfig, segmenter_factory: SegmenterFactory, r
         cleanup_distributed()
 
 
-__all__ = ["ClsTrainConfig", "INITS", "build_classifier", "calibrate", "case_cache", "predict_logits",
+__all__ = ["ClsTrainConfig", "INITS", "build_classifier", "new_classifier", "calibrate", "case_cache", "predict_logits",
            "train_classifier"]

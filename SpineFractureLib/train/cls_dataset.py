@@ -45,10 +45,13 @@ class ClassificationDataset(Dataset):
         seed: base seed (each item and epoch draws its own stream).
         mask_source: ``predicted`` (the segmentation's mask) or ``given`` (the case's own, where it has one).
         ablation: input switches.
+        region_targets: also return each ROI's true fracture region (``region``, uint8, the ROI
+            grid, transformed with it) and ``has_region`` (False where the case has none).
     """
 
     def __init__(self, source: Sequence[ClsSample], augment: bool = True, balanced: bool = True, seed: int = 0,
-                 mask_source: str = "predicted", ablation: RoiInputs = RoiInputs()) -> None:
+                 mask_source: str = "predicted", ablation: RoiInputs = RoiInputs(),
+                 region_targets: bool = False) -> None:
         if mask_source not in ("predicted", "given"):
             raise ValueError(f"mask_source must be predicted or given, got {mask_source!r}")
         samples = [source[i] for i in range(len(source))]
@@ -57,11 +60,13 @@ class ClassificationDataset(Dataset):
             log.warning("%d of %d cases have no level in their mask and are left out",
                         len(samples) - len(self.samples), len(samples))
         for s in self.samples:  # what the dataset never reads is dropped from memory
-            s.fracture_truth = None
+            if not region_targets:
+                s.fracture_truth = None
             if mask_source == "predicted":
                 s.given = None
         self.mask_source = mask_source
         self.augment, self.balanced, self.seed, self.ablation = augment, balanced, seed, ablation
+        self.region_targets = region_targets
         self.epoch = 0
         self.targets = np.array([patient_target(s) for s in self.samples])
         self._centroids: dict[int, dict[int, np.ndarray]] = {}
@@ -86,14 +91,19 @@ class ClassificationDataset(Dataset):
             self._centroids[idx] = level_centroids(labels)
         cents = self._centroids[idx]
         frac = s.fracture_prob
+        truth = s.fracture_truth if self.region_targets and s.fracture_truth is not None else None
         flip = self.augment and rng.random() < 0.5
         scale, offset = (float(rng.uniform(0.92, 1.08)), float(rng.uniform(-40, 40))) if self.augment else (1.0, 0.0)
-        rois, levels = [], []
+        rois, levels, regions = [], [], []
         for v in sorted(cents):
             centre = cents[v] + (rng.normal(0, 2.0, 3) if self.augment else 0.0)
-            hu_b, lab_b, frac_b = self._boxes(s.hu, labels, frac, centre, rng)
+            arrays = [s.hu, labels, frac] + ([truth] if truth is not None else [])
+            boxes = self._boxes(arrays, centre, rng)
             if flip:
-                hu_b, lab_b, frac_b = hu_b[..., ::-1], lab_b[..., ::-1], frac_b[..., ::-1]
+                boxes = [b[..., ::-1] for b in boxes]
+            hu_b, lab_b, frac_b = boxes[:3]
+            if truth is not None:
+                regions.append(np.ascontiguousarray(boxes[3] > 0))
             hu_b = hu_b.astype(np.float32) * scale + offset
             ch = roi_channels(np.ascontiguousarray(hu_b), np.ascontiguousarray(lab_b), v,
                               np.ascontiguousarray(frac_b, dtype=np.float32) / 255.0)
@@ -107,24 +117,31 @@ class ClassificationDataset(Dataset):
             levels.append(v - 1)
         x = self.ablation.apply(np.stack(rois))
         lv = np.asarray(levels, np.int64)
-        return {"rois": torch.from_numpy(x), "levels": torch.from_numpy(lv),
+        item = {"rois": torch.from_numpy(x), "levels": torch.from_numpy(lv),
                 "targets": torch.from_numpy(s.fractured[lv].astype(np.int64)),
                 "patient": torch.tensor(patient_target(s))}
+        if self.region_targets:
+            item["has_region"] = torch.tensor(truth is not None)
+            item["region"] = torch.from_numpy(np.stack(regions).astype(np.uint8) if regions else
+                                              np.zeros((len(lv), *ROI_ZYX), np.uint8))
+        return item
 
-    def _boxes(self, hu: np.ndarray, labels: np.ndarray, frac: np.ndarray, centre: np.ndarray,
-               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _boxes(self, arrays: list[np.ndarray], centre: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+        """Boxes of HU (first; padded with air), labels (second; nearest neighbour) and maps (0-padded)."""
+        fills = [HU_AIR] + [0] * (len(arrays) - 1)
         if not self.augment:
             start = box_starts(centre)
-            return cut_box(hu, start, ROI_ZYX, HU_AIR), cut_box(labels, start, ROI_ZYX, 0), cut_box(frac, start, ROI_ZYX, 0)
+            return [cut_box(a, start, ROI_ZYX, f) for a, f in zip(arrays, fills)]
         m = ROTATION_MARGIN
         big = (ROI_ZYX[0], ROI_ZYX[1] + 2 * m, ROI_ZYX[2] + 2 * m)
         start = box_starts(centre, big)
-        boxes = [cut_box(hu, start, big, HU_AIR), cut_box(labels, start, big, 0), cut_box(frac, start, big, 0)]
         angle = float(rng.uniform(-10, 10))
-        # Rotation about z (the long axis): in the axial plane (y, x); masks by nearest neighbour.
-        boxes = [ndimage.rotate(b, angle, axes=(1, 2), reshape=False, order=0 if k == 1 else 1, mode="nearest")
-                 for k, b in enumerate(boxes)]
-        return tuple(b[:, m:-m, m:-m] for b in boxes)  # type: ignore[return-value]
+        # Rotation about z (the long axis): in the axial plane (y, x). Label maps (labels, the true
+        # fracture region) by nearest neighbour; HU and the fracture probability linearly.
+        boxes = [ndimage.rotate(cut_box(a, start, big, f), angle, axes=(1, 2), reshape=False,
+                                order=0 if k in (1, 3) else 1, mode="nearest")
+                 for k, (a, f) in enumerate(zip(arrays, fills))]
+        return [b[:, m:-m, m:-m] for b in boxes]
 
 
 __all__ = ["ClassificationDataset", "patient_target"]
