@@ -129,3 +129,19 @@ def test_weights_written_before_the_region_head_still_load():
     twin = classifier_from_arch(arch)
     twin.load_state_dict(net.state_dict())
     assert twin.region_head is None
+
+
+def test_max_pooling_sees_a_small_finding_that_the_mean_dilutes():
+    net = _net(pool="mean_max")
+    x = torch.zeros(1, 9, *ROI)
+    x[:, 5] = 1.0  # the level fills the box
+    y = x.clone()
+    y[:, :3, 4:8, 8:12, 8:12] = 5.0  # a small bright spot
+    with torch.no_grad():
+        feats_plain, fmap = net.encode(x)[1], net.encode(y)[1]
+    changed = (fmap - feats_plain).abs().amax(dim=(2, 3, 4))  # per channel, the largest change
+    mean_change = (fmap - feats_plain).mean(dim=(2, 3, 4)).abs()
+    assert float(changed.max()) > 3 * float(mean_change.max())  # what max pooling keeps, the mean shrinks
+    assert net.arch["pool"] == "mean_max" and classifier_from_arch(net.arch).pool == "mean_max"
+    with pytest.raises(ValueError):
+        _net(pool="median")

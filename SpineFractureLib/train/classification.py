@@ -21,7 +21,7 @@ from ..errors import InputError
 from ..data.phantom_loaders import phantom_loaders
 from ..metrics.classification import fit_temperature, fracture_region_bce, operating_points, rsna_weighted_bce
 from ..models.checkpoint import load_checkpoint
-from ..models.classifier import CLS_CHANNELS, CONTEXTS, FractureClassifier
+from ..models.classifier import CLS_CHANNELS, CONTEXTS, POOLS, FractureClassifier
 from ..models.classifier_weights import Calibration, save_classifier
 from ..models.encoder import load_encoder_state
 from ..models.registry import model_tag
@@ -54,6 +54,7 @@ class ClsTrainConfig(ConfigMixin):
         level_embedding, context, windows, fracture_input: the ablation switches.
         region_weight: weight of the dense fracture-region loss where a case has a fracture mask
             (0: no region head, one label per level only; ablation).
+        pool: ``mean`` or ``mean_max`` pooling of the encoder map per level.
         balanced: draw fractured and intact patients equally often.
         device: auto, cpu, cuda or mps.
         loop: steps, learning rate, seed, checkpoints, AMP, workers.
@@ -75,6 +76,7 @@ class ClsTrainConfig(ConfigMixin):
     windows: int = 3
     fracture_input: bool = True
     region_weight: float = 1.0
+    pool: str = "mean"
     balanced: bool = True
     device: str = "auto"
     loop: LoopOptions = field(default_factory=lambda: LoopOptions(steps=1500, lr=1e-3, checkpoint_every=250))
@@ -90,6 +92,8 @@ class ClsTrainConfig(ConfigMixin):
         RoiInputs(self.windows, self.fracture_input)
         if self.region_weight < 0:
             raise ValueError(f"region_weight must be >= 0, got {self.region_weight}")
+        if self.pool not in POOLS:
+            raise ValueError(f"pool must be one of {POOLS}, got {self.pool!r}")
 
     @property
     def ablation(self) -> RoiInputs:
@@ -115,7 +119,7 @@ def case_cache(data: str | None, seeds: tuple[int, int], cfg: ClsTrainConfig,
 def new_classifier(cfg: ClsTrainConfig) -> FractureClassifier:
     """A freshly initialised network of a configuration."""
     return FractureClassifier(channels=cfg.channels, dim=cfg.dim, level_embedding=cfg.level_embedding,
-                              context=cfg.context, region_head=cfg.region_weight > 0)
+                              context=cfg.context, region_head=cfg.region_weight > 0, pool=cfg.pool)
 
 
 def build_classifier(cfg: ClsTrainConfig) -> FractureClassifier:
