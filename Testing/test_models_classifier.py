@@ -145,3 +145,8 @@ def test_max_pooling_sees_a_small_finding_that_the_mean_dilutes():
     assert net.arch["pool"] == "mean_max" and classifier_from_arch(net.arch).pool == "mean_max"
     with pytest.raises(ValueError):
         _net(pool="median")
+
+
+def test_level_embedding_starts_as_small_as_asked():
+    assert float(_net(embedding_std=0.02).level_embedding.weight.std()) < 0.03
+    assert float(_net().level_embedding.weight.std()) > 0.5  # PyTorch's default, N(0, 1)

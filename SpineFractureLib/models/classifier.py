@@ -51,6 +51,8 @@ class FractureClassifier(nn.Module):
         context: ``gru`` (bidirectional GRU across the present levels) or ``none`` (ablation).
         region_head: add the fracture-region head (dense auxiliary supervision in training).
         pool: ``mean`` or ``mean_max`` (see :data:`POOLS`).
+        embedding_std: standard deviation of the level embedding's initial values (PyTorch's
+            default is 1, as large as the projected features it is added to).
 
     Raises:
         ValueError: an unknown context or a non-positive size.
@@ -58,7 +60,7 @@ class FractureClassifier(nn.Module):
 
     def __init__(self, in_channels: int = N_ROI_CHANNELS, channels: Sequence[int] = CLS_CHANNELS, dim: int = 64,
                  level_embedding: bool = True, context: str = "gru", region_head: bool = True,
-                 pool: str = "mean") -> None:
+                 pool: str = "mean", embedding_std: float = 1.0) -> None:
         super().__init__()
         if context not in CONTEXTS:
             raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
@@ -72,6 +74,8 @@ class FractureClassifier(nn.Module):
         self.project = nn.Sequential(nn.Linear((3 if pool == "mean_max" else 2) * feat, dim), nn.LayerNorm(dim),
                                      nn.GELU())
         self.level_embedding = nn.Embedding(N_LEVELS, dim) if level_embedding else None
+        if self.level_embedding is not None and embedding_std != 1.0:  # 1.0: keep the default draw
+            nn.init.normal_(self.level_embedding.weight, std=embedding_std)
         self.context = nn.GRU(dim, dim // 2, batch_first=True, bidirectional=True) if context == "gru" else None
         self.level_head = nn.Linear(dim, 1)
         self.patient_head = nn.Linear(2 * dim, 1)

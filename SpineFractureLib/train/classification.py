@@ -55,6 +55,7 @@ class ClsTrainConfig(ConfigMixin):
         region_weight: weight of the dense fracture-region loss where a case has a fracture mask
             (0: no region head, one label per level only; ablation).
         pool: ``mean`` or ``mean_max`` pooling of the encoder map per level.
+        embedding_std: initial spread of the level embedding.
         balanced: draw fractured and intact patients equally often.
         device: auto, cpu, cuda or mps.
         loop: steps, learning rate, seed, checkpoints, AMP, workers.
@@ -77,6 +78,7 @@ class ClsTrainConfig(ConfigMixin):
     fracture_input: bool = True
     region_weight: float = 1.0
     pool: str = "mean"
+    embedding_std: float = 1.0
     balanced: bool = True
     device: str = "auto"
     loop: LoopOptions = field(default_factory=lambda: LoopOptions(steps=1500, lr=1e-3, checkpoint_every=250))
@@ -119,7 +121,8 @@ def case_cache(data: str | None, seeds: tuple[int, int], cfg: ClsTrainConfig,
 def new_classifier(cfg: ClsTrainConfig) -> FractureClassifier:
     """A freshly initialised network of a configuration."""
     return FractureClassifier(channels=cfg.channels, dim=cfg.dim, level_embedding=cfg.level_embedding,
-                              context=cfg.context, region_head=cfg.region_weight > 0, pool=cfg.pool)
+                              context=cfg.context, region_head=cfg.region_weight > 0, pool=cfg.pool,
+                              embedding_std=cfg.embedding_std)
 
 
 def build_classifier(cfg: ClsTrainConfig) -> FractureClassifier:
