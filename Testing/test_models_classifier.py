@@ -148,5 +148,5 @@ def test_max_pooling_sees_a_small_finding_that_the_mean_dilutes():
 
 
 def test_level_embedding_starts_as_small_as_asked():
-    assert float(_net(embedding_std=0.02).level_embedding.weight.std()) < 0.03
-    assert float(_net().level_embedding.weight.std()) > 0.5  # PyTorch's default, N(0, 1)
+    assert float(_net(embedding_std=0.02).level_embedding.weight.detach().std()) < 0.03
+    assert float(_net().level_embedding.weight.detach().std()) > 0.5  # PyTorch's default, N(0, 1)
