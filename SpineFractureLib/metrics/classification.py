@@ -76,7 +76,6 @@ def rsna_weighted_bce(level_logits: torch.Tensor, level_targets: torch.Tensor, p
     return ((w * bce).sum() + wp * bp) / (w.sum() + wp)
 
 
-
 #: Positive weight of the fracture-region cells (they are a few per cent of a fractured ROI's cells).
 REGION_POS_WEIGHT = 5.0
 
@@ -193,5 +192,6 @@ def operating_points(targets: Sequence[float], probs: Sequence[float],
     return {"balanced": balanced, "triage": triage}
 
 
-__all__ = ["REGION_POS_WEIGHT", "expected_calibration_error", "fit_temperature", "fracture_region_bce", "operating_points", "reliability_bins", "roc_auc",
-           "rsna_weighted_bce", "rsna_weighted_log_loss", "sensitivity_specificity"]
+__all__ = ["REGION_POS_WEIGHT", "expected_calibration_error", "fit_temperature", "fracture_region_bce",
+           "operating_points", "reliability_bins", "roc_auc", "rsna_weighted_bce", "rsna_weighted_log_loss",
+           "sensitivity_specificity"]

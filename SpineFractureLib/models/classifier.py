@@ -81,7 +81,8 @@ class FractureClassifier(nn.Module):
         self.patient_head = nn.Linear(2 * dim, 1)
         self.region_head = nn.Conv3d(feat, 1, kernel_size=1) if region_head else None
         self.arch = {"in_channels": in_channels, "channels": list(self.encoder.channels), "dim": dim,
-                     "level_embedding": bool(level_embedding), "context": context, "region_head": bool(region_head), "pool": pool}
+                     "level_embedding": bool(level_embedding), "context": context,
+                     "region_head": bool(region_head), "pool": pool}
 
     def encode(self, rois: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-ROI features and the last encoder map.
@@ -158,8 +159,8 @@ class FractureClassifier(nn.Module):
 def classifier_from_arch(arch: dict[str, Any]) -> FractureClassifier:
     """A fresh classifier from its ``arch`` dictionary (stored beside its weights)."""
     return FractureClassifier(int(arch["in_channels"]), tuple(arch["channels"]), int(arch["dim"]),
-                              bool(arch["level_embedding"]), str(arch["context"]), bool(arch.get("region_head", False)),
-                              str(arch.get("pool", "mean")))
+                              bool(arch["level_embedding"]), str(arch["context"]),
+                              bool(arch.get("region_head", False)), str(arch.get("pool", "mean")))
 
 
 __all__ = ["CLS_CHANNELS", "CONTEXTS", "POOLS", "FractureClassifier", "GRADCAM_LAYER", "classifier_from_arch"]

@@ -104,9 +104,9 @@ class Classifier:
         point = "user" if threshold is not None else operating_point
         t0 = time.perf_counter()
         report(0.0, "classifying the vertebrae")
-        inputs = RoiInputs(int(self.loaded.inputs.get("windows", 3)), bool(self.loaded.inputs.get("fracture_input", True)))
-        rois = extract_rois(hu, labels, fracture if inputs.fracture_input else None)
-        inputs.apply(rois.channels)
+        rois = extract_rois(hu, labels, fracture)
+        RoiInputs(int(self.loaded.inputs.get("windows", 3)),
+                  bool(self.loaded.inputs.get("fracture_input", True))).apply(rois.channels)
         probs: list[float | None] = [None] * N_LEVELS
         result = Classification(probs, None, t_level, t_patient, point, [None] * N_LEVELS, None)
         if len(rois.levels) == 0:

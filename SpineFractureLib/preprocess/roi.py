@@ -171,5 +171,5 @@ def extract_rois(hu: np.ndarray, labels: np.ndarray, fracture: np.ndarray | None
                      np.asarray(starts, np.int64).reshape(-1, 3), present)
 
 
-__all__ = ["FRACTURE_CHANNEL", "LevelROIs", "RoiInputs", "N_ROI_CHANNELS", "ROI_CHANNEL_NAMES", "ROI_ZYX", "WINDOW_CHANNELS",
-           "box_starts", "cut_box", "extract_rois", "level_centroids", "paste_box_max", "roi_channels"]
+__all__ = ["FRACTURE_CHANNEL", "LevelROIs", "RoiInputs", "N_ROI_CHANNELS", "ROI_CHANNEL_NAMES", "ROI_ZYX",
+           "WINDOW_CHANNELS", "box_starts", "cut_box", "extract_rois", "level_centroids", "paste_box_max", "roi_channels"]

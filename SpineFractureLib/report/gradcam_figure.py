@@ -13,11 +13,8 @@ import numpy as np
 
 from ..constants import LEVELS
 from ..io.staging import staged_file
+from ..preprocess.channels import bone_window
 from .overlay import LEVEL_COLOURS
-
-
-def _window(hu: np.ndarray, width: float = 1800.0, level: float = 400.0) -> np.ndarray:
-    return np.clip((hu - (level - width / 2)) / width, 0.0, 1.0)
 
 
 def save_gradcam_figure(hu: np.ndarray, labels: np.ndarray, heatmap: np.ndarray,
@@ -64,7 +61,7 @@ def save_gradcam_figure(hu: np.ndarray, labels: np.ndarray, heatmap: np.ndarray,
               "patient's left →", "posterior ↓"))
     for ax, (name, img, lab, heat, region, xl, yl) in zip(axes[:2], views):
         flip = name == "sagittal"  # rows run feet to head: show the head up
-        rgb = np.repeat(_window(img)[..., None], 3, axis=2)
+        rgb = np.repeat(bone_window(img, 1800.0, 400.0)[..., None], 3, axis=2)
         for v, colour in enumerate(LEVEL_COLOURS, start=1):
             m = lab == v
             rgb[m] = 0.7 * rgb[m] + 0.3 * np.asarray(colour)
