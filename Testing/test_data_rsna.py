@@ -9,13 +9,8 @@ import pytest
 import SimpleITK as sitk
 
 from SpineFractureLib.data.case import LEVELS, LabelledCase
-from SpineFractureLib.data.rsna import (
-    RSNADataset,
-    read_rsna_case,
-    read_rsna_study,
-    study_uid_for,
-    write_rsna_dataset,
-)
+from SpineFractureLib.data.rsna import RSNADataset, read_rsna_case, read_rsna_study
+from SpineFractureLib.data.rsna_write import study_uid_for, write_rsna_dataset
 from SpineFractureLib.data.toy_ct import make_toy_ct
 from SpineFractureLib.errors import InputError
 from SpineFractureLib.volume import CTVolume

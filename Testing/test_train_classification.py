@@ -86,7 +86,8 @@ def test_evaluate_without_gradcam_gives_the_same_probabilities_and_no_pointing(t
 
 def test_rsna_layout_with_and_without_masks(tmp_path, tiny_model):
     from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
-    from SpineFractureLib.data.rsna import segmentation_path, study_uid_for, write_rsna_dataset
+    from SpineFractureLib.data.rsna import segmentation_path
+    from SpineFractureLib.data.rsna_write import study_uid_for, write_rsna_dataset
 
     cfg = PhantomConfig(size_xyz=(64, 64, 90), spacing=(1.6, 1.6, 2.0), streak_probability=0.0, pose=False,
                         fracture_rate=1.0)

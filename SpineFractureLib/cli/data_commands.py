@@ -63,7 +63,7 @@ def phantom(
                     shutil.move(png, out / case.case_id / png.name)
                 typer.echo(f"wrote {out / case.case_id}")
         elif fmt == "rsna":
-            from ..data.rsna import write_rsna_dataset
+            from ..data.rsna_write import write_rsna_dataset
 
             write_rsna_dataset(cases(), out)
             typer.echo(f"wrote an RSNA-layout dataset of {count} studies to {out}")
