@@ -150,3 +150,32 @@ def test_max_pooling_sees_a_small_finding_that_the_mean_dilutes():
 def test_level_embedding_starts_as_small_as_asked():
     assert float(_net(embedding_std=0.02).level_embedding.weight.detach().std()) < 0.03
     assert float(_net().level_embedding.weight.detach().std()) > 0.5  # PyTorch's default, N(0, 1)
+
+
+def test_region_evidence_carries_the_region_heads_peak_inside_the_mask_into_the_logits():
+    net = _net(region_evidence=True)
+    x = torch.randn(2, 9, *ROI)
+    x[:, 5] = 0.0
+    x[:, 5, :8, :8, :8] = 1.0  # each level's mask fills the first 8 mm cell only
+    lv = torch.tensor([2, 3])
+    with torch.no_grad():
+        base, patient = net(x, lv)
+        region = net(x, lv, with_region=True)[2]
+        net.region_head.bias += 2.0  # every cell's region logit up by 2
+        raised, raised_patient = net(x, lv)
+    torch.testing.assert_close(raised - base, torch.full((2,), 2.0))  # weight 1 at the start
+    assert float(raised_patient - patient) == pytest.approx(2.0, abs=1e-5)
+    with torch.no_grad():
+        feats = net.features(x)
+    assert feats.shape == (2, 16 + 1)
+    torch.testing.assert_close(feats[:, -1], region[:, 0, 0, 0] + 2.0)  # the mask's cell, not the box's peak
+    twin = classifier_from_arch(net.arch)
+    assert twin.evidence_weight is not None
+    with pytest.raises(ValueError):
+        _net(region_evidence=True, region_head=False)
+
+
+def test_gradcam_runs_with_region_evidence():
+    net = _net(region_evidence=True)
+    maps = gradcam_maps(net, torch.randn(3, 9, *ROI), torch.tensor([0, 1, 2]))
+    assert maps.shape == (3, *ROI) and maps.min() >= 0.0 and maps.max() <= 1.0

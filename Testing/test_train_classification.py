@@ -132,6 +132,8 @@ def test_train_cls_bad_input_exits_2_and_writes_nothing(tmp_path, small_labelled
     assert not out.exists()
     assert main(["train-cls", "--context", "lstm", "--out", str(out)]) == 2
     assert "context" in capsys.readouterr().err
+    assert main(["train-cls", "--region-evidence", "--region-weight", "0", "--out", str(out)]) == 2
+    assert "region_evidence" in capsys.readouterr().err and not out.exists()
     # case folders whose truth has no per-level fracture labels
     unlabelled = tmp_path / "nolabels"
     shutil.copytree(small_labelled_dir / "case11", unlabelled / "case11")

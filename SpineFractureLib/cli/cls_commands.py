@@ -38,6 +38,8 @@ def train_cls(
     region_weight: Optional[float] = typer.Option(
         None, "--region-weight", help="Weight of the dense fracture-region loss (default 1; 0: none, ablation)."),
     pool: Optional[str] = typer.Option(None, "--pool", help="mean (default) or mean_max pooling per level."),
+    region_evidence: bool = typer.Option(
+        False, "--region-evidence", help="Add the region head's largest logit in each level to its logit."),
     name: str = typer.Option("spine-cls", "--name", help="Model name written into model.pt."),
     version: str = typer.Option("dev", "--version", help="Model version written into model.pt."),
 ) -> None:
@@ -53,7 +55,7 @@ def train_cls(
              "log_every": log_every, "checkpoint_every": checkpoint_every, "segmentation": segmentation,
              "mask_source": mask_source, "init": init, "level_embedding": False if no_level_embedding else None,
              "context": context, "windows": windows, "fracture_input": False if no_fracture_input else None,
-             "region_weight": region_weight, "pool": pool}
+             "region_weight": region_weight, "pool": pool, "region_evidence": True if region_evidence else None}
     try:
         cfg = ClsTrainConfig.from_file(config, **flags) if config else ClsTrainConfig.from_dict({}, **flags)
     except ValueError as err:

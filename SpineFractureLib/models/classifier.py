@@ -53,14 +53,18 @@ class FractureClassifier(nn.Module):
         pool: ``mean`` or ``mean_max`` (see :data:`POOLS`).
         embedding_std: standard deviation of the level embedding's initial values (PyTorch's
             default is 1, as large as the projected features it is added to).
+        region_evidence: add the fracture-region head's largest logit inside the level's mask
+            to the level logit (and the largest over levels to the patient logit), each with a
+            learned weight: multiple-instance pooling of the dense head, so that what the head
+            learns to find reaches the decision directly. Needs ``region_head``.
 
     Raises:
-        ValueError: an unknown context or a non-positive size.
+        ValueError: an unknown context or a non-positive size, or region evidence without the head.
     """
 
     def __init__(self, in_channels: int = N_ROI_CHANNELS, channels: Sequence[int] = CLS_CHANNELS, dim: int = 64,
                  level_embedding: bool = True, context: str = "gru", region_head: bool = True,
-                 pool: str = "mean", embedding_std: float = 1.0) -> None:
+                 pool: str = "mean", embedding_std: float = 1.0, region_evidence: bool = False) -> None:
         super().__init__()
         if context not in CONTEXTS:
             raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
@@ -68,6 +72,8 @@ class FractureClassifier(nn.Module):
             raise ValueError(f"pool must be one of {POOLS}, got {pool!r}")
         if dim < 2 or dim % 2:
             raise ValueError(f"dim must be a positive even number, got {dim}")
+        if region_evidence and not region_head:
+            raise ValueError("region_evidence reads the fracture-region head: it needs region_head=True")
         self.encoder = SpineEncoder(in_channels, channels)
         feat = self.encoder.channels[-1]
         self.pool = pool
@@ -80,9 +86,12 @@ class FractureClassifier(nn.Module):
         self.level_head = nn.Linear(dim, 1)
         self.patient_head = nn.Linear(2 * dim, 1)
         self.region_head = nn.Conv3d(feat, 1, kernel_size=1) if region_head else None
+        self.dim = dim
+        # One weight for the level logit, one for the patient logit.
+        self.evidence_weight = nn.Parameter(torch.ones(2)) if region_evidence else None
         self.arch = {"in_channels": in_channels, "channels": list(self.encoder.channels), "dim": dim,
                      "level_embedding": bool(level_embedding), "context": context,
-                     "region_head": bool(region_head), "pool": pool}
+                     "region_head": bool(region_head), "pool": pool, "region_evidence": bool(region_evidence)}
 
     def encode(self, rois: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-ROI features and the last encoder map.
@@ -91,41 +100,50 @@ class FractureClassifier(nn.Module):
             rois: (P, in_channels, z, y, x); channel 5 is the level's own mask.
 
         Returns:
-            Features (P, dim): the last map pooled inside the level mask and over the box; and
-            that map (P, C, z/8, y/8, x/8).
+            Features (P, dim), or (P, dim + 1) with region evidence (its last column): the last
+            map pooled inside the level mask and over the box; and that map (P, C, z/8, y/8, x/8).
         """
         fmap = self.encoder(rois)[-1]
         share = F.adaptive_avg_pool3d(rois[:, 5:6], fmap.shape[2:])  # mask share of each cell
         inside = (fmap * share).sum(dim=(2, 3, 4)) / share.sum(dim=(2, 3, 4)).clamp_min(1e-3)
         whole = fmap.mean(dim=(2, 3, 4))
         parts = [inside, whole]
+        # Cells holding at least a fifth of mask; a ROI whose mask covers less takes its densest cell.
+        held = (share >= 0.2) | (share == share.flatten(1).amax(dim=1)[:, None, None, None, None])
         if self.pool == "mean_max":
-            # Cells holding at least a fifth of mask; a ROI whose mask covers less takes its densest cell.
-            held = (share >= 0.2) | (share == share.flatten(1).amax(dim=1)[:, None, None, None, None])
             parts.append(fmap.masked_fill(~held, float("-inf")).amax(dim=(2, 3, 4)))
-        return self.project(torch.cat(parts, dim=1)), fmap
+        feats = self.project(torch.cat(parts, dim=1))
+        if self.evidence_weight is not None:
+            region = self.region_head(fmap)
+            evidence = region.masked_fill(~held, float("-inf")).amax(dim=(1, 2, 3, 4))
+            feats = torch.cat([feats, evidence[:, None]], dim=1)
+        return feats, fmap
 
     def features(self, rois: torch.Tensor) -> torch.Tensor:
-        """Per-ROI features (P, dim) (see :meth:`encode`)."""
+        """Per-ROI features (P, dim [+ 1]) (see :meth:`encode`)."""
         return self.encode(rois)[0]
 
     def head(self, feats: torch.Tensor, levels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Level embedding, context and the two heads on per-level features.
 
         Args:
-            feats: (P, dim) features of the present levels, head to feet.
+            feats: (P, dim [+ 1]) features of the present levels, head to feet (see :meth:`encode`).
             levels: (P,) level indices 0..6.
 
         Returns:
             Level logits (P,) and the patient logit (scalar tensor).
         """
-        h = feats
+        h = feats[:, :self.dim]
         if self.level_embedding is not None:
             h = h + self.level_embedding(levels)
         if self.context is not None:
             h = h + self.context(h[None])[0][0]
         level_logits = self.level_head(h)[:, 0]
         patient = self.patient_head(torch.cat([h.amax(dim=0), h.mean(dim=0)]))[0]
+        if self.evidence_weight is not None:
+            evidence = feats[:, self.dim]
+            level_logits = level_logits + self.evidence_weight[0] * evidence
+            patient = patient + self.evidence_weight[1] * evidence.amax()
         return level_logits, patient
 
     def forward(self, rois: torch.Tensor, levels: torch.Tensor, with_region: bool = False
@@ -160,7 +178,8 @@ def classifier_from_arch(arch: dict[str, Any]) -> FractureClassifier:
     """A fresh classifier from its ``arch`` dictionary (stored beside its weights)."""
     return FractureClassifier(int(arch["in_channels"]), tuple(arch["channels"]), int(arch["dim"]),
                               bool(arch["level_embedding"]), str(arch["context"]),
-                              bool(arch.get("region_head", False)), str(arch.get("pool", "mean")))
+                              bool(arch.get("region_head", False)), str(arch.get("pool", "mean")),
+                              region_evidence=bool(arch.get("region_evidence", False)))
 
 
 __all__ = ["CLS_CHANNELS", "CONTEXTS", "POOLS", "FractureClassifier", "GRADCAM_LAYER", "classifier_from_arch"]

@@ -55,6 +55,8 @@ class ClsTrainConfig(ConfigMixin):
         region_weight: weight of the dense fracture-region loss where a case has a fracture mask
             (0: no region head, one label per level only; ablation).
         pool: ``mean`` or ``mean_max`` pooling of the encoder map per level.
+        region_evidence: the region head's largest logit in each level's mask goes into that
+            level's logit (multiple-instance pooling; needs ``region_weight`` > 0).
         embedding_std: initial spread of the level embedding.
         balanced: draw fractured and intact patients equally often.
         device: auto, cpu, cuda or mps.
@@ -78,6 +80,7 @@ class ClsTrainConfig(ConfigMixin):
     fracture_input: bool = True
     region_weight: float = 1.0
     pool: str = "mean"
+    region_evidence: bool = False
     embedding_std: float = 1.0
     balanced: bool = True
     device: str = "auto"
@@ -96,6 +99,8 @@ class ClsTrainConfig(ConfigMixin):
             raise ValueError(f"region_weight must be >= 0, got {self.region_weight}")
         if self.pool not in POOLS:
             raise ValueError(f"pool must be one of {POOLS}, got {self.pool!r}")
+        if self.region_evidence and self.region_weight <= 0:
+            raise ValueError("region_evidence reads the fracture-region head, which region_weight 0 switches off")
 
     @property
     def ablation(self) -> RoiInputs:
@@ -122,7 +127,7 @@ def new_classifier(cfg: ClsTrainConfig) -> FractureClassifier:
     """A freshly initialised network of a configuration."""
     return FractureClassifier(channels=cfg.channels, dim=cfg.dim, level_embedding=cfg.level_embedding,
                               context=cfg.context, region_head=cfg.region_weight > 0, pool=cfg.pool,
-                              embedding_std=cfg.embedding_std)
+                              embedding_std=cfg.embedding_std, region_evidence=cfg.region_evidence)
 
 
 def build_classifier(cfg: ClsTrainConfig) -> FractureClassifier:
