@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ... import grading
 from . import sdf
 
 Array = np.ndarray
@@ -58,8 +59,9 @@ REFERENCE: tuple[LevelShape, ...] = (
     LevelShape("T2", 9, "thoracic", 26.0, 18.0, 17.0, 8.5, 14.0, 30.0, False, 0.0),
 )
 
-#: v positions (fraction of the half-depth) of the anterior, middle and posterior height points.
-HEIGHT_POINTS = {"anterior": -0.85, "middle": 0.0, "posterior": 0.85}
+#: v positions of the anterior, middle and posterior height points (one definition, shared with
+#: the measurements).
+HEIGHT_POINTS = grading.HEIGHT_POINTS
 
 
 def flat(value: float) -> Endplate:

@@ -82,7 +82,7 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
     Returns:
         A LabelledCase: ``ct`` (HU, (z, y, x) float32), ``labels`` (uint8: 1..7 = C1..C7,
         8 = T1, 9 = T2), ``fracture`` (uint8 0/1) and ``truth`` (per level: present, fractured,
-        kind, genant_grade, heights_mm, keypoints_lps_mm, centroid_lps_mm).
+        kind, genant_grade, heights_mm, keypoints_lps_mm, centroid_lps_mm, cancellous_hu).
     """
     config = config or PhantomConfig()
     # Independent streams, so that changing the fractures (e.g. fracture_rate 0 vs 1) leaves
@@ -110,9 +110,12 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
 
     canvas = Canvas(grid, pose, translation)
     canvas.fill_soft_tissue(lambda x, y, z: soft_tissue_hu(x, y, z, column, tissue))
+    cancellous = {}
     for obj in build_objects(column, breaks, disc_hu):
         level_jitter = float(rng.normal(0.0, 12.0))  # drawn for every bone: independent of fractures
         canvas.draw(obj, BoneHU(bone_hu.cortical, bone_hu.cancellous + level_jitter, bone_hu.cortex_mm))
+        if 1 <= obj.label <= len(LEVELS):
+            cancellous[LEVELS[obj.label - 1]] = bone_hu.cancellous + level_jitter
     labels = canvas.labels
     for lv in LEVELS:  # a level whose centre is outside the field of view counts as absent
         if lv not in present:
@@ -132,7 +135,8 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
         "noise_hu": round(noise_hu, 2),
         "patient_fractured": bool(broken),
         "levels": {
-            lv: level_truth(lv, column, breaks.get(lv), lv in present, pose, translation, ct, labels)
+            lv: level_truth(lv, column, breaks.get(lv), lv in present, pose, translation, ct, labels,
+                            cancellous.get(lv))
             for lv in LEVELS
         },
     }

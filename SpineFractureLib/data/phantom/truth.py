@@ -6,30 +6,22 @@ from typing import Any
 
 import numpy as np
 
+from ...grading import genant_grade
 from ...volume import CTVolume
 from . import anatomy, fractures
 from .fractures import Fracture
 from .layout import Column
 
-#: Genant semi-quantitative grade from the largest relative height loss.
-GENANT_THRESHOLDS = ((0.40, 3), (0.25, 2), (0.20, 1))
-
-
-def genant_grade(reduction: float) -> int:
-    """Genant grade (0–3) of a relative height reduction (0..1)."""
-    for threshold, grade in GENANT_THRESHOLDS:
-        if reduction >= threshold:
-            return grade
-    return 0
-
-
 def level_truth(level: str, col: Column, f: Fracture | None, present: bool, pose: np.ndarray,
-                translation: np.ndarray, ct: CTVolume, labels: np.ndarray) -> dict[str, Any]:
+                translation: np.ndarray, ct: CTVolume, labels: np.ndarray,
+                cancellous_hu: float | None = None) -> dict[str, Any]:
     """JSON-ready truth of one level.
 
     ``keypoints_lps_mm`` holds the six body keypoints (anterior/middle/posterior, each superior
     and inferior endplate, on the mid-sagittal line of the body) in scanner LPS mm;
     ``heights_mm`` the distances between each pair. C1 has no body: both are None.
+    ``cancellous_hu`` is the HU the level's trabecular bone was drawn with (before blur and
+    noise; compressed bone under a depressed endplate is drawn 120 HU denser).
     """
     s = col.shapes[level]
     frame = col.frames[level]
@@ -41,6 +33,7 @@ def level_truth(level: str, col: Column, f: Fracture | None, present: bool, pose
         "genant_grade": 0,
         "heights_mm": None,
         "keypoints_lps_mm": None,
+        "cancellous_hu": None if cancellous_hu is None else round(float(cancellous_hu), 1),
     }
     if s.kind != "atlas":
         top, bottom = fractures.endplates(s, f)

@@ -1,0 +1,158 @@
+"""Per-level measurements: volume, cancellous bone density, body heights and Genant grade.
+
+- **Volume** (mL): the level's voxels times the voxel volume.
+- **Mean HU of the cancellous body**: an opportunistic bone-density figure. The body's voxels
+  (in front of its posterior wall, see :mod:`.body`) that lie at least :data:`CORTEX_MARGIN_MM`
+  inside the level's mask, so that neither the cortex nor its partial-volume blur counts.
+- **Heights** on the mid-sagittal plane (anterior, middle, posterior) and the six keypoints.
+- **Genant grade** of the largest relative height loss. A vertebra's own heights cannot show a
+  crush that lowers the whole body, so the expected height is the larger of the body's own
+  tallest height and the mean tallest height of its present neighbours among C3–C7 (C2's body
+  is shaped differently; C1 has none): ``loss = 1 − min(heights) / expected``. C3–C7 are graded;
+  C2 (dens, a body unlike the others) and C1 are not.
+
+C1 has no body: its entry says so and keeps volume only; nothing is invented.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from ..constants import LEVELS
+from ..grading import genant_grade
+from ..volume import CTVolume
+from .body import BodyGeometry, measure_body
+from .frame import level_points, vertebra_frame
+
+#: Distance from the mask's surface (mm) below which voxels are left out of the mean HU.
+CORTEX_MARGIN_MM = 2.5
+#: Levels that are graded, and whose heights serve as a neighbour's expected height.
+REFERENCE_LEVELS = ("C3", "C4", "C5", "C6", "C7")
+
+
+@dataclass
+class LevelMeasurement:
+    """What is measured of one present level (None where it does not apply; see ``notes``).
+
+    Attributes:
+        level: "C1".."C7".
+        volume_ml: the mask's volume (mL).
+        mean_hu: mean HU of the cancellous body.
+        heights_mm: {anterior, middle, posterior} (mm), or None.
+        keypoints_lps_mm: the six body keypoints, LPS mm, or None.
+        height_loss: largest relative height loss against the expected height (0..1), or None.
+        genant_grade: 0–3, or None.
+        centroid_lps_mm: the mask's centroid, LPS mm.
+        notes: why something is missing.
+    """
+
+    level: str
+    volume_ml: float
+    mean_hu: float | None = None
+    heights_mm: dict[str, float | None] | None = None
+    keypoints_lps_mm: dict[str, list[float] | None] | None = None
+    height_loss: float | None = None
+    genant_grade: int | None = None
+    centroid_lps_mm: list[float] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def cancellous_mean_hu(ct: CTVolume, mask: np.ndarray, body: BodyGeometry, frame_to_local) -> float | None:
+    """Mean HU of the body's voxels deeper than :data:`CORTEX_MARGIN_MM` inside ``mask``.
+
+    Args:
+        ct: HU volume (z, y, x) on the mask's grid.
+        mask: (z, y, x) bool mask of the level.
+        body: the body's outline on its mid-sagittal plane.
+        frame_to_local: maps (N, 3) LPS to (N, 3) local (u, v, w).
+
+    Returns:
+        The mean HU, or None when no voxel is deep enough (a body thinner than twice the margin).
+    """
+    zyx = np.argwhere(mask)
+    lo, hi = zyx.min(axis=0), zyx.max(axis=0) + 1
+    sub = mask[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
+    sz, sy, sx = ct.spacing[2], ct.spacing[1], ct.spacing[0]
+    depth = ndimage.distance_transform_edt(np.pad(sub, 1), sampling=(sz, sy, sx))[1:-1, 1:-1, 1:-1]
+    deep = np.argwhere(depth >= CORTEX_MARGIN_MM) + lo
+    if deep.size == 0:
+        return None
+    v = frame_to_local(ct.index_to_lps(deep[:, ::-1].astype(float)))[:, 1]
+    in_body = (v >= body.v_anterior) & (v <= body.v_posterior)
+    if not in_body.any():
+        return None
+    return float(ct.array[tuple(deep[in_body].T)].mean())
+
+
+def measure_levels(ct: CTVolume, labels: np.ndarray) -> dict[str, LevelMeasurement]:
+    """Measure every level present in a label map.
+
+    Args:
+        ct: the CT in HU; ``ct.array`` is (z, y, x).
+        labels: (z, y, x) labels on ``ct``'s grid, 1..7 = C1..C7 (other values ignored).
+
+    Returns:
+        One entry per present level, by name ("C1".."C7"), head to feet.
+
+    Raises:
+        ValueError: ``labels`` is not on ``ct``'s grid.
+    """
+    if labels.shape != ct.array.shape:
+        raise ValueError(f"labels {labels.shape} are not on the CT's grid {ct.array.shape}")
+    voxel_ml = float(np.prod(ct.spacing)) / 1000.0
+    values = [v for v in range(1, len(LEVELS) + 1) if np.any(labels == v)]
+    centroids = {v: level_points(ct, labels, v).mean(axis=0) for v in values}
+    out: dict[str, LevelMeasurement] = {}
+    for value in values:
+        name = LEVELS[value - 1]
+        mask = labels == value
+        m = LevelMeasurement(name, round(float(mask.sum()) * voxel_ml, 3),
+                             centroid_lps_mm=np.round(centroids[value], 2).tolist())
+        out[name] = m
+        if name == "C1":
+            m.notes.append("C1 (the atlas) has no vertebral body: no heights, density or Genant grade")
+            continue
+        frame = vertebra_frame(ct, labels, value, centroids)
+        found = measure_body(ct, mask, frame, has_dens=name == "C2")
+        if found is None:
+            m.notes.append("no vertebral body found on the mid-sagittal plane")
+            continue
+        body, frame = found
+        m.heights_mm, m.keypoints_lps_mm = body.heights_mm, body.keypoints_lps_mm
+        if name == "C2":
+            m.notes.append("C2's middle height is not measured (the dens rises there) and C2 gets no Genant "
+                           "grade (its body is not shaped like C3-C7's)")
+        hu = cancellous_mean_hu(ct, mask, body, frame.to_local)
+        m.mean_hu = None if hu is None else round(hu, 1)
+        if hu is None:
+            m.notes.append(f"the body holds no voxel {CORTEX_MARGIN_MM} mm inside its surface: no mean HU")
+    _grade(out)
+    return out
+
+
+def _grade(levels: dict[str, LevelMeasurement]) -> None:
+    """Height loss and Genant grade of every measured body (in place)."""
+    def tallest(m: LevelMeasurement | None) -> float | None:
+        if m is None or not m.heights_mm:
+            return None
+        known = [h for h in m.heights_mm.values() if h is not None]
+        return max(known) if known else None
+
+    for i, name in enumerate(LEVELS):
+        m = levels.get(name)
+        own = tallest(m)
+        if own is None or name not in REFERENCE_LEVELS:
+            continue
+        neighbours = [tallest(levels.get(LEVELS[j])) for j in (i - 1, i + 1)
+                      if 0 <= j < len(LEVELS) and LEVELS[j] in REFERENCE_LEVELS]
+        neighbours = [h for h in neighbours if h is not None]
+        expected = max(own, float(np.mean(neighbours))) if neighbours else own
+        shortest = min(h for h in m.heights_mm.values() if h is not None)
+        m.height_loss = round(max(0.0, 1.0 - shortest / expected), 4)
+        m.genant_grade = genant_grade(m.height_loss)
+
+
+__all__ = ["CORTEX_MARGIN_MM", "LevelMeasurement", "cancellous_mean_hu", "measure_levels"]

@@ -1,0 +1,65 @@
+"""Measurements on phantom truth: body heights within 1 mm, keypoints, Genant grades, cancellous HU."""
+
+import numpy as np
+import pytest
+
+from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
+from SpineFractureLib.measure import measure_levels
+
+SMALL = dict(size_xyz=(128, 128, 150), spacing=(0.8, 0.8, 1.0), fracture_rate=1.0, difficulty=0.0,
+             cut_probability=0.0)
+#: A grid whose i axis runs posterior and j axis right (a permuted, non-identity direction).
+TURNED = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+
+
+@pytest.fixture(scope="module", params=[(4, None), (7, None), (11, TURNED)], ids=["seed4", "seed7", "seed11-turned"])
+def measured(request):
+    seed, direction = request.param
+    case = make_phantom(seed, PhantomConfig(**SMALL, direction=direction))
+    return case, measure_levels(case.ct, case.labels.array)
+
+
+def test_heights_keypoints_and_grades_match_the_phantom_truth(measured):
+    case, levels = measured
+    checked = 0
+    for name in ("C3", "C4", "C5", "C6", "C7"):
+        truth, m = case.truth["levels"][name], levels[name]
+        if truth["kind"] is not None and not truth["kind"].startswith("compression"):
+            continue  # a crack or a displaced corner changes the outline, not the truth's endplates
+        for line, height in truth["heights_mm"].items():
+            assert m.heights_mm[line] == pytest.approx(height, abs=1.0), (name, line)
+        for key, point in truth["keypoints_lps_mm"].items():
+            assert np.linalg.norm(np.subtract(m.keypoints_lps_mm[key], point)) < 2.0, (name, key)
+        assert m.genant_grade == truth["genant_grade"], name
+        checked += 1
+    assert checked >= 4
+    assert any(case.truth["levels"][n]["genant_grade"] >= 2 for n in ("C3", "C4", "C5", "C6", "C7"))
+
+
+def test_cancellous_hu_and_volume(measured):
+    case, levels = measured
+    voxel_ml = float(np.prod(case.ct.spacing)) / 1000
+    for name, m in levels.items():
+        truth = case.truth["levels"][name]
+        assert m.volume_ml == pytest.approx((case.labels.array == int(name[1])).sum() * voxel_ml, rel=1e-3)
+        if name != "C1" and truth["kind"] is None:
+            assert m.mean_hu == pytest.approx(truth["cancellous_hu"], abs=20.0), name
+
+
+def test_c1_has_no_body_and_c2_no_middle_height_or_grade(measured):
+    _, levels = measured
+    c1, c2 = levels["C1"], levels["C2"]
+    assert c1.heights_mm is None and c1.genant_grade is None and c1.mean_hu is None
+    assert any("no vertebral body" in n for n in c1.notes)
+    assert c2.heights_mm["middle"] is None and c2.heights_mm["anterior"] > 5 and c2.genant_grade is None
+
+
+def test_only_present_levels_are_measured_and_the_grid_is_checked():
+    case = make_phantom(4, PhantomConfig(**SMALL))
+    labels = case.labels.array.copy()
+    labels[labels == 7] = 0
+    levels = measure_levels(case.ct, labels)
+    assert "C7" not in levels and "C6" in levels
+    assert levels["C6"].genant_grade is not None  # graded against its one neighbour, C5
+    with pytest.raises(ValueError, match="grid"):
+        measure_levels(case.ct, labels[:-1])
