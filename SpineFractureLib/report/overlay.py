@@ -8,13 +8,9 @@ import numpy as np
 
 from ..data.case import LEVELS
 from ..preprocess.geometry import resample, resample_like
+from ..terminology import LEVEL_COLOURS
 from ..volume import CTVolume
 
-#: One colour per level C1..C7 (RGB 0..1), shared by every picture of the project.
-LEVEL_COLOURS: tuple[tuple[float, float, float], ...] = (
-    (0.90, 0.10, 0.15), (0.20, 0.65, 0.25), (0.95, 0.75, 0.10), (0.25, 0.40, 0.90),
-    (0.95, 0.50, 0.15), (0.60, 0.20, 0.75), (0.10, 0.75, 0.80),
-)
 
 
 def save_sagittal_overlay(ct: CTVolume, labels: CTVolume, path: str | os.PathLike, title: str = "",
