@@ -63,3 +63,14 @@ def test_only_present_levels_are_measured_and_the_grid_is_checked():
     assert levels["C6"].genant_grade is not None  # graded against its one neighbour, C5
     with pytest.raises(ValueError, match="grid"):
         measure_levels(case.ct, labels[:-1])
+
+
+def test_a_partial_mask_gets_no_heights_rather_than_false_ones():
+    case = make_phantom(4, PhantomConfig(**SMALL))
+    labels = case.labels.array.copy()
+    c4 = np.argwhere(labels == 4)
+    right = c4[c4[:, 2] < np.median(c4[:, 2])]  # keep one side of C4 only (a segmentation gap)
+    labels[tuple(right.T)] = 0
+    m = measure_levels(case.ct, labels)["C4"]
+    assert m.heights_mm is None and m.genant_grade is None and any("part of the vertebra" in n for n in m.notes)
+    assert m.volume_ml > 0 and m.mean_hu is not None

@@ -132,7 +132,7 @@ def square_tilt(v: np.ndarray, w: np.ndarray, body: np.ndarray) -> float:
 def tilted(frame: VertebraFrame, angle: float) -> VertebraFrame:
     """The frame turned about its u axis so that local (v, w) become the box-aligned axes."""
     c, s = np.cos(angle), np.sin(angle)
-    return VertebraFrame(frame.origin, frame.u, c * frame.v + s * frame.w, -s * frame.v + c * frame.w)
+    return VertebraFrame(frame.origin, frame.u, c * frame.v + s * frame.w, -s * frame.v + c * frame.w, frame.symmetry)
 
 
 def measure_body(ct: CTVolume, mask: np.ndarray, frame: VertebraFrame,

@@ -32,12 +32,15 @@ SYMMETRY_POINTS = 6000
 @dataclass(frozen=True)
 class VertebraFrame:
     """A vertebra's frame in LPS mm: ``origin`` and the unit axes ``u`` (left), ``v``
-    (posterior), ``w`` (superior), each shape (3,)."""
+    (posterior), ``w`` (superior), each shape (3,); ``symmetry`` is the share of the mask's
+    voxels whose mirror image across the mid-sagittal plane is in the mask too (1 = symmetric;
+    a mask that holds half a vertebra scores low, and its heights cannot be trusted)."""
 
     origin: np.ndarray
     u: np.ndarray
     v: np.ndarray
     w: np.ndarray
+    symmetry: float = 1.0
 
     def to_local(self, lps: np.ndarray) -> np.ndarray:
         """(..., 3) LPS mm -> (..., 3) local (u, v, w) mm."""
@@ -112,7 +115,7 @@ def vertebra_frame(ct: CTVolume, labels: np.ndarray, value: int, centroids: dict
     a = np.radians(best)
     u = np.cos(a) * u0 + np.sin(a) * v0
     v = np.cross(w, u)
-    return VertebraFrame(origin, u, v, w)
+    return VertebraFrame(origin, u, v, w, round(score(best), 4))
 
 
 __all__ = ["VertebraFrame", "level_points", "superior_axis", "vertebra_frame"]

@@ -29,6 +29,12 @@ from .frame import level_points, vertebra_frame
 
 #: Distance from the mask's surface (mm) below which voxels are left out of the mean HU.
 CORTEX_MARGIN_MM = 2.5
+#: A C3–C7 mask smaller than this share of the median of the other C3–C7 masks holds part of
+#: a vertebra only (a segmentation gap): its outline would give false heights.
+MIN_VOLUME_SHARE = 0.65
+#: A plausible cervical body on its mid-sagittal plane: depth (mm) and tallest height (mm).
+BODY_DEPTH_MM = (8.0, 30.0)
+MIN_TALLEST_MM = 8.0
 #: Levels that are graded, and whose heights serve as a neighbour's expected height.
 REFERENCE_LEVELS = ("C3", "C4", "C5", "C6", "C7")
 
@@ -105,6 +111,7 @@ def measure_levels(ct: CTVolume, labels: np.ndarray) -> dict[str, LevelMeasureme
     voxel_ml = float(np.prod(ct.spacing)) / 1000.0
     values = [v for v in range(1, len(LEVELS) + 1) if np.any(labels == v)]
     centroids = {v: level_points(ct, labels, v).mean(axis=0) for v in values}
+    counts = {v: int(np.count_nonzero(labels == v)) for v in values}
     out: dict[str, LevelMeasurement] = {}
     for value in values:
         name = LEVELS[value - 1]
@@ -121,7 +128,11 @@ def measure_levels(ct: CTVolume, labels: np.ndarray) -> dict[str, LevelMeasureme
             m.notes.append("no vertebral body found on the mid-sagittal plane")
             continue
         body, frame = found
-        m.heights_mm, m.keypoints_lps_mm = body.heights_mm, body.keypoints_lps_mm
+        doubt = _doubt(name, counts, value, body)
+        if doubt:
+            m.notes.append(f"{doubt}: heights and grade not reported")
+        else:
+            m.heights_mm, m.keypoints_lps_mm = body.heights_mm, body.keypoints_lps_mm
         if name == "C2":
             m.notes.append("C2's middle height is not measured (the dens rises there) and C2 gets no Genant "
                            "grade (its body is not shaped like C3-C7's)")
@@ -131,6 +142,20 @@ def measure_levels(ct: CTVolume, labels: np.ndarray) -> dict[str, LevelMeasureme
             m.notes.append(f"the body holds no voxel {CORTEX_MARGIN_MM} mm inside its surface: no mean HU")
     _grade(out)
     return out
+
+
+def _doubt(name: str, counts: dict[int, int], value: int, body: BodyGeometry) -> str:
+    """Why this level's outline cannot give its heights ("" when it can)."""
+    others = [n for v, n in counts.items() if v != value and LEVELS[v - 1] in REFERENCE_LEVELS]
+    if name in REFERENCE_LEVELS and others and counts[value] < MIN_VOLUME_SHARE * float(np.median(others)):
+        share = counts[value] / float(np.median(others))
+        return f"the mask holds {share:.0%} of the volume of the neighbouring levels' (part of the vertebra only)"
+    depth = body.v_posterior - body.v_anterior
+    tallest = max((h for h in body.heights_mm.values() if h is not None), default=0.0)
+    if not BODY_DEPTH_MM[0] <= depth <= BODY_DEPTH_MM[1] or tallest < MIN_TALLEST_MM:
+        return f"the body's outline on its mid-sagittal plane is not a whole body ({depth:.0f} mm deep, " \
+               f"{tallest:.0f} mm tall)"
+    return ""
 
 
 def _grade(levels: dict[str, LevelMeasurement]) -> None:

@@ -11,10 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..constants import LEVELS
 from ..io.staging import staged_file
-from ..preprocess.channels import bone_window
-from .overlay import LEVEL_COLOURS
+from .panels import draw_probability_bars, draw_slice
 
 
 def save_gradcam_figure(hu: np.ndarray, labels: np.ndarray, heatmap: np.ndarray,
@@ -55,39 +53,13 @@ def save_gradcam_figure(hu: np.ndarray, labels: np.ndarray, heatmap: np.ndarray,
             centre = np.asarray(peak_zyx[top])
     z, _, x = (int(c) for c in centre)
     fig, axes = plt.subplots(1, 3, figsize=(13, 5.2), dpi=100, gridspec_kw={"width_ratios": [1.1, 1.1, 1.0]})
-    views = (("sagittal", hu[:, :, x], labels[:, :, x], heatmap[:, :, x],
-              None if truth_region is None else truth_region[:, :, x], "posterior →", "head ↑"),
-             ("axial", hu[z], labels[z], heatmap[z], None if truth_region is None else truth_region[z],
-              "patient's left →", "posterior ↓"))
-    for ax, (name, img, lab, heat, region, xl, yl) in zip(axes[:2], views):
-        flip = name == "sagittal"  # rows run feet to head: show the head up
-        rgb = np.repeat(bone_window(img, 1800.0, 400.0)[..., None], 3, axis=2)
-        for v, colour in enumerate(LEVEL_COLOURS, start=1):
-            m = lab == v
-            rgb[m] = 0.7 * rgb[m] + 0.3 * np.asarray(colour)
-        ax.imshow(rgb[::-1] if flip else rgb, interpolation="nearest")
-        hot = np.ma.masked_less(heat[::-1] if flip else heat, 0.05)
-        ax.imshow(hot, cmap="inferno", vmin=0, vmax=1, alpha=0.55, interpolation="bilinear")
-        if region is not None and region.any():
-            ax.contour((region[::-1] if flip else region) > 0, levels=[0.5], colors="white", linewidths=0.8)
-        ax.set_title(f"{name} slice ({'x' if flip else 'z'} = {x if flip else z})", fontsize=9)
-        ax.set_xlabel(xl, fontsize=8)
-        ax.set_ylabel(yl, fontsize=8)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    ax = axes[2]
-    vals = [0.0 if p is None else float(p) for p in probabilities]
-    colours = [LEVEL_COLOURS[i] if probabilities[i] is not None else (0.85, 0.85, 0.85) for i in range(len(LEVELS))]
-    ax.bar(LEVELS, vals, color=colours, edgecolor="0.2")
-    ax.axhline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:.2f}")
-    for i, p in enumerate(probabilities):
-        ax.text(i, (0.02 if p is None else float(p) + 0.02), "absent" if p is None else f"{p:.2f}", ha="center",
-                fontsize=7, rotation=90 if p is None else 0)
-        if truth_levels is not None and truth_levels[i] == 1:
-            ax.text(i, 1.04, "✱", ha="center", fontsize=11, color="tab:red")
-    ax.set(ylim=(0, 1.1), ylabel="fracture probability", title="per level (✱ true fracture)" if truth_levels
-           is not None else "per level")
-    ax.legend(loc="upper right", fontsize=8)
+    region = (lambda cut: None) if truth_region is None else (lambda cut: truth_region[cut])
+    sag, axial = (slice(None), slice(None), x), (z,)
+    draw_slice(axes[0], hu[sag], labels[sag], heatmap[sag], region(sag), f"sagittal slice (x = {x})",
+               "posterior →", "head ↑", head_up=True)
+    draw_slice(axes[1], hu[axial], labels[axial], heatmap[axial], region(axial), f"axial slice (z = {z})",
+               "patient's left →", "posterior ↓", head_up=False)
+    draw_probability_bars(axes[2], probabilities, threshold, truth_levels)
     fig.suptitle(title, fontsize=10)
     if note:
         fig.text(0.5, 0.01, note, ha="center", fontsize=8)

@@ -1,0 +1,209 @@
+"""The end-to-end job: a CT in, everything a reader needs out (DESIGN §3), as plain objects.
+
+:class:`Analyzer` is Predictor-style (load the models once, analyze many CTs):
+:meth:`Analyzer.analyze` segments, classifies, computes Grad-CAM and measures;
+:meth:`Analyzer.classify_mask` does the same on a given (user-corrected) label map. Neither
+writes files (see :mod:`.outputs`). Each reports progress through ``progress(fraction, message)``
+and times its stages.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..constants import LEVELS
+from ..export.findings import Findings, add_measurements
+from ..measure import measure_levels
+from ..models.registry import read_registry
+from ..preprocess.crop import crop_to_box
+from ..preprocess.geometry import resample_like
+from ..volume import CTVolume
+from .classify import Classification, Classifier
+from .segment import Segmentation, Segmenter
+
+log = logging.getLogger(__name__)
+Progress = Callable[[float, str], None]
+NO_CLASSIFIER = ("no fracture classifier is installed: levels are segmented and measured, fracture "
+                 "probabilities are left empty")
+NO_SPINE = "no cervical vertebra was found in the field of view: every level is reported absent"
+
+
+@dataclass
+class Analysis:
+    """What :class:`Analyzer` found in one CT (arrays (z, y, x) on the input grid).
+
+    Attributes:
+        ct: the input CT.
+        labels: C1..C7 labels on the input grid.
+        heatmap: Grad-CAM 0..1 on the input grid, or None (no classifier, or not asked for).
+        findings: the findings.json content.
+        segmentation: the segmentation's crop-level outputs (None for a given mask).
+    """
+
+    ct: CTVolume
+    labels: CTVolume
+    heatmap: np.ndarray | None
+    findings: Findings
+    segmentation: Segmentation | None = None
+
+
+def default_classifier_installed() -> bool:
+    """True when the registry names a default classification model."""
+    return bool(read_registry().get("default", {}).get("classification"))
+
+
+class Analyzer:
+    """Load the segmentation and classification models once; analyze CTs with them.
+
+    Args:
+        segmentation: segmentation model (registered name, ``default`` or a weights file).
+        classification: classifier (name, ``default`` or file); ``default`` when none is
+            registered, or None, runs without one (probabilities stay empty, with a warning).
+        device: auto, cpu, cuda or mps.
+    """
+
+    def __init__(self, segmentation: str = "default", classification: str | None = "default",
+                 device: str = "auto") -> None:
+        self.segmenter = Segmenter(segmentation, device)
+        self.device = str(self.segmenter.device)
+        if classification == "default" and not default_classifier_installed():
+            classification = None
+        self.classifier = Classifier(classification, device) if classification else None
+
+    def analyze(self, ct: CTVolume, *, gradcam: bool = True, threshold: float | None = None,
+                operating_point: str = "balanced", progress: Progress | None = None,
+                load_seconds: float | None = None) -> Analysis:
+        """Segment, classify, explain and measure one CT.
+
+        Args:
+            ct: CT in HU, any orientation and spacing; array (z, y, x).
+            gradcam: compute the heat map (costs about as much as the classification).
+            threshold: a user threshold for the decisions (else the operating point's).
+            operating_point: ``balanced`` or ``triage``.
+            progress: ``progress(fraction, message)`` callback.
+            load_seconds: time spent reading the input, recorded in the timings.
+        """
+        report = progress or (lambda f, m: None)
+        t_start = time.perf_counter()
+        seg = self.segmenter.segment(ct, progress=lambda f, m: report(0.05 + 0.55 * f, m))
+        timings = {"localize": seg.timings_s.get("crop", 0.0),
+                   "segment": sum(v for k, v in seg.timings_s.items() if k != "crop")}
+        return self._finish(ct, seg.labels, seg.crop_hu, seg.crop_labels.array, seg.crop_fracture, seg, timings,
+                            gradcam, threshold, operating_point, report, t_start, load_seconds)
+
+    def classify_mask(self, ct: CTVolume, labels: CTVolume, *, gradcam: bool = True,
+                      threshold: float | None = None, operating_point: str = "balanced",
+                      progress: Progress | None = None, load_seconds: float | None = None) -> Analysis:
+        """Classify, explain and measure the levels of a given label map (a corrected mask).
+
+        The segmentation model still runs once, for the spine's crop and the fracture-region
+        map the classifier reads; its levels are not used: the given mask is, unchanged.
+
+        Args:
+            ct: CT in HU; array (z, y, x).
+            labels: C1..C7 labels on ``ct``'s grid (other values are ignored).
+            gradcam, threshold, operating_point, progress, load_seconds: as :meth:`analyze`.
+
+        Raises:
+            ValueError: the mask is not on the CT's grid.
+        """
+        if not labels.same_grid(ct):
+            raise ValueError("the mask is not on the CT's grid (size, spacing, origin or direction differ)")
+        report = progress or (lambda f, m: None)
+        t_start = time.perf_counter()
+        cervical = labels.with_array(np.where((labels.array >= 1) & (labels.array <= len(LEVELS)),
+                                              labels.array, 0).astype(np.uint8))
+        seg = self.segmenter.segment(ct, progress=lambda f, m: report(0.05 + 0.5 * f, m))
+        crop_labels = crop_to_box(cervical, seg.box, is_label=True).array
+        timings = {"localize": seg.timings_s.get("crop", 0.0),
+                   "segment": sum(v for k, v in seg.timings_s.items() if k != "crop")}
+        analysis = self._finish(ct, cervical, seg.crop_hu, crop_labels, seg.crop_fracture, seg, timings, gradcam,
+                                threshold, operating_point, report, t_start, load_seconds)
+        lost = [lv for i, lv in enumerate(LEVELS, start=1) if np.any(cervical.array == i) and not np.any(crop_labels == i)]
+        if lost:
+            analysis.findings.warnings.append(f"{', '.join(lost)} of the given mask lie outside the analysed "
+                                              "region of the spine and were not classified")
+        return analysis
+
+    def _finish(self, ct: CTVolume, labels: CTVolume, crop: CTVolume, crop_labels: np.ndarray,
+                crop_fracture: np.ndarray, seg: Segmentation, timings: dict[str, float], gradcam: bool,
+                threshold: float | None, operating_point: str, report: Progress, t_start: float,
+                load_seconds: float | None) -> Analysis:
+        findings = Findings(input={"size": list(ct.shape_xyz), "spacing_mm": [round(s, 4) for s in ct.spacing],
+                                   "modality": ct.modality, "format": _format(ct)},
+                            device=self.device, warnings=list(ct.warnings))
+        findings.model["segmentation"] = self.segmenter.model_info.as_json()
+        heat = None
+        if not np.any(crop_labels):
+            findings.warnings.append(NO_SPINE)
+            log.warning(NO_SPINE)
+        if self.classifier is None:
+            findings.warnings.append(NO_CLASSIFIER)
+        elif np.any(crop_labels):
+            findings.model["classification"] = self.classifier.model_info.as_json()
+            result = self.classifier.classify(crop.array, crop_labels, crop_fracture, gradcam=gradcam,
+                                              operating_point=operating_point, threshold=threshold,
+                                              progress=lambda f, m: report(0.6 + 0.3 * f, m))
+            timings |= result.timings_s
+            heat = self._into_findings(findings, result, ct, crop)
+        t0 = time.perf_counter()
+        report(0.9, "measuring the vertebrae")
+        add_measurements(findings, measure_levels(ct, labels.array))
+        findings.warnings += _cut_levels(labels.array)
+        timings["measure"] = time.perf_counter() - t0
+        if load_seconds is not None:
+            timings["load"] = load_seconds
+        timings["total"] = time.perf_counter() - t_start + (load_seconds or 0.0)
+        findings.timings_s = {k: round(v, 3) for k, v in timings.items()}
+        report(0.95, "analysis done")
+        return Analysis(ct, labels, heat, findings, seg)
+
+    def _into_findings(self, findings: Findings, result: Classification, ct: CTVolume, crop: CTVolume
+                       ) -> np.ndarray | None:
+        """Copy the classification into the findings; return the heat map on the input grid."""
+        findings.threshold = round(result.threshold, 6)
+        findings.operating_point = result.operating_point
+        findings.patient = {"fracture_probability": _round(result.patient_probability),
+                            "fracture": result.patient_fractured}
+        for i, level in enumerate(LEVELS):
+            v = findings.level(level)
+            v.fracture_probability, v.fracture = _round(result.probabilities[i]), result.fractured[i]
+            peak = result.peak_zyx[i]
+            if peak is not None:
+                lps = crop.index_to_lps(np.asarray(peak[::-1], float))
+                k = int(np.clip(round(float(ct.lps_to_index(lps)[2])), 0, ct.array.shape[0] - 1))
+                v.peak_slice, v.peak_lps_mm = k, np.round(lps, 2).tolist()
+        if result.heatmap is None:
+            return None
+        return np.clip(resample_like(crop.with_array(result.heatmap), ct).array, 0.0, 1.0).astype(np.float32)
+
+
+def _round(p: float | None) -> float | None:
+    return None if p is None else round(float(p), 6)
+
+
+def _format(ct: CTVolume) -> str | None:
+    if ct.source_files:
+        return "dicom"
+    name = ct.source.lower()
+    for suffix, fmt in ((".nii", "nifti"), (".nii.gz", "nifti"), (".nrrd", "nrrd"), (".mha", "mha"), (".mhd", "mha")):
+        if name.endswith(suffix):
+            return fmt
+    return None
+
+
+def _cut_levels(labels: np.ndarray) -> list[str]:
+    """Warnings for levels that touch the first or last slice (cut by the field of view)."""
+    out = []
+    for i, level in enumerate(LEVELS, start=1):
+        if np.any(labels[0] == i) or np.any(labels[-1] == i):
+            out.append(f"{level} touches the edge of the scan: it may be cut, and its measurements incomplete")
+    return out
+
+
+__all__ = ["Analysis", "Analyzer", "NO_CLASSIFIER", "NO_SPINE", "default_classifier_installed"]
