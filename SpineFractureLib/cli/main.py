@@ -12,7 +12,7 @@ import sys
 import typer
 
 from ..errors import InputError
-from . import cls_commands, commands, data_commands, train_commands
+from . import analyze_commands, cls_commands, commands, data_commands, train_commands
 
 log = logging.getLogger("SpineFractureLib")
 
@@ -39,6 +39,7 @@ def _root(
 
 
 commands.register(app)
+analyze_commands.register(app)
 data_commands.register(app)
 train_commands.register(app)
 cls_commands.register(app)

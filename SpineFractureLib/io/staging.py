@@ -27,6 +27,7 @@ def staged_dir(target: str | os.PathLike) -> Iterator[Path]:
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes it private; an output folder is as the user's umask says
     try:
         yield tmp
     except BaseException:
@@ -53,9 +54,17 @@ def staged_file(target: str | os.PathLike) -> Iterator[Path]:
     fd, name = tempfile.mkstemp(prefix=f".partial-{os.getpid()}-", suffix=target.name, dir=target.parent)
     os.close(fd)
     tmp = Path(name)
+    tmp.chmod(0o666 & ~_umask())  # mkstemp makes it private (0600); outputs follow the user's umask
     try:
         yield tmp
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     os.replace(tmp, target)
+
+
+def _umask() -> int:
+    """The process's umask (read by setting and restoring it: there is no other way)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
