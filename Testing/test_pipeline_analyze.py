@@ -1,0 +1,125 @@
+"""`analyze` and `classify` end to end on a phantom DICOM series (shipped segmentation, a small
+untrained classifier: these tests check the plumbing and the contracts, not accuracy)."""
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+import torch
+
+from SpineFractureLib.cli.main import main
+from SpineFractureLib.constants import LEVELS
+from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
+from SpineFractureLib.export.findings import validate_findings
+from SpineFractureLib.export.volumes import write_labels
+from SpineFractureLib.io.dicom_write import write_dicom_series
+from SpineFractureLib.models.classifier import FractureClassifier
+from SpineFractureLib.models.classifier_weights import Calibration, save_classifier
+from SpineFractureLib.pipeline.analyze import NO_CLASSIFIER, Analyzer
+
+OUTPUTS = {"findings.csv", "findings.json", "gradcam.nii.gz", "report.html", "report.png", "segmentation.dcm",
+           "segmentation.nii.gz", "segmentation.seg.nrrd"}
+
+
+@pytest.fixture(scope="module")
+def phantom(tmp_path_factory):
+    root = tmp_path_factory.mktemp("analyze")
+    case = make_phantom(900101, PhantomConfig(size_xyz=(96, 96, 110), spacing=(1.0, 1.0, 1.5), fracture_rate=1.0,
+                                              difficulty=0.2, cut_probability=0.0, streak_probability=0.0))
+    write_dicom_series(case.ct, root / "dicom", patient_id="SECRET^PATIENT")
+    torch.manual_seed(0)
+    net = FractureClassifier(channels=(4, 8, 8, 12), dim=16, region_head=True, pool="mean_max")
+    save_classifier(root / "cls.pt", net, inputs={"windows": 3, "fracture_input": True}, calibration=Calibration(),
+                    name="untrained-test", version="0", trained_on="nothing (a test)")
+    return case, root
+
+
+@pytest.fixture(scope="module")
+def analyzed(phantom):
+    case, root = phantom
+    out = root / "out"
+    code = main(["analyze", str(root / "dicom"), "--out", str(out), "--classifier", str(root / "cls.pt"),
+                 "--device", "cpu"])
+    return code, out
+
+
+def test_analyze_writes_every_output_of_the_contract(analyzed, phantom):
+    code, out = analyzed
+    case, _ = phantom
+    assert code == 0
+    assert {p.name for p in out.iterdir()} == OUTPUTS
+    doc = json.loads((out / "findings.json").read_text())
+    validate_findings(doc)
+    present = [v for v in doc["vertebrae"] if v["present"]]
+    assert len(present) >= 5 and doc["device"] == "cpu"
+    assert set(doc["model"]) == {"segmentation", "classification"}
+    for v in doc["vertebrae"]:
+        if v["present"]:
+            assert 0.0 <= v["fracture_probability"] <= 1.0 and 0 <= v["peak_slice"] < case.ct.array.shape[0]
+            assert v["fracture"] == (v["fracture_probability"] >= doc["threshold"])
+        else:
+            assert v["fracture_probability"] is None and v["volume_ml"] is None
+    assert 0.0 <= doc["patient"]["fracture_probability"] <= 1.0
+    assert {"segment", "classify", "gradcam", "measure", "export", "load", "total"} <= set(doc["timings_s"])
+    labels = np.asarray(nib.load(out / "segmentation.nii.gz").dataobj).transpose(2, 1, 0)
+    assert labels.shape == case.ct.array.shape and set(np.unique(labels)) <= set(range(8))
+    heat = np.asarray(nib.load(out / "gradcam.nii.gz").dataobj)
+    assert heat.dtype == np.float32 and 0.0 <= heat.min() and heat.max() <= 1.0
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and "http://" not in html.replace("http://www.w3.org", "")
+    assert "synthetic phantoms" in html
+    for name in ("findings.json", "findings.csv", "report.html"):
+        assert "SECRET" not in (out / name).read_text()  # no patient identifier anywhere
+    assert b"SECRET" not in (out / "segmentation.dcm").read_bytes()
+
+
+def test_a_non_empty_output_folder_is_refused_unless_overwrite(analyzed, phantom, capsys):
+    _, out = analyzed
+    _, root = phantom
+    before = (out / "findings.json").stat().st_mtime_ns
+    assert main(["analyze", str(root / "dicom"), "--out", str(out), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert str(out) in err and "--overwrite" in err and "Traceback" not in err
+    assert (out / "findings.json").stat().st_mtime_ns == before
+
+
+def test_classify_keeps_the_given_mask_and_reports_progress_as_json(phantom, capsys):
+    case, root = phantom
+    mask = case.labels.array.copy()
+    mask[(mask > 7) | (mask == 7)] = 0  # the user removed C7
+    write_labels(root / "mask.nii.gz", case.ct, mask)
+    out = root / "reclassified"
+    code = main(["classify", str(root / "dicom"), "--mask", str(root / "mask.nii.gz"), "--out", str(out),
+                 "--classifier", str(root / "cls.pt"), "--device", "cpu", "--progress-json", "--no-gradcam"])
+    assert code == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    fractions = [line["fraction"] for line in lines]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and all(isinstance(x["message"], str) for x in lines)
+    back = np.asarray(nib.load(out / "segmentation.nii.gz").dataobj).transpose(2, 1, 0)
+    assert np.array_equal(back, mask)
+    doc = json.loads((out / "findings.json").read_text())
+    assert [v["present"] for v in doc["vertebrae"]] == [bool(np.any(mask == i)) for i in range(1, 8)]
+    assert doc["vertebrae"][6]["fracture_probability"] is None and not (out / "gradcam.nii.gz").exists()
+
+
+def test_classify_refuses_a_mask_off_the_grid(phantom, capsys):
+    case, root = phantom
+    small = make_phantom(1, PhantomConfig(size_xyz=(40, 40, 40), spacing=(2.0, 2.0, 2.0)))
+    write_labels(root / "off.nii.gz", small.ct, np.zeros(small.ct.array.shape, np.uint8))
+    out = root / "never"
+    assert main(["classify", str(root / "dicom"), "--mask", str(root / "off.nii.gz"), "--out", str(out),
+                 "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "off.nii.gz" in err and "grid" in err and not out.exists()
+
+
+def test_without_a_classifier_levels_are_measured_and_probabilities_stay_empty(phantom):
+    case, _ = phantom
+    analysis = Analyzer(classification=None, device="cpu").analyze(case.ct)
+    f = analysis.findings
+    assert NO_CLASSIFIER in f.warnings and analysis.heatmap is None and "classification" not in f.model
+    assert all(v.fracture_probability is None for v in f.vertebrae)
+    assert sum(v.present for v in f.vertebrae) >= 5 and f.patient["fracture_probability"] is None
+    assert [v.level for v in f.vertebrae] == list(LEVELS)
