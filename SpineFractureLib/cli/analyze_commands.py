@@ -31,6 +31,7 @@ def register(app: typer.Typer) -> None:
     app.command("analyze")(analyze)
     app.command("classify")(classify)
     app.command("demo")(demo)
+    app.command("batch")(batch)
 
 
 @contextmanager
@@ -121,6 +122,28 @@ def classify(
         typer.echo(f"{_summary(analysis)}\nwrote {len(written)} files to {out}")
 
 
+def batch(
+    input_dir: Path = typer.Argument(..., help="Archive: a folder of CTs (DICOM folders or image files, searched recursively)."),
+    out: Path = typer.Option(..., "--out", help="Output folder: cases/<case>/ per case, results.csv, submission.csv."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Cases analysed in parallel (processes)."),
+    part_id: int = typer.Option(0, "--part-id", min=0, help="This part's number, 0..num-parts-1 (a job array)."),
+    num_parts: int = typer.Option(1, "--num-parts", min=1, help="Parts the archive is split into."),
+    device: str = _DEVICE, model: str = _MODEL, classifier: str = _CLASSIFIER,
+    threshold: Optional[float] = _THRESHOLD, triage: bool = _TRIAGE, no_gradcam: bool = _NO_GRADCAM,
+    progress_json: bool = _PROGRESS_JSON,
+) -> None:
+    """Analyze every CT of an archive: one CSV row per case and level, an RSNA 2022 submission; reruns skip finished cases."""
+    from ..pipeline.batch import BatchOptions, run_batch
+
+    options = BatchOptions(model, classifier, device, not no_gradcam, threshold, "triage" if triage else "balanced")
+    with _progress(progress_json) as report:
+        summary = run_batch(input_dir, out, options, workers=workers, part_id=part_id, num_parts=num_parts,
+                            progress=report)
+    if not progress_json:
+        typer.echo(f"{summary['cases']} cases: {summary['analysed']} analysed, {summary['skipped']} finished before, "
+                   f"{summary['failed']} failed\n{summary['csv']}\n{summary['submission']}")
+
+
 #: The demo's phantom: a fractured neck, small enough to analyse in seconds.
 DEMO_SEED = 900100
 
@@ -158,4 +181,4 @@ def demo(
     typer.echo("research use only; the shipped models are trained on synthetic phantoms")
 
 
-__all__ = ["analyze", "classify", "demo", "register"]
+__all__ = ["analyze", "batch", "classify", "demo", "register"]

@@ -46,6 +46,23 @@ def list_unlabelled_cts(root: str | os.PathLike) -> list[tuple[str, Callable[[],
         return list_labelled_cases(root)
     except InputError:
         pass  # not a labelled layout: plain CTs
+    found = find_cts(root)
+    log.info("%d unlabelled CT volumes under %s", len(found), root)
+    return [(key, (lambda key=key, path=path: _read(key, path))) for key, path in found]
+
+
+def find_cts(root: str | os.PathLike) -> list[tuple[str, Path]]:
+    """Every CT under ``root``: image files, and folders holding DICOM files (one CT each).
+
+    Returns:
+        (path relative to ``root``, path) pairs, sorted by the relative path.
+
+    Raises:
+        InputError: ``root`` is not a folder or holds no CT.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(root, "is not a folder")
     found: list[tuple[str, Path]] = []
     for folder, dirs, files in os.walk(root):
         dirs.sort()
@@ -57,8 +74,7 @@ def list_unlabelled_cts(root: str | os.PathLike) -> list[tuple[str, Callable[[],
             found.append((str(here.relative_to(root)), here))
     if not found:
         raise InputError(root, "holds no CT (image files .nii/.nii.gz/.nrrd/.mha/.mhd or DICOM folders)")
-    log.info("%d unlabelled CT volumes under %s", len(found), root)
-    return [(key, (lambda key=key, path=path: _read(key, path))) for key, path in sorted(found)]
+    return sorted(found)
 
 
 def _read(key: str, path: Path) -> LabelledCase:
@@ -66,4 +82,4 @@ def _read(key: str, path: Path) -> LabelledCase:
     return LabelledCase(key, ct, ct.with_array(np.zeros(ct.array.shape, np.uint8)))
 
 
-__all__ = ["list_unlabelled_cts"]
+__all__ = ["find_cts", "list_unlabelled_cts"]
