@@ -118,12 +118,19 @@ def test_help_on_every_command(capsys, command):
     assert code == 0 and "Usage" in out
 
 
-def test_demo_writes_and_describes_a_series(capsys, tmp_path):
+def test_demo_analyzes_a_phantom_with_a_known_fracture(capsys, tmp_path):
+    from SpineFractureLib.pipeline.analyze import default_classifier_installed
+
     code, out, _ = run(capsys, "demo", "--out", tmp_path / "d")
     assert code == 0
-    assert "80 DICOM files" in out and "not shipped yet" in out
+    assert "known fracture at" in out and "levels found: C1, C2, C3" in out and "synthetic phantoms" in out
+    if default_classifier_installed():
+        assert "most suspicious level" in out and "patient fracture probability" in out
+    analysis = tmp_path / "d" / "analysis"
+    assert {"findings.json", "report.html", "segmentation.dcm", "segmentation.seg.nrrd"} <= {
+        p.name for p in analysis.iterdir()}
     files = sorted((tmp_path / "d" / "ct-dicom").iterdir())
-    assert len(files) == 80 and [p.name for p in (tmp_path / "d").iterdir()] == ["ct-dicom"]
+    assert len(files) == 150
     # reproducible: running again gives byte-identical files
     first = files[0].read_bytes()
     assert run(capsys, "demo", "--out", tmp_path / "d")[0] == 0

@@ -22,6 +22,9 @@ _THRESHOLD = typer.Option(None, "--threshold", min=0.0, max=1.0,
 _TRIAGE = typer.Option(False, "--triage", help="Use the triage operating point (sensitivity >= 0.95 on validation).")
 _NO_GRADCAM = typer.Option(False, "--no-gradcam", help="Skip the Grad-CAM heat map (faster).")
 _OVERWRITE = typer.Option(False, "--overwrite", help="Replace an output folder that is not empty.")
+_HU_OFFSET = typer.Option(None, "--hu-offset", help="Add this many HU to every voxel (a file with a wrong rescale).")
+_NO_HU_CORRECTION = typer.Option(False, "--no-hu-correction",
+                                 help="Do not add the offset the HU check suggests for values that are not HU.")
 _PROGRESS_JSON = typer.Option(False, "--progress-json",
                               help='Print progress as one JSON object per line: {"fraction": 0.4, "message": ...}.')
 
@@ -53,23 +56,25 @@ def _progress(as_json: bool) -> Iterator[Callable[[float, str], None]]:
 
 
 def _run(input: Path, out: Path, mask: Optional[Path], device: str, model: str, classifier: str,
-         threshold: Optional[float], triage: bool, no_gradcam: bool, overwrite: bool, progress_json: bool):
+         threshold: Optional[float], triage: bool, no_gradcam: bool, overwrite: bool, progress_json: bool,
+         hu_offset: Optional[float] = None, no_hu_correction: bool = False):
     from ..io import load_ct
     from ..io.image_files import read_mask_on_grid
     from ..pipeline.analyze import Analyzer
     from ..pipeline.outputs import check_out_dir, write_outputs
 
     check_out_dir(out, overwrite)  # before minutes of work
-    try:
-        analyzer = Analyzer(model, classifier, device)
-    except ValueError as err:  # an unavailable device
-        raise InputError("--device", str(err)) from err
     with _progress(progress_json) as report:
         report(0.0, "loading the CT")
         t0 = time.perf_counter()
-        ct = load_ct(input, auto_hu_correction=True)
+        ct = load_ct(input, hu_offset=hu_offset, auto_hu_correction=not no_hu_correction)
         given = read_mask_on_grid(mask, ct) if mask is not None else None
         load_s = time.perf_counter() - t0
+        report(0.02, "loading the models")
+        try:
+            analyzer = Analyzer(model, classifier, device)
+        except ValueError as err:  # an unavailable device
+            raise InputError("--device", str(err)) from err
         options = dict(gradcam=not no_gradcam, threshold=threshold, operating_point="triage" if triage else "balanced",
                        progress=report, load_seconds=load_s)
         analysis = analyzer.analyze(ct, **options) if given is None else analyzer.classify_mask(ct, given, **options)
@@ -99,10 +104,11 @@ def analyze(
     device: str = _DEVICE, model: str = _MODEL, classifier: str = _CLASSIFIER,
     threshold: Optional[float] = _THRESHOLD, triage: bool = _TRIAGE, no_gradcam: bool = _NO_GRADCAM,
     overwrite: bool = _OVERWRITE, progress_json: bool = _PROGRESS_JSON,
+    hu_offset: Optional[float] = _HU_OFFSET, no_hu_correction: bool = _NO_HU_CORRECTION,
 ) -> None:
     """Segment C1-C7, estimate each level's fracture probability, explain it (Grad-CAM), measure, export."""
     analysis, written = _run(input, out, None, device, model, classifier, threshold, triage, no_gradcam, overwrite,
-                             progress_json)
+                             progress_json, hu_offset, no_hu_correction)
     if not progress_json:
         typer.echo(f"{_summary(analysis)}\nwrote {len(written)} files to {out}")
 
@@ -114,10 +120,11 @@ def classify(
     device: str = _DEVICE, model: str = _MODEL, classifier: str = _CLASSIFIER,
     threshold: Optional[float] = _THRESHOLD, triage: bool = _TRIAGE, no_gradcam: bool = _NO_GRADCAM,
     overwrite: bool = _OVERWRITE, progress_json: bool = _PROGRESS_JSON,
+    hu_offset: Optional[float] = _HU_OFFSET, no_hu_correction: bool = _NO_HU_CORRECTION,
 ) -> None:
     """Run the classifier and Grad-CAM on a given (corrected) mask; the mask is written back unchanged."""
     analysis, written = _run(input, out, mask, device, model, classifier, threshold, triage, no_gradcam, overwrite,
-                             progress_json)
+                             progress_json, hu_offset, no_hu_correction)
     if not progress_json:
         typer.echo(f"{_summary(analysis)}\nwrote {len(written)} files to {out}")
 

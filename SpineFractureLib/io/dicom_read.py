@@ -128,16 +128,22 @@ def _consistent_slices(path: Path, slices: list[_Slice], warnings: list[str]) ->
         for tag in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing"):
             if tag not in s.ds:
                 raise InputError(s.path, f"slice has no {tag}: cannot place it in space")
-        key = (tuple(np.round(np.asarray(s.ds.ImageOrientationPatient, float), 4)),
-               int(s.ds.Rows), int(s.ds.Columns),
-               tuple(np.round(np.asarray(s.ds.PixelSpacing, float), 4)))
-        groups[key].append(s)
+        groups[tuple(np.round(np.asarray(s.ds.ImageOrientationPatient, float), 4))].append(s)
     best = max(groups.values(), key=len)
     dropped = len(slices) - len(best)
-    if dropped:
-        msg = f"ignored {dropped} slice(s) with another orientation, size or pixel spacing"
+    if dropped:  # localizers and other planes stored with the series
+        msg = f"ignored {dropped} slice(s) with another orientation"
         log.info(msg)
         warnings.append(msg)
+    # Within one orientation every slice must have one matrix and pixel size: a series that mixes
+    # them is not one volume, and keeping the larger group would read a thinner, gappy series.
+    sizes: dict[tuple, int] = defaultdict(int)
+    for s in best:
+        sizes[(int(s.ds.Rows), int(s.ds.Columns), tuple(np.round(np.asarray(s.ds.PixelSpacing, float), 4)))] += 1
+    if len(sizes) > 1:
+        described = ", ".join(f"{n} of {r}×{c} pixels of {sp[0]:g}×{sp[1]:g} mm" for (r, c, sp), n in
+                              sorted(sizes.items(), key=lambda kv: -kv[1]))
+        raise InputError(path, f"the series mixes slice sizes ({described}): it is not one CT volume")
     if len(best) < MIN_SLICES:
         raise InputError(path, f"the CT series has {len(best)} slice(s); a CT volume needs at least "
                                f"{MIN_SLICES}")

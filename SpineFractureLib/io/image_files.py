@@ -14,7 +14,7 @@ import SimpleITK as sitk
 
 from ..errors import InputError
 from ..volume import CTVolume
-from .nifti_check import check_nifti
+from .nifti_check import check_nifti, check_nifti_header
 
 #: File endings read as single-file images (lower case).
 IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
@@ -40,6 +40,8 @@ def read_image_file(path: str | os.PathLike, *, is_label: bool = False) -> CTVol
         InputError: unreadable file, not 3D, or not scalar.
     """
     path = os.fspath(path)
+    if path.lower().endswith((".nii", ".nii.gz")):
+        check_nifti_header(path)
     try:
         reader = sitk.ImageFileReader()
         reader.SetFileName(path)

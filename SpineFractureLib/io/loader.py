@@ -63,6 +63,10 @@ def load_ct(
     if bad:
         raise InputError(p, f"contains {bad} NaN or infinite voxel value(s)")
 
+    low, high = float(volume.array.min()), float(volume.array.max())
+    if low == high:
+        raise InputError(p, f"every voxel has the same value ({low:g}): there is no image (a RescaleSlope of 0, "
+                            "or an empty export)")
     check = check_hu_calibration(volume.array)
     if hu_offset is not None:
         volume.array += np.float32(hu_offset)
@@ -71,7 +75,7 @@ def load_ct(
         if auto_hu_correction:
             volume.array += np.float32(check.suggested_offset)
             volume.warnings.append(f"{check.message}; added {check.suggested_offset:g} HU "
-                                   "(turn this off with --no-hu-correction)")
+                                   "(turn this off with --no-hu-correction, or set --hu-offset)")
         else:
             volume.warnings.append(f"{check.message} (use --hu-offset {check.suggested_offset:g})")
     for w in volume.warnings:
