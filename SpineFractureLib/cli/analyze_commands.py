@@ -86,6 +86,16 @@ def _run(input: Path, out: Path, mask: Optional[Path], device: str, model: str, 
     return analysis, written
 
 
+def _command(input: Path, out: Path, mask: Optional[Path], device: str, model: str, classifier: str,
+             threshold: Optional[float], triage: bool, no_gradcam: bool, overwrite: bool, progress_json: bool,
+             hu_offset: Optional[float], no_hu_correction: bool) -> None:
+    """analyze / classify: run, then print the summary (unless the output is JSON lines)."""
+    analysis, written = _run(input, out, mask, device, model, classifier, threshold, triage, no_gradcam, overwrite,
+                             progress_json, hu_offset, no_hu_correction)
+    if not progress_json:
+        typer.echo(f"{_summary(analysis)}\nwrote {len(written)} files to {out}")
+
+
 def _summary(analysis) -> str:
     f = analysis.findings
     present = [v for v in f.vertebrae if v.present]
@@ -107,10 +117,8 @@ def analyze(
     hu_offset: Optional[float] = _HU_OFFSET, no_hu_correction: bool = _NO_HU_CORRECTION,
 ) -> None:
     """Segment C1-C7, estimate each level's fracture probability, explain it (Grad-CAM), measure, export."""
-    analysis, written = _run(input, out, None, device, model, classifier, threshold, triage, no_gradcam, overwrite,
-                             progress_json, hu_offset, no_hu_correction)
-    if not progress_json:
-        typer.echo(f"{_summary(analysis)}\nwrote {len(written)} files to {out}")
+    _command(input, out, None, device, model, classifier, threshold, triage, no_gradcam, overwrite, progress_json,
+             hu_offset, no_hu_correction)
 
 
 def classify(
@@ -123,10 +131,8 @@ def classify(
     hu_offset: Optional[float] = _HU_OFFSET, no_hu_correction: bool = _NO_HU_CORRECTION,
 ) -> None:
     """Run the classifier and Grad-CAM on a given (corrected) mask; the mask is written back unchanged."""
-    analysis, written = _run(input, out, mask, device, model, classifier, threshold, triage, no_gradcam, overwrite,
-                             progress_json, hu_offset, no_hu_correction)
-    if not progress_json:
-        typer.echo(f"{_summary(analysis)}\nwrote {len(written)} files to {out}")
+    _command(input, out, mask, device, model, classifier, threshold, triage, no_gradcam, overwrite, progress_json,
+             hu_offset, no_hu_correction)
 
 
 def batch(
