@@ -31,6 +31,8 @@ Progress = Callable[[float, str], None]
 NO_CLASSIFIER = ("no fracture classifier is installed: levels are segmented and measured, fracture "
                  "probabilities are left empty")
 NO_SPINE = "no cervical vertebra was found in the field of view: every level is reported absent"
+PHANTOM_CLASSIFIER = ("the fracture classifier is trained on synthetic phantoms only: on real CT its probabilities "
+                      "are not meaningful (on the sample real scans it calls intact vertebrae fractured)")
 
 
 @dataclass
@@ -146,6 +148,8 @@ class Analyzer:
             findings.warnings.append(NO_CLASSIFIER)
         elif np.any(crop_labels):
             findings.model["classification"] = self.classifier.model_info.as_json()
+            if "phantom" in self.classifier.model_info.trained_on:
+                findings.warnings.append(PHANTOM_CLASSIFIER)
             result = self.classifier.classify(crop.array, crop_labels, crop_fracture, gradcam=gradcam,
                                               operating_point=operating_point, threshold=threshold,
                                               progress=lambda f, m: report(0.6 + 0.3 * f, m))
@@ -206,4 +210,4 @@ def _cut_levels(labels: np.ndarray) -> list[str]:
     return out
 
 
-__all__ = ["Analysis", "Analyzer", "NO_CLASSIFIER", "NO_SPINE", "default_classifier_installed"]
+__all__ = ["Analysis", "Analyzer", "NO_CLASSIFIER", "NO_SPINE", "PHANTOM_CLASSIFIER", "default_classifier_installed"]
