@@ -35,6 +35,9 @@ MIN_VOLUME_SHARE = 0.65
 #: A plausible cervical body on its mid-sagittal plane: depth (mm) and tallest height (mm).
 BODY_DEPTH_MM = (8.0, 30.0)
 MIN_TALLEST_MM = 8.0
+#: A height under this share of the body's tallest is a gap in the mask, not bone (the worst
+#: compressions the grades describe keep about half the height).
+MIN_HEIGHT_SHARE = 0.3
 #: Levels that are graded, and whose heights serve as a neighbour's expected height.
 REFERENCE_LEVELS = ("C3", "C4", "C5", "C6", "C7")
 
@@ -132,7 +135,7 @@ def measure_levels(ct: CTVolume, labels: np.ndarray) -> dict[str, LevelMeasureme
         if doubt:
             m.notes.append(f"{doubt}: heights and grade not reported")
         else:
-            m.heights_mm, m.keypoints_lps_mm = body.heights_mm, body.keypoints_lps_mm
+            m.heights_mm, m.keypoints_lps_mm = _drop_implausible(body, m.notes)
         if name == "C2":
             m.notes.append("C2's middle height is not measured (the dens rises there) and C2 gets no Genant "
                            "grade (its body is not shaped like C3-C7's)")
@@ -156,6 +159,19 @@ def _doubt(name: str, counts: dict[int, int], value: int, body: BodyGeometry) ->
         return f"the body's outline on its mid-sagittal plane is not a whole body ({depth:.0f} mm deep, " \
                f"{tallest:.0f} mm tall)"
     return ""
+
+
+def _drop_implausible(body: BodyGeometry, notes: list[str]) -> tuple[dict, dict]:
+    """The body's heights and keypoints without heights under :data:`MIN_HEIGHT_SHARE` of its tallest."""
+    heights, keypoints = dict(body.heights_mm), dict(body.keypoints_lps_mm)
+    tallest = max(h for h in heights.values() if h is not None)
+    for line, h in body.heights_mm.items():
+        if h is not None and h < MIN_HEIGHT_SHARE * tallest:
+            heights[line] = None
+            keypoints[f"{line}_superior"] = keypoints[f"{line}_inferior"] = None
+            notes.append(f"the {line} height ({h:.1f} mm of {tallest:.1f} mm) runs through a gap in the mask: "
+                         "not reported")
+    return heights, keypoints
 
 
 def _grade(levels: dict[str, LevelMeasurement]) -> None:
