@@ -62,3 +62,28 @@ def test_no_level_writes_no_seg_and_non_dicom_input_is_refused(dicom_ct, tmp_pat
             write_dicom_seg(tmp_path / "s.dcm", ct, labels)
     finally:
         ct.source_files = files
+
+
+def test_a_series_without_frame_of_reference_gets_no_seg_but_the_analysis_outputs(dicom_ct, tmp_path):
+    """The real sample series lacks FrameOfReferenceUID: the SEG cannot reference it, the rest is written."""
+    from SpineFractureLib.export.findings import Findings
+    from SpineFractureLib.pipeline.analyze import Analysis
+    from SpineFractureLib.pipeline.outputs import write_outputs
+
+    ct, labels = dicom_ct
+    copies = tmp_path / "nofor"
+    copies.mkdir()
+    files = []
+    for i, path in enumerate(ct.source_files):
+        ds = pydicom.dcmread(path)
+        del ds.FrameOfReferenceUID
+        ds.save_as(copies / f"{i:04d}.dcm")
+        files.append(str(copies / f"{i:04d}.dcm"))
+    grid = ct.with_array(ct.array, source_files=files)
+    with pytest.raises(ValueError, match="Frame Of Reference"):
+        write_dicom_seg(tmp_path / "s.dcm", grid, labels)
+    findings = Findings(input={"size": list(grid.shape_xyz), "spacing_mm": list(grid.spacing), "modality": "CT"})
+    written = write_outputs(Analysis(grid, grid.with_array(labels), None, findings), tmp_path / "out")
+    names = {p.name for p in written}
+    assert "segmentation.dcm" not in names and {"findings.json", "segmentation.nii.gz"} <= names
+    assert any("no DICOM SEG" in w for w in findings.warnings)

@@ -53,8 +53,13 @@ def write_outputs(analysis: Analysis, out: str | os.PathLike, overwrite: bool = 
         labels = analysis.labels.array
         write_labels(tmp / "segmentation.nii.gz", analysis.ct, labels)
         write_seg_nrrd(tmp / "segmentation.seg.nrrd", analysis.ct, labels)
-        if analysis.ct.source_files and write_dicom_seg(tmp / "segmentation.dcm", analysis.ct, labels) is None:
-            log.info("no level present: no DICOM SEG written")
+        if analysis.ct.source_files:
+            try:
+                if write_dicom_seg(tmp / "segmentation.dcm", analysis.ct, labels) is None:
+                    log.info("no level present: no DICOM SEG written")
+            except ValueError as err:  # a source series the SEG standard cannot reference
+                f.warnings.append(f"no DICOM SEG written: {err}")
+                log.warning("no DICOM SEG written: %s", err)
         if analysis.heatmap is not None:
             write_heatmap(tmp / "gradcam.nii.gz", analysis.ct, analysis.heatmap)
         probabilities = [v.fracture_probability for v in f.vertebrae]
