@@ -131,21 +131,25 @@ def validate_findings(doc: dict[str, Any]) -> None:
         raise ValueError("findings.json must list the seven levels C1..C7 in order")
 
 
+def level_row(v: VertebraFinding) -> dict[str, Any]:
+    """One level's findings.csv row (None where absent or not measured); batch's CSV uses it too."""
+    heights = v.heights_mm or {}
+    centroid = v.centroid_lps_mm or [None, None, None]
+    return {"level": v.level, "present": v.present, "fracture_probability": v.fracture_probability,
+            "fracture": v.fracture, "review": v.review, "genant_grade": v.genant_grade,
+            "height_loss": v.height_loss, "height_anterior_mm": heights.get("anterior"),
+            "height_middle_mm": heights.get("middle"), "height_posterior_mm": heights.get("posterior"),
+            "volume_ml": v.volume_ml, "mean_hu": v.mean_hu, "centroid_l_mm": centroid[0],
+            "centroid_p_mm": centroid[1], "centroid_s_mm": centroid[2], "peak_slice": v.peak_slice}
+
+
 def findings_csv(findings: Findings) -> str:
     """findings.csv: one row per level (absent levels too, with empty cells)."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for v in findings.vertebrae:
-        heights = v.heights_mm or {}
-        centroid = v.centroid_lps_mm or [None, None, None]
-        row = {"level": v.level, "present": v.present, "fracture_probability": v.fracture_probability,
-               "fracture": v.fracture, "review": v.review, "genant_grade": v.genant_grade,
-               "height_loss": v.height_loss, "height_anterior_mm": heights.get("anterior"),
-               "height_middle_mm": heights.get("middle"), "height_posterior_mm": heights.get("posterior"),
-               "volume_ml": v.volume_ml, "mean_hu": v.mean_hu, "centroid_l_mm": centroid[0],
-               "centroid_p_mm": centroid[1], "centroid_s_mm": centroid[2], "peak_slice": v.peak_slice}
-        writer.writerow({k: ("" if x is None else x) for k, x in row.items()})
+        writer.writerow({k: ("" if x is None else x) for k, x in level_row(v).items()})
     return out.getvalue()
 
 
@@ -169,5 +173,5 @@ def write_findings(folder: str | os.PathLike, findings: Findings) -> tuple[Path,
     return paths
 
 
-__all__ = ["CSV_COLUMNS", "add_measurements", "Findings", "OPERATING_POINTS", "SCHEMA_VERSION", "VertebraFinding", "findings_csv",
+__all__ = ["CSV_COLUMNS", "add_measurements", "level_row", "Findings", "OPERATING_POINTS", "SCHEMA_VERSION", "VertebraFinding", "findings_csv",
            "findings_schema", "validate_findings", "write_findings"]

@@ -27,13 +27,13 @@ from typing import Any
 from ..constants import LEVELS
 from ..data.unlabelled_dirs import find_cts
 from ..errors import InputError
+from ..export.findings import CSV_COLUMNS, Findings, level_row
 from ..io.staging import staged_file
 from .evaluate_cls import write_rsna_submission
 
 log = logging.getLogger(__name__)
-COLUMNS = ("case", "level", "present", "fracture_probability", "fracture", "genant_grade", "height_loss",
-           "height_anterior_mm", "height_middle_mm", "height_posterior_mm", "volume_ml", "mean_hu",
-           "patient_fracture_probability", "patient_fracture", "error")
+#: findings.csv's columns, with the case, the patient's result and the error around them.
+COLUMNS = ("case", *CSV_COLUMNS, "patient_fracture_probability", "patient_fracture", "error")
 #: Probability written to the submission where a level or the patient has none (RSNA's
 #: prevalence of a fractured level, roughly; the metric needs a number on every row).
 PRIOR = 0.1
@@ -152,19 +152,13 @@ def _write_csvs(out: Path, cases: list[tuple[str, Path]], errors: dict[str, str]
             submission.append({"case": study, "levels": {lv: {"probability": None} for lv in LEVELS},
                                "patient_probability": None})
             continue
-        doc = json.loads(doc_path.read_text())
-        patient = doc["patient"]
-        for v in doc["vertebrae"]:
-            h = v["heights_mm"] or {}
-            rows.append({"case": key, "level": v["level"], "present": v["present"],
-                         "fracture_probability": v["fracture_probability"], "fracture": v["fracture"],
-                         "genant_grade": v["genant_grade"], "height_loss": v.get("height_loss"),
-                         "height_anterior_mm": h.get("anterior"), "height_middle_mm": h.get("middle"),
-                         "height_posterior_mm": h.get("posterior"), "volume_ml": v["volume_ml"],
-                         "mean_hu": v["mean_hu"], "patient_fracture_probability": patient["fracture_probability"],
+        findings = Findings.from_dict(json.loads(doc_path.read_text()))
+        patient = findings.patient
+        for v in findings.vertebrae:
+            rows.append({"case": key, **level_row(v), "patient_fracture_probability": patient["fracture_probability"],
                          "patient_fracture": patient["fracture"], "error": ""})
         submission.append({"case": study, "patient_probability": patient["fracture_probability"],
-                           "levels": {v["level"]: {"probability": v["fracture_probability"]} for v in doc["vertebrae"]}})
+                           "levels": {v.level: {"probability": v.fracture_probability} for v in findings.vertebrae}})
     out.mkdir(parents=True, exist_ok=True)
     with staged_file(csv_path) as tmp, open(tmp, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=COLUMNS)
