@@ -157,21 +157,16 @@ def batch(
                    f"{summary['failed']} failed\n{summary['csv']}\n{summary['submission']}")
 
 
-#: The demo's phantom: a fractured neck, small enough to analyse in seconds.
-DEMO_SEED = 900100
-
-
 def demo(
     out: Path = typer.Option(Path("spinefracture-demo"), "--out", help="Folder for the demo's files."),
     overwrite: bool = typer.Option(True, "--overwrite/--no-overwrite", help="Replace an earlier demo's files."),
 ) -> None:
     """Make a synthetic neck CT with a known fracture, analyze it, and compare with the truth."""
-    from ..data.phantom import PhantomConfig, make_phantom
+    from ..data.demo_case import fractured_levels, make_demo_case
     from ..io.dicom_write import write_dicom_series
     from ..io.staging import staged_dir
 
-    case = make_phantom(DEMO_SEED, PhantomConfig(size_xyz=(128, 128, 150), spacing=(0.8, 0.8, 1.0),
-                                                 fracture_rate=1.0, difficulty=0.1, cut_probability=0.0))
+    case = make_demo_case()
     ct_dir = out / "ct-dicom"
     if ct_dir.exists() and not overwrite:
         raise InputError(ct_dir, "exists (pass --overwrite to replace it)")
@@ -180,7 +175,7 @@ def demo(
                            uid_seed="spinefracture-demo")
     analysis, written = _run(ct_dir, out / "analysis", None, "auto", "default", "default", None, False, False,
                              overwrite, False)
-    truth = [lv for lv, t in case.truth["levels"].items() if t.get("fractured")]
+    truth = fractured_levels(case)
     kinds = ", ".join(f"{lv} ({case.truth['levels'][lv]['kind']})" for lv in truth)
     typer.echo(f"synthetic CT with a known fracture at {kinds}: {ct_dir}")
     typer.echo(_summary(analysis))

@@ -15,6 +15,7 @@ import SimpleITK as sitk
 from ..errors import InputError
 from ..volume import CTVolume
 from .nifti_check import check_nifti, check_nifti_header
+from .seg_nrrd_read import is_seg_nrrd, read_seg_nrrd_on_grid
 
 #: File endings read as single-file images (lower case).
 IMAGE_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
@@ -81,7 +82,8 @@ def read_mask_on_grid(path: str | os.PathLike, reference: CTVolume) -> CTVolume:
     """Read a label/mask image that must lie on ``reference``'s grid.
 
     Args:
-        path: the mask file (any format :func:`read_image_file` reads).
+        path: the mask file (any format :func:`read_image_file` reads, or a Slicer ``.seg.nrrd``
+            whose segments are named C1..C7, see :mod:`.seg_nrrd_read`).
         reference: the CT it belongs to; array axis order (z, y, x).
 
     Returns:
@@ -93,6 +95,8 @@ def read_mask_on_grid(path: str | os.PathLike, reference: CTVolume) -> CTVolume:
     """
     if not os.path.exists(path):
         raise InputError(path, "file missing")
+    if is_seg_nrrd(path):
+        return read_seg_nrrd_on_grid(path, reference)
     mask = read_image_file(path, is_label=True)
     if not mask.same_grid(reference, tol_mm=MASK_GRID_TOLERANCE_MM):
         raise InputError(path, f"mask grid ({mask.shape_xyz} voxels, spacing "

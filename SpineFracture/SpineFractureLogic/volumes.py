@@ -1,14 +1,8 @@
-"""MRML logic of the SpineFracture module: library objects <-> MRML nodes.
+"""Volumes between SpineFractureLib (CTVolume: numpy array, LPS geometry) and MRML volume nodes.
 
-This file is the boundary between SpineFractureLib (numpy arrays, LPS geometry) and Slicer's MRML
-scene (vtkImageData, RAS geometry). It imports only vtk, numpy, Slicer's MRML classes and
-SpineFractureLib; no qt, ctk or ``slicer.util`` GUI helpers. So it runs unchanged inside Slicer and
-under plain pytest with the ``slicer-core`` wheel, where ``import slicer`` gives the MRML classes
-(``slicer.vtkMRMLScene``, ``slicer.vtkMRMLScalarVolumeNode``, ...) without an application.
-
-SpineFractureLib is imported inside the functions rather than at the top: Slicer imports this file
-when it discovers the module at startup, and the library's Python dependencies may not be
-installed yet then (they are installed on first use, after the user confirms).
+The only place geometry crosses the LPS/RAS boundary: node matrices come from
+``CTVolume.ijk_to_ras()`` and go back through ``LPS_TO_RAS`` (both in ``SpineFractureLib.volume``),
+and :func:`lps_to_ras` converts single points.
 
 Axis conventions: numpy volume arrays are (z, y, x) = (k, j, i) as SimpleITK returns them; a
 vtkImageData is stored with i varying fastest, so a C-order (z, y, x) array is exactly its scalar
@@ -18,6 +12,7 @@ buffer for dimensions (x, y, z).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -66,23 +61,10 @@ def _vtk_compatible(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def volume_node_from_ct(
-    scene: slicer.vtkMRMLScene, ct: CTVolume, name: str = "CT"
-) -> slicer.vtkMRMLScalarVolumeNode:
-    """Add a scalar volume node holding a CT volume to a MRML scene.
-
-    Args:
-        scene: the MRML scene to add the node to (``slicer.mrmlScene`` inside Slicer).
-        ct: the volume; ``ct.array`` is (z, y, x) and its geometry is LPS.
-        name: base name of the new node (the scene may make it unique).
-
-    Returns:
-        The new vtkMRMLScalarVolumeNode, with a deep copy of the voxels, the IJK-to-RAS matrix
-        ``ct.ijk_to_ras()`` and default display nodes.
-    """
-    array = _vtk_compatible(np.asarray(ct.array))
+def _image_data(array: np.ndarray) -> vtk.vtkImageData:
+    """A vtkImageData holding a deep copy of a (z, y, x) array."""
+    array = _vtk_compatible(np.asarray(array))
     size_z, size_y, size_x = array.shape
-
     image = vtk.vtkImageData()
     image.SetDimensions(size_x, size_y, size_z)
     scalars = numpy_support.numpy_to_vtk(
@@ -90,13 +72,58 @@ def volume_node_from_ct(
     )
     scalars.SetName("ImageScalars")
     image.GetPointData().SetScalars(scalars)
+    return image
 
-    node = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name)
+
+def volume_node_from_ct(
+    scene: slicer.vtkMRMLScene, ct: CTVolume, name: str = "CT", class_name: str = "vtkMRMLScalarVolumeNode",
+) -> slicer.vtkMRMLScalarVolumeNode:
+    """Add a volume node holding a CT volume (or any array on a CT's grid) to a MRML scene.
+
+    Args:
+        scene: the MRML scene to add the node to (``slicer.mrmlScene`` inside Slicer).
+        ct: the volume; ``ct.array`` is (z, y, x) and its geometry is LPS.
+        name: base name of the new node (the scene may make it unique).
+        class_name: ``vtkMRMLScalarVolumeNode`` or ``vtkMRMLLabelMapVolumeNode``.
+
+    Returns:
+        The new node, with a deep copy of the voxels, the IJK-to-RAS matrix ``ct.ijk_to_ras()``
+        and default display nodes.
+    """
+    image = _image_data(ct.array)
+    node = scene.AddNewNodeByClass(class_name, name)
     node.SetIJKToRASMatrix(_matrix_to_vtk(ct.ijk_to_ras()))
     node.SetAndObserveImageData(image)
     node.CreateDefaultDisplayNodes()
-    logger.debug("added volume node %s of size %s", node.GetID(), (size_x, size_y, size_z))
+    logger.debug("added volume node %s of size %s", node.GetID(), image.GetDimensions())
     return node
+
+
+def remove_volume_node(node: slicer.vtkMRMLVolumeNode) -> None:
+    """Remove a (temporary) volume node and its display and storage nodes from its scene."""
+    scene = node.GetScene()
+    if scene is None:
+        return
+    helpers = [node.GetNthDisplayNode(i) for i in range(node.GetNumberOfDisplayNodes())]
+    helpers += [node.GetNthStorageNode(i) for i in range(node.GetNumberOfStorageNodes())]
+    scene.RemoveNode(node)
+    for helper in helpers:
+        if helper is not None and helper.GetScene() is scene:
+            scene.RemoveNode(helper)
+
+
+def update_volume_node(node: slicer.vtkMRMLScalarVolumeNode, ct: CTVolume) -> None:
+    """Replace a volume node's voxels and geometry by ``ct``'s (array (z, y, x), LPS geometry)."""
+    node.SetIJKToRASMatrix(_matrix_to_vtk(ct.ijk_to_ras()))
+    node.SetAndObserveImageData(_image_data(ct.array))
+
+
+def lps_to_ras(point_lps: Sequence[float]) -> tuple[float, float, float]:
+    """A world point (mm) from the library's LPS to Slicer's RAS."""
+    from SpineFractureLib.volume import LPS_TO_RAS
+
+    ras = LPS_TO_RAS @ np.array([*map(float, point_lps), 1.0])
+    return float(ras[0]), float(ras[1]), float(ras[2])
 
 
 def ct_from_volume_node(node: slicer.vtkMRMLScalarVolumeNode) -> CTVolume:
@@ -168,33 +195,3 @@ def describe_volume_node(node: slicer.vtkMRMLScalarVolumeNode) -> str:
 
     info = describe_ct(ct_from_volume_node(node))
     return f"volume       {node.GetName()}\n{format_description(info)}"
-
-
-class SpineFractureLogic:
-    """MRML logic of the SpineFracture module; no GUI state and no computation of its own.
-
-    The methods wrap the module-level functions for one scene, so a script can use
-    ``slicer.util.getModuleLogic("SpineFracture")`` the usual way.
-
-    Args:
-        scene: the MRML scene new nodes are added to; ``slicer.mrmlScene`` inside Slicer.
-    """
-
-    def __init__(self, *, scene: slicer.vtkMRMLScene | None = None) -> None:
-        # Keyword-only on purpose: Slicer instantiates any class named like its file with one
-        # positional argument when it mistakes a helper file for a module; this then fails loudly.
-        self.scene = scene
-
-    def volumeNodeFromCT(self, ct: CTVolume, name: str = "CT") -> slicer.vtkMRMLScalarVolumeNode:
-        """Add ``ct`` to the logic's scene; see :func:`volume_node_from_ct`."""
-        if self.scene is None:
-            raise ValueError("SpineFractureLogic has no scene")
-        return volume_node_from_ct(self.scene, ct, name)
-
-    def ctFromVolumeNode(self, node: slicer.vtkMRMLScalarVolumeNode) -> CTVolume:
-        """Read a volume node; see :func:`ct_from_volume_node`."""
-        return ct_from_volume_node(node)
-
-    def describeVolumeNode(self, node: slicer.vtkMRMLScalarVolumeNode) -> str:
-        """Describe a volume node; see :func:`describe_volume_node`."""
-        return describe_volume_node(node)
