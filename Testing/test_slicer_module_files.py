@@ -172,3 +172,15 @@ def test_missing_requirements_reports_only_what_is_absent_or_too_old():
     assert missing_requirements(["numpy>=999", "no-such-package-spinefracture", "numpy"]) == [
         "numpy>=999", "no-such-package-spinefracture"]
     assert torch_installed()
+
+
+def test_every_logic_method_the_widget_calls_exists():
+    import SpineFractureLogic
+
+    source = (MODULE_DIR / "SpineFracture.py").read_text(encoding="utf-8")
+    used = set(re.findall(r"\blogic\.(\w+)", source)) | set(re.findall(r"self\.logic\.(\w+)", source))
+    module_logic = _classes(_parse("SpineFracture.py"))["SpineFractureModuleLogic"]
+    own = {f.name for f in module_logic.body if isinstance(f, ast.FunctionDef)}
+    missing = {name for name in used - own
+               if not hasattr(SpineFractureLogic.SpineFractureLogic, name) and name not in ("getParameterNode",)}
+    assert not missing, f"SpineFracture.py calls logic methods that do not exist: {missing}"

@@ -176,8 +176,11 @@ def test_export_of_the_reviewed_result_reads_back(analysed, tmp_path):
     assert dcm.Modality == "SEG" and "SECRET" not in str(dcm.PatientName) + str(dcm.PatientID)
     assert [s.SegmentLabel for s in hd.seg.Segmentation.from_dataset(dcm).SegmentSequence] == present
 
+    assert spine.exportWouldReplace(str(tmp_path)) and not spine.exportWouldReplace(str(tmp_path / "new"))
     with pytest.raises(FileExistsError, match="already holds"):
         spine.exportReview(str(tmp_path), ct_node, results)
+    spine.saveScenePicture(str(tmp_path / "screenshot.png"), ct_node, results)  # the widget's fallback
+    assert (tmp_path / "screenshot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     spine.exportReview(str(tmp_path), ct_node, results, overwrite=True)
 
 

@@ -51,6 +51,8 @@ class SpineFractureLogic:
         scene: the MRML scene new nodes are added to; ``slicer.mrmlScene`` inside Slicer.
     """
 
+    CANCELLED = CANCELLED
+
     def __init__(self, *, scene: slicer.vtkMRMLScene | None = None) -> None:
         # Keyword-only on purpose: Slicer instantiates any class named like its file with one
         # positional argument when it mistakes a helper file for a module; this then fails loudly.
@@ -97,6 +99,22 @@ class SpineFractureLogic:
         """Accept or reject a level's finding; see :func:`.findings_table.set_review`."""
         return set_review(tableNode, level, review)
 
+    def tableFindings(self, tableNode):
+        """The findings a table shows; see :func:`.findings_table.table_findings`."""
+        return table_findings(tableNode)
+
+    def levelAtRow(self, tableNode, row: int) -> str:
+        """The level of a table row."""
+        return level_at_row(tableNode, row)
+
+    def resultNodes(self, tableNode) -> ResultNodes:
+        """The segmentation and heat map of a findings table; see :func:`.analysis.result_nodes`."""
+        return result_nodes(tableNode)
+
+    def labelsFromSegmentation(self, segmentationNode, ctNode):
+        """The C1..C7 label map of a segmentation on the CT grid; see :mod:`.segments`."""
+        return labels_from_segmentation_node(segmentationNode, ctNode)
+
     def jumpToLevel(self, tableNode, level: str) -> bool:
         """Centre the slice views on a level's Grad-CAM peak (else centroid); False if absent."""
         ras = level_focus_ras(table_findings(tableNode), level)
@@ -113,6 +131,20 @@ class SpineFractureLogic:
         """Export the reviewed result; see :func:`.review_export.export_review`."""
         return export_review(folder, ctNode, results.segmentation, results.table, results.heatmap, dicomFiles,
                              overwrite)
+
+    def exportWouldReplace(self, folder: str) -> bool:
+        """True when ``folder`` already holds files an export would write."""
+        from pathlib import Path
+
+        from .review_export import EXPORT_FILES
+
+        return any((Path(folder) / name).exists() for name in EXPORT_FILES)
+
+    def saveScenePicture(self, path: str, ctNode, results: ResultNodes) -> None:
+        """Render the slice views and 3D view offscreen into a PNG; see :mod:`.render`."""
+        from .render import save_png, scene_picture
+
+        save_png(path, scene_picture(self._scene(), ctNode, results.segmentation, results.heatmap))
 
     def exportTrainingCase(self, root: str, caseId: str, ctNode, results: ResultNodes):
         """Export the corrected case for training; see :func:`.review_export.export_training_case`."""

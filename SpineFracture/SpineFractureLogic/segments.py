@@ -9,8 +9,6 @@ Names, colours and terminology come from ``SpineFractureLib.terminology``, the s
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
-
 import numpy as np
 import vtk
 from vtk.util import numpy_support
@@ -18,9 +16,6 @@ from vtk.util import numpy_support
 import slicer
 
 from .volumes import ct_from_volume_node, remove_volume_node, volume_node_from_ct
-
-if TYPE_CHECKING:
-    from SpineFractureLib.volume import CTVolume
 
 logger = logging.getLogger(__name__)
 
