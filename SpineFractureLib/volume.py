@@ -111,6 +111,19 @@ class CTVolume:
             self, array=array, warnings=list(self.warnings), **changes
         )
 
+    def sub_volume(self, lo_zyx: tuple[int, int, int], hi_zyx: tuple[int, int, int]) -> CTVolume:
+        """The voxels [lo, hi) along (z, y, x) as a volume of their own, on exactly this grid.
+
+        No resampling: the same spacing and direction, the origin moved to voxel ``lo``, so every
+        voxel keeps its LPS position.
+        """
+        lo = np.clip(np.asarray(lo_zyx, int), 0, self.array.shape)
+        hi = np.clip(np.asarray(hi_zyx, int), lo, self.array.shape)
+        array = self.array[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
+        origin = tuple(float(v) for v in self.index_to_lps(lo[::-1].astype(float)))
+        return dataclasses.replace(self, array=array, origin=origin, warnings=list(self.warnings),
+                                   source_files=[])
+
     def same_grid(self, other: CTVolume, tol_mm: float = 1e-3) -> bool:
         """True when ``other`` has the same shape and voxel-to-world mapping (within ``tol_mm``)."""
         if self.array.shape != other.array.shape:
@@ -145,3 +158,25 @@ def _triple(values: Any, name: str) -> tuple[float, float, float]:
     if len(out) != 3:
         raise ValueError(f"{name} needs 3 values (x, y, z), got {len(out)}")
     return out  # type: ignore[return-value]
+
+
+def box_around_labels(labels: np.ndarray, spacing: tuple[float, float, float], margin_mm: float
+                      ) -> tuple[tuple[int, int, int], tuple[int, int, int]] | None:
+    """The voxel box [lo, hi) along (z, y, x) of a label array's non-zero voxels plus a margin.
+
+    Args:
+        labels: (z, y, x) array.
+        spacing: voxel size (x, y, z) mm.
+        margin_mm: added on every side (clipped to the array).
+
+    Returns:
+        (lo, hi), or None when no voxel is labelled.
+    """
+    inside = [np.nonzero(labels.any(axis=axes))[0] for axes in ((1, 2), (0, 2), (0, 1))]
+    if any(len(i) == 0 for i in inside):
+        return None
+    margin = [int(np.ceil(margin_mm / s)) for s in spacing[::-1]]
+    lo = tuple(max(int(i[0]) - m, 0) for i, m in zip(inside, margin))
+    hi = tuple(min(int(i[-1]) + 1 + m, n) for i, m, n in zip(inside, margin, labels.shape))
+    return lo, hi
+

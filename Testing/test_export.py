@@ -13,6 +13,7 @@ import pytest
 import SimpleITK as sitk
 import slicerio
 
+from SpineFractureLib.io.image_files import read_mask_on_grid
 from SpineFractureLib.constants import LEVELS
 from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
 from SpineFractureLib.export import Findings, add_measurements, validate_findings, write_findings
@@ -59,14 +60,24 @@ def test_seg_nrrd_names_colours_terminology_and_geometry(case, tmp_path):
     path = write_seg_nrrd(tmp_path / "segmentation.seg.nrrd", c.ct, labels)
     seg = slicerio.read_segmentation(str(path))
     assert [s["name"] for s in seg["segments"]] == list(LEVELS[:6])  # C7 absent: no empty segment
-    np.testing.assert_allclose(seg["ijkToLPS"], c.ct.ijk_to_lps(), atol=1e-6)
+    # as Slicer writes it: the block holding the segments, placed by its origin and extent offset
+    offset = seg["referenceImageExtentOffset"]
+    np.testing.assert_allclose(seg["ijkToLPS"][:3, :3], c.ct.ijk_to_lps()[:3, :3], atol=1e-9)
+    np.testing.assert_allclose(seg["ijkToLPS"][:3, 3], c.ct.index_to_lps(np.array(offset, float)), atol=1e-6)
+    assert seg["voxels"].shape != c.ct.shape_xyz
+    placed = np.zeros(c.ct.shape_xyz, np.uint8)
+    i, j, k = offset
+    si, sj, sk = seg["voxels"].shape
+    placed[i:i + si, j:j + sj, k:k + sk] = seg["voxels"]
+    np.testing.assert_array_equal(placed.transpose(2, 1, 0), labels)
+    np.testing.assert_array_equal(read_mask_on_grid(path, c.ct).array, labels)  # the project's own reader
     for s in seg["segments"]:
         code, meaning = LEVEL_CODES[s["name"]]
         assert s["terminology"]["category"] == ["SCT", "123037004", "Anatomical Structure"]
         assert s["terminology"]["type"] == ["SCT", code, meaning]
         np.testing.assert_allclose(s["color"], LEVEL_COLOURS[LEVELS.index(s["name"])])
-        mask = slicerio.segment_mask(seg, s)  # (i, j, k)
-        assert np.array_equal(mask.transpose(2, 1, 0), labels == s["labelValue"])
+        where = np.nonzero(seg["voxels"] == s["labelValue"])
+        assert s["extent"] == [int(v) for axis in where for v in (axis.min(), axis.max())]  # relative to the block
 
 
 @pytest.mark.skipif(not SLICER_SEG.is_file(), reason="../shared/data is not beside the checkout")

@@ -5,6 +5,7 @@ import pytest
 
 from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
 from SpineFractureLib.measure import measure_levels
+from SpineFractureLib.measure.body import SAMPLE_MM
 
 SMALL = dict(size_xyz=(128, 128, 150), spacing=(0.8, 0.8, 1.0), fracture_rate=1.0, difficulty=0.0,
              cut_probability=0.0)
@@ -74,3 +75,23 @@ def test_a_partial_mask_gets_no_heights_rather_than_false_ones():
     m = measure_levels(case.ct, labels)["C4"]
     assert m.heights_mm is None and m.genant_grade is None and any("part of the vertebra" in n for n in m.notes)
     assert m.volume_ml > 0 and m.mean_hu is not None
+
+
+def test_measurements_do_not_depend_on_how_much_empty_scan_surrounds_the_spine(measured):
+    # measure_levels cuts the scan to the levels' box; padding the scan must change nothing
+    case, first = measured
+    pad = ((7, 5), (11, 3), (4, 9))  # (z, y, x) voxels before and after
+    ct = case.ct
+    origin = ct.index_to_lps(np.array([-pad[2][0], -pad[1][0], -pad[0][0]], float))
+    big = type(ct)(np.pad(ct.array, pad, constant_values=-1000.0), ct.spacing, tuple(origin), ct.direction)
+    again = measure_levels(big, np.pad(case.labels.array, pad))
+    assert set(again) == set(first)
+    for name, m in first.items():
+        assert again[name].volume_ml == m.volume_ml and again[name].genant_grade == m.genant_grade
+        # the same up to float rounding, which can move an edge by one sample of the plane
+        for key, h in (m.heights_mm or {}).items():
+            assert (h is None) == (again[name].heights_mm[key] is None)
+            assert h is None or abs(again[name].heights_mm[key] - h) <= SAMPLE_MM + 1e-9
+        assert (m.mean_hu is None) == (again[name].mean_hu is None)
+        assert m.mean_hu is None or abs(again[name].mean_hu - m.mean_hu) < 1.0
+        np.testing.assert_allclose(again[name].centroid_lps_mm, m.centroid_lps_mm, atol=1e-6)

@@ -86,3 +86,20 @@ def test_bad_arguments_raise_value_error(kwargs, match):
 def test_from_sitk_refuses_2d():
     with pytest.raises(ValueError):
         CTVolume.from_sitk(sitk.Image(4, 4, sitk.sitkFloat32))
+
+
+def test_sub_volume_keeps_every_voxel_where_it_was(oblique_direction):
+    from SpineFractureLib.volume import box_around_labels
+
+    rng = np.random.default_rng(4)
+    ct = CTVolume(rng.normal(size=(9, 10, 11)).astype(np.float32), (0.5, 0.7, 2.0), (3.0, -4.0, 10.0),
+                  oblique_direction)
+    sub = ct.sub_volume((2, 3, 4), (7, 9, 11))
+    assert sub.array.shape == (5, 6, 7)
+    np.testing.assert_array_equal(sub.array, ct.array[2:7, 3:9, 4:11])
+    np.testing.assert_allclose(sub.index_to_lps([1, 2, 3]), ct.index_to_lps([5, 5, 5]), atol=1e-9)
+    labels = np.zeros((9, 10, 11), np.uint8)
+    labels[4:6, 2, 7] = 3
+    assert box_around_labels(labels, (0.5, 0.7, 2.0), 0.0) == ((4, 2, 7), (6, 3, 8))
+    assert box_around_labels(labels, (0.5, 0.7, 2.0), 1.0) == ((3, 0, 5), (7, 5, 10))  # 1, 2, 2 voxels, clipped
+    assert box_around_labels(np.zeros_like(labels), (1.0, 1.0, 1.0), 5.0) is None

@@ -23,7 +23,7 @@ from scipy import ndimage
 
 from ..constants import LEVELS
 from ..grading import genant_grade
-from ..volume import CTVolume
+from ..volume import CTVolume, box_around_labels
 from .body import BodyGeometry, measure_body
 from .frame import level_points, vertebra_frame
 
@@ -111,6 +111,7 @@ def measure_levels(ct: CTVolume, labels: np.ndarray) -> dict[str, LevelMeasureme
     """
     if labels.shape != ct.array.shape:
         raise ValueError(f"labels {labels.shape} are not on the CT's grid {ct.array.shape}")
+    ct, labels = _around_levels(ct, labels)
     voxel_ml = float(np.prod(ct.spacing)) / 1000.0
     values = [v for v in range(1, len(LEVELS) + 1) if np.any(labels == v)]
     centroids = {v: level_points(ct, labels, v).mean(axis=0) for v in values}
@@ -145,6 +146,23 @@ def measure_levels(ct: CTVolume, labels: np.ndarray) -> dict[str, LevelMeasureme
             m.notes.append(f"the body holds no voxel {CORTEX_MARGIN_MM} mm inside its surface: no mean HU")
     _grade(out)
     return out
+
+
+#: Voxels kept around the levels' bounding box (the cortex margin and the frames' planes fit inside).
+CROP_MARGIN_MM = 10.0
+
+
+def _around_levels(ct: CTVolume, labels: np.ndarray) -> tuple[CTVolume, np.ndarray]:
+    """The CT and labels cut to the levels' bounding box plus a margin, on the same grid.
+
+    Every measurement is in mm and LPS, so it does not change; it only stops each per-level pass
+    from sweeping a whole 512×512×400 scan for a spine that fills a few percent of it.
+    """
+    box = box_around_labels(labels, ct.spacing, CROP_MARGIN_MM)
+    if box is None:
+        return ct, labels
+    (z0, y0, x0), (z1, y1, x1) = box
+    return ct.sub_volume(box[0], box[1]), labels[z0:z1, y0:y1, x0:x1]
 
 
 def _doubt(name: str, counts: dict[int, int], value: int, body: BodyGeometry) -> str:

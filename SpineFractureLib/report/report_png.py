@@ -15,7 +15,7 @@ from scipy import ndimage
 from ..constants import LEVELS
 from ..io.staging import staged_file
 from ..preprocess.geometry import resample, resample_like
-from ..volume import CTVolume
+from ..volume import CTVolume, box_around_labels
 from .panels import draw_probability_bars, draw_slice
 
 #: Margin (mm) kept around the labelled levels in the pictures.
@@ -53,6 +53,11 @@ def save_report_png(ct: CTVolume, labels: CTVolume, heat: np.ndarray | None, pro
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    box = box_around_labels(labels.array, ct.spacing, MARGIN_MM + 5.0)
+    if box is not None:  # resample only the spine and its surroundings, not a whole 512×512×400 scan
+        (z0, y0, x0), (z1, y1, x1) = box
+        ct, labels = ct.sub_volume(*box), labels.sub_volume(*box)
+        heat = None if heat is None else heat[z0:z1, y0:y1, x0:x1]
     iso = resample(ct, 1.0, axis_aligned=True)
     lab = resample_like(labels, iso, is_label=True).array
     hot = np.zeros(iso.array.shape, np.float32) if heat is None else \
