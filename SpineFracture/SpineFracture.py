@@ -166,12 +166,19 @@ class SpineFractureWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def _onParameterChanged(self, caller=None, event=None) -> None:
         p = self._parameterNode
         table = p.resultsTable if p else None
-        if table is not None:
+        if table is not self.ui.resultsTableView.mrmlTableNode():
+            self.ui.resultsTableView.setMRMLTableNode(table)
+            if table is not None:  # another result: the slider shows its threshold, nothing is redecided
+                threshold = self.logic.tableFindings(table).threshold
+                if threshold is not None and abs(threshold - p.threshold) > 1e-6:
+                    p.threshold = threshold  # re-enters this method with the table already shown
+                    return
+        elif table is not None:
             findings = self.logic.tableFindings(table)
             if findings.threshold is not None and abs(findings.threshold - p.threshold) > 1e-6:
                 self.logic.setThreshold(table, p.threshold)  # decisions follow the slider, no rerun
+        if table is not None:
             self.logic.setHeatOpacity(p.heatOpacity)
-        self.ui.resultsTableView.setMRMLTableNode(table)
         self._updateButtons()
         self._updateResultLabels()
 
@@ -262,9 +269,7 @@ class SpineFractureWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 with slicer.util.tryWithErrorDisplay(_("Failed to load the results."), waitCursor=True):
                     results = self.logic.loadResults(volume, os.path.join(workDir, "out"), previous)
                     findings = self.logic.tableFindings(results.table)
-                    self._parameterNode.resultsTable = results.table
-                    if findings.threshold is not None:
-                        self._parameterNode.threshold = findings.threshold
+                    self._parameterNode.resultsTable = results.table  # the slider takes its threshold
                     self.ui.statusLabel.text = _("Done in {s:.0f} s").format(s=findings.timings_s.get("total", 0.0))
             elif run.returncode == self.logic.CANCELLED:
                 self.ui.statusLabel.text = _("Cancelled; nothing was changed")
