@@ -90,3 +90,27 @@ def tiny_model(tmp_path_factory, tiny_config) -> Path:
     export_weights(out / "levels" / "last.pt", out / "vertebra" / "last.pt", path, name="tiny", version="0",
                    trained_on="synthetic phantoms")
     return path
+
+
+#: The phantom the end-to-end tests analyse (analyze CLI, Slicer workflow): small, fractured, whole.
+E2E_PHANTOM = dict(size_xyz=(96, 96, 110), spacing=(1.0, 1.0, 1.5), fracture_rate=1.0, difficulty=0.2,
+                   cut_probability=0.0, streak_probability=0.0)
+
+
+def e2e_case(root: Path):
+    """Phantom 900101 written as a DICOM series under ``root/dicom`` (with a patient ID that must never
+    reach an output) and a small untrained classifier ``root/cls.pt``; returns the case."""
+    import torch
+
+    from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
+    from SpineFractureLib.io.dicom_write import write_dicom_series
+    from SpineFractureLib.models.classifier import FractureClassifier
+    from SpineFractureLib.models.classifier_weights import Calibration, save_classifier
+
+    case = make_phantom(900101, PhantomConfig(**E2E_PHANTOM))
+    write_dicom_series(case.ct, root / "dicom", patient_id="SECRET^PATIENT")
+    torch.manual_seed(0)
+    net = FractureClassifier(channels=(4, 8, 8, 12), dim=16, region_head=True, pool="mean_max")
+    save_classifier(root / "cls.pt", net, inputs={"windows": 3, "fracture_input": True}, calibration=Calibration(),
+                    name="untrained-test", version="0", trained_on="nothing (a test)")
+    return case

@@ -2,21 +2,17 @@
 untrained classifier: these tests check the plumbing and the contracts, not accuracy)."""
 
 import json
-from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
-import torch
 
+from conftest import e2e_case
 from SpineFractureLib.cli.main import main
 from SpineFractureLib.constants import LEVELS
 from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
 from SpineFractureLib.export.findings import validate_findings
 from SpineFractureLib.export.volumes import write_labels
-from SpineFractureLib.io.dicom_write import write_dicom_series
-from SpineFractureLib.models.classifier import FractureClassifier
-from SpineFractureLib.models.classifier_weights import Calibration, save_classifier
 from SpineFractureLib.pipeline.analyze import NO_CLASSIFIER, Analyzer
 
 OUTPUTS = {"findings.csv", "findings.json", "gradcam.nii.gz", "report.html", "report.png", "segmentation.dcm",
@@ -26,13 +22,7 @@ OUTPUTS = {"findings.csv", "findings.json", "gradcam.nii.gz", "report.html", "re
 @pytest.fixture(scope="module")
 def phantom(tmp_path_factory):
     root = tmp_path_factory.mktemp("analyze")
-    case = make_phantom(900101, PhantomConfig(size_xyz=(96, 96, 110), spacing=(1.0, 1.0, 1.5), fracture_rate=1.0,
-                                              difficulty=0.2, cut_probability=0.0, streak_probability=0.0))
-    write_dicom_series(case.ct, root / "dicom", patient_id="SECRET^PATIENT")
-    torch.manual_seed(0)
-    net = FractureClassifier(channels=(4, 8, 8, 12), dim=16, region_head=True, pool="mean_max")
-    save_classifier(root / "cls.pt", net, inputs={"windows": 3, "fracture_input": True}, calibration=Calibration(),
-                    name="untrained-test", version="0", trained_on="nothing (a test)")
+    case = e2e_case(root)
     return case, root
 
 

@@ -14,8 +14,8 @@ import time
 import numpy as np
 import psutil
 import pytest
-import torch
 
+from conftest import e2e_case
 from slicer_scene import node_count, scene_with_views
 
 import SpineFractureLogic as logic  # noqa: E402
@@ -23,13 +23,9 @@ from SpineFractureLib.constants import LEVELS  # noqa: E402
 from SpineFractureLib.data.cls_cases import fractured_vector  # noqa: E402
 from SpineFractureLib.data.case_io import read_case  # noqa: E402
 from SpineFractureLib.data.labelled_dirs import list_classification_cases  # noqa: E402
-from SpineFractureLib.data.phantom import PhantomConfig, make_phantom  # noqa: E402
 from SpineFractureLib.export.findings import validate_findings  # noqa: E402
 from SpineFractureLib.io import load_ct  # noqa: E402
-from SpineFractureLib.io.dicom_write import write_dicom_series  # noqa: E402
 from SpineFractureLib.io.image_files import read_mask_on_grid  # noqa: E402
-from SpineFractureLib.models.classifier import FractureClassifier  # noqa: E402
-from SpineFractureLib.models.classifier_weights import Calibration, save_classifier  # noqa: E402
 from SpineFractureLib.terminology import terminology_dict  # noqa: E402
 from SpineFractureLib.volume import CTVolume  # noqa: E402
 
@@ -40,14 +36,8 @@ TIMEOUT_S = 300
 def analysed(tmp_path_factory):
     """A phantom DICOM series loaded into a scene, analysed through the CLI, results loaded."""
     root = tmp_path_factory.mktemp("slicer-workflow")
-    case = make_phantom(900101, PhantomConfig(size_xyz=(96, 96, 110), spacing=(1.0, 1.0, 1.5), fracture_rate=1.0,
-                                              difficulty=0.2, cut_probability=0.0, streak_probability=0.0))
-    write_dicom_series(case.ct, root / "dicom", patient_id="SECRET^PATIENT")
+    case = e2e_case(root)
     ct = load_ct(root / "dicom")
-    torch.manual_seed(0)
-    net = FractureClassifier(channels=(4, 8, 8, 12), dim=16, region_head=True, pool="mean_max")
-    save_classifier(root / "cls.pt", net, inputs={"windows": 3, "fracture_input": True}, calibration=Calibration(),
-                    name="untrained-test", version="0", trained_on="nothing (a test)")
     scene = scene_with_views()
     ct_node = logic.volume_node_from_ct(scene, ct, "Neck")
     before = node_count(scene)

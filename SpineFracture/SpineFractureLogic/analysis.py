@@ -72,21 +72,24 @@ def start_analysis(
     work_dir: str | os.PathLike,
     python: str,
     *,
-    device: str = "auto",
-    model: str | None = None,
-    classifier: str | None = None,
-    threshold: float | None = None,
-    gradcam: bool = True,
     launcher: Launcher = popen_launcher,
+    **options,
 ) -> CliRun:
     """Write the CT into ``work_dir`` and start ``analyze`` on it (outputs in ``work_dir/out``).
+
+    Args:
+        ct_node: the CT.
+        work_dir: a new, empty folder for the input and the outputs.
+        python: the interpreter (``PythonSlicer`` inside Slicer).
+        launcher: starts the child (``slicer.util.launchConsoleProcess`` inside Slicer).
+        options: ``device``, ``model``, ``classifier``, ``threshold``, ``gradcam`` of
+            :func:`.cli_process.cli_command`.
 
     Returns:
         The started run; poll it, then call :func:`load_results` when it succeeded.
     """
     input_path = write_input(ct_node, work_dir)
-    args = cli_command(python, "analyze", input_path, Path(work_dir) / "out", device=device, model=model,
-                       classifier=classifier, threshold=threshold, gradcam=gradcam)
+    args = cli_command(python, "analyze", input_path, Path(work_dir) / "out", **options)
     return CliRun(args, launcher).start()
 
 
@@ -96,13 +99,13 @@ def start_reclassify(
     work_dir: str | os.PathLike,
     python: str,
     *,
-    device: str = "auto",
-    classifier: str | None = None,
-    threshold: float | None = None,
-    gradcam: bool = True,
     launcher: Launcher = popen_launcher,
+    **options,
 ) -> CliRun:
     """Export the (edited) segmentation to a label map on the CT grid and start ``classify --mask``.
+
+    Args: as :func:`start_analysis`, plus the segmentation node; ``model`` (segmentation) is not
+        used by ``classify``.
 
     Raises:
         ValueError: the segmentation holds no C1..C7 segment, or two segments claim one level.
@@ -117,8 +120,8 @@ def start_reclassify(
     input_path = write_input(ct_node, work_dir)
     mask_path = write_labels(Path(work_dir) / MASK_FILE, ct_from_volume_node(ct_node), labels)
     segmentation_node.SetAttribute(CLASSIFIED_LABELS_ATTRIBUTE + ".pending", labels_sha1(labels))
-    args = cli_command(python, "classify", input_path, Path(work_dir) / "out", mask=mask_path, device=device,
-                       classifier=classifier, threshold=threshold, gradcam=gradcam)
+    options.pop("model", None)
+    args = cli_command(python, "classify", input_path, Path(work_dir) / "out", mask=mask_path, **options)
     return CliRun(args, launcher).start()
 
 
