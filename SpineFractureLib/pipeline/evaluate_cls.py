@@ -101,12 +101,14 @@ def case_record(sample: ClsSample, result: Classification) -> dict[str, Any]:
         truth = sample.fracture_truth > 0
         record["fracture_region_dice"] = float(2 * (pred & truth).sum() / (pred.sum() + truth.sum()))
     for i, lv in enumerate(LEVELS):
-        pointing = None
         target = int(sample.fractured[i])
-        if target == 1 and result.peak_zyx[i] is not None and sample.fracture_truth is not None:
-            pointing = _points_at_fracture(sample, i + 1, result.peak_zyx[i])
+        pointing = {}
+        for key, peaks in (("pointing", result.gradcam_peak_zyx), ("peak_pointing", result.peak_zyx)):
+            pointing[key] = None
+            if target == 1 and peaks[i] is not None and sample.fracture_truth is not None:
+                pointing[key] = _points_at_fracture(sample, i + 1, peaks[i])
         record["levels"][lv] = {"target": target, "probability": result.probabilities[i],
-                                "kind": levels.get(lv, {}).get("kind"), "pointing": pointing}
+                                "kind": levels.get(lv, {}).get("kind"), **pointing}
     return record
 
 
@@ -154,8 +156,10 @@ def summarise_classification(per_case: list[dict[str, Any]], thresholds: dict[st
         specificity, patient_sensitivity, patient_specificity, per_level {C1..: {sensitivity,
         specificity}}}}; ``rsna_log_loss``; ``ece`` {level, patient}; ``reliability``;
         ``by_kind`` {kind: {auc, sensitivity}}; ``by_difficulty`` {easy|medium|hard: {auc, cases}};
-        ``fracture_region_dice``; ``gradcam_pointing_rate``; ``levels_missed`` (true levels the
-        segmentation did not find).
+        ``fracture_region_dice``; ``gradcam_pointing_rate`` (true-positive levels whose Grad-CAM peak
+        lies within 5 mm of the true fracture) and ``peak_pointing_rate`` (the same for the peak the
+        reader is taken to, ``peak_slice``: the fracture-region head's where the classifier has
+        one); ``levels_missed`` (true levels the segmentation did not find).
     """
     auc = {lv: _rounded(roc_auc(*_level_pairs(per_case, lv))) for lv in LEVELS}
     have = [v for v in auc.values() if v is not None]
@@ -194,9 +198,10 @@ def summarise_classification(per_case: list[dict[str, Any]], thresholds: dict[st
         by_difficulty[name] = {"auc": _rounded(roc_auc(yd, pd)), "positives": int(yd.sum()),
                                "levels": int(yd.size)}
     dice = [c["fracture_region_dice"] for c in per_case if c["fracture_region_dice"] is not None]
-    tp = [e["pointing"] for c in per_case for e in c["levels"].values()
-          if e["target"] == 1 and e["probability"] is not None and e["probability"] >= balanced
-          and e["pointing"] is not None]
+    positives = [e for c in per_case for e in c["levels"].values()
+                 if e["target"] == 1 and e["probability"] is not None and e["probability"] >= balanced]
+    tp = [e["pointing"] for e in positives if e.get("pointing") is not None]
+    tp_peak = [e["peak_pointing"] for e in positives if e.get("peak_pointing") is not None]
     missed = sum(1 for c in per_case for e in c["levels"].values() if e["target"] >= 0 and e["probability"] is None)
     return {
         "auc": auc, "operating_points": points,
@@ -208,6 +213,7 @@ def summarise_classification(per_case: list[dict[str, Any]], thresholds: dict[st
         "by_kind": by_kind, "by_difficulty": by_difficulty,
         "fracture_region_dice": _rounded(np.mean(dice)) if dice else None,
         "gradcam_pointing_rate": _rounded(np.mean(tp)) if tp else None, "gradcam_true_positives": len(tp),
+        "peak_pointing_rate": _rounded(np.mean(tp_peak)) if tp_peak else None,
         "levels_missed": missed,
     }
 
