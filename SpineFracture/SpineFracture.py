@@ -219,7 +219,8 @@ class SpineFractureWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._ensureDependencies()
             node = self.logic.loadSample()
             self._parameterNode.inputVolume = node
-            slicer.util.setSliceViewerLayers(background=node, fit=True)
+            self.logic.showInSliceViews(node)
+            slicer.util.resetSliceViews()  # fit the views to the new volume
 
     def onAnalyze(self) -> None:
         with slicer.util.tryWithErrorDisplay(_("Failed to start the analysis."), waitCursor=True):

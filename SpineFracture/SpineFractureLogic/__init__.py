@@ -123,6 +123,10 @@ class SpineFractureLogic:
         jump_slice_views(self._scene(), ras)
         return True
 
+    def showInSliceViews(self, ctNode, heatmapNode=None) -> None:
+        """Show a CT (and a heat map over it) in every slice view; see :func:`.views.show_in_slice_views`."""
+        show_in_slice_views(self._scene(), ctNode, heatmapNode)
+
     def setHeatOpacity(self, opacity: float) -> None:
         """Opacity of the heat map over the CT in the slice views (0..1)."""
         set_heat_opacity(self._scene(), opacity)
