@@ -113,3 +113,19 @@ def test_without_a_classifier_levels_are_measured_and_probabilities_stay_empty(p
     assert all(v.fracture_probability is None for v in f.vertebrae)
     assert sum(v.present for v in f.vertebrae) >= 5 and f.patient["fracture_probability"] is None
     assert [v.level for v in f.vertebrae] == list(LEVELS)
+
+
+def test_heat_on_the_input_grid_equals_a_whole_grid_resampling(oblique_direction):
+    from SpineFractureLib.pipeline.analyze import heat_on_input_grid
+    from SpineFractureLib.preprocess.geometry import resample_like
+    from SpineFractureLib.volume import CTVolume
+
+    rng = np.random.default_rng(3)
+    ct = CTVolume(np.zeros((40, 50, 60), np.float32), (0.6, 0.6, 1.2), (-20.0, -10.0, 5.0), oblique_direction)
+    crop = CTVolume(np.zeros((12, 14, 16), np.float32), (1.0, 1.0, 1.0), (-8.0, 0.0, 12.0))
+    heat = rng.random((12, 14, 16)).astype(np.float32)
+    fast = heat_on_input_grid(heat, crop, ct)
+    whole = np.clip(resample_like(crop.with_array(heat), ct, default_value=0.0).array, 0, 1)
+    assert fast.dtype == np.float32 and fast.shape == ct.array.shape
+    assert whole.max() > 0.5  # the crop lies inside the scan
+    np.testing.assert_allclose(fast, whole, atol=1e-6)

@@ -184,7 +184,28 @@ class Analyzer:
                 v.peak_slice, v.peak_lps_mm = k, np.round(lps, 2).tolist()
         if result.heatmap is None:
             return None
-        return np.clip(resample_like(crop.with_array(result.heatmap), ct).array, 0.0, 1.0).astype(np.float32)
+        return heat_on_input_grid(result.heatmap, crop, ct)
+
+
+def heat_on_input_grid(heat: np.ndarray, crop: CTVolume, ct: CTVolume) -> np.ndarray:
+    """The crop's heat map (z, y, x, 0..1) on the input CT's grid, float32, 0 outside the crop.
+
+    Only the input voxels inside the crop's bounding box are resampled; the rest is 0 without
+    being computed, so a 512×512×400 scan holds one float32 heat map, not several transient copies.
+    """
+    corners = np.array([[i, j, k] for i in (0, crop.shape_xyz[0] - 1) for j in (0, crop.shape_xyz[1] - 1)
+                        for k in (0, crop.shape_xyz[2] - 1)], float)
+    ijk = ct.lps_to_index(crop.index_to_lps(corners))
+    lo_xyz = np.floor(ijk.min(axis=0)).astype(int) - 1
+    hi_xyz = np.ceil(ijk.max(axis=0)).astype(int) + 2
+    lo = tuple(int(v) for v in np.clip(lo_xyz[::-1], 0, ct.array.shape))
+    hi = tuple(int(v) for v in np.clip(hi_xyz[::-1], 0, ct.array.shape))
+    out = np.zeros(ct.array.shape, np.float32)
+    if all(b > a for a, b in zip(lo, hi)):
+        part = resample_like(crop.with_array(heat.astype(np.float32, copy=False)), ct.sub_volume(lo, hi),
+                             default_value=0.0).array
+        np.clip(part, 0.0, 1.0, out=out[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]])
+    return out
 
 
 def _round(p: float | None) -> float | None:

@@ -126,15 +126,18 @@ def resample_like(volume: CTVolume, reference: CTVolume, *, is_label: bool = Fal
     image = volume.to_sitk()
     if not is_label:
         image = sitk.Cast(image, sitk.sitkFloat32)
-    out_image = sitk.Resample(
-        image,
-        reference.to_sitk(),
-        sitk.Transform(),
-        sitk.sitkNearestNeighbor if is_label else sitk.sitkLinear,
-        float(default_value),
-        image.GetPixelID(),
-    )
-    return _keep_metadata(volume, CTVolume.from_sitk(out_image))
+    # The output grid is given by its geometry alone: a reference image would copy the reference's
+    # voxels first (420 MB for a 512×512×400 float CT) only to read its size, spacing and axes.
+    resampler = sitk.ResampleImageFilter()
+    resampler.SetSize([int(n) for n in reference.shape_xyz])
+    resampler.SetOutputSpacing([float(s) for s in reference.spacing])
+    resampler.SetOutputOrigin([float(o) for o in reference.origin])
+    resampler.SetOutputDirection([float(v) for v in np.asarray(reference.direction).reshape(-1)])
+    resampler.SetTransform(sitk.Transform())
+    resampler.SetInterpolator(sitk.sitkNearestNeighbor if is_label else sitk.sitkLinear)
+    resampler.SetDefaultPixelValue(float(default_value))
+    resampler.SetOutputPixelType(image.GetPixelID())
+    return _keep_metadata(volume, CTVolume.from_sitk(resampler.Execute(image)))
 
 
 def _corner_points(volume: CTVolume) -> np.ndarray:
