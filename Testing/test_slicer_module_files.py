@@ -39,7 +39,8 @@ def test_module_file_follows_the_scripted_module_template():
     classes = _classes(tree)
     assert "ScriptedLoadableModule" in _base_names(classes["SpineFracture"])
     assert "ScriptedLoadableModuleWidget" in _base_names(classes["SpineFractureWidget"])
-    assert "ScriptedLoadableModuleTest" in _base_names(classes["SpineFractureTest"])
+    assert "ScriptedLoadableModuleTest" in _base_names(_classes(_parse("SpineFractureTesting/__init__.py"))["SpineFractureTest"])
+    assert "from SpineFractureTesting import SpineFractureTest" in (MODULE_DIR / "SpineFracture.py").read_text()
     widget_methods = {f.name for f in classes["SpineFractureWidget"].body if isinstance(f, ast.FunctionDef)}
     expected = {"setup", "cleanup", "enter", "exit", "setParameterNode", "initializeParameterNode"}
     assert expected <= widget_methods
@@ -55,7 +56,7 @@ def test_module_file_follows_the_scripted_module_template():
 
 
 def test_module_self_test_runs_every_test_method():
-    test_class = _classes(_parse("SpineFracture.py"))["SpineFractureTest"]
+    test_class = _classes(_parse("SpineFractureTesting/__init__.py"))["SpineFractureTest"]
     methods = {f.name: f for f in test_class.body if isinstance(f, ast.FunctionDef)}
     called = {node.func.attr for node in ast.walk(methods["runTest"])
               if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)}
@@ -178,6 +179,7 @@ def test_every_logic_method_the_widget_calls_exists():
     import SpineFractureLogic
 
     source = (MODULE_DIR / "SpineFracture.py").read_text(encoding="utf-8")
+    source += (MODULE_DIR / "SpineFractureTesting" / "__init__.py").read_text(encoding="utf-8")
     used = set(re.findall(r"\blogic\.(\w+)", source)) | set(re.findall(r"self\.logic\.(\w+)", source))
     module_logic = _classes(_parse("SpineFracture.py"))["SpineFractureModuleLogic"]
     own = {f.name for f in module_logic.body if isinstance(f, ast.FunctionDef)}
