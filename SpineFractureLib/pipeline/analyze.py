@@ -95,8 +95,10 @@ class Analyzer:
         seg = self.segmenter.segment(ct, progress=lambda f, m: report(0.05 + 0.55 * f, m))
         timings = {"localize": seg.timings_s.get("crop", 0.0),
                    "segment": sum(v for k, v in seg.timings_s.items() if k != "crop")}
-        return self._finish(ct, seg.labels, seg.crop_hu, seg.crop_labels.array, seg.crop_fracture, seg, timings,
-                            gradcam, threshold, operating_point, report, t_start, load_seconds)
+        analysis = self._finish(ct, seg.labels, seg.crop_hu, seg.crop_labels.array, seg.crop_fracture, seg,
+                                timings, gradcam, threshold, operating_point, report, t_start, load_seconds)
+        analysis.findings.warnings += seg.notes
+        return analysis
 
     def classify_mask(self, ct: CTVolume, labels: CTVolume, *, gradcam: bool = True,
                       threshold: float | None = None, operating_point: str = "balanced",
@@ -143,7 +145,7 @@ class Analyzer:
         heat = None
         if not np.any(crop_labels):
             findings.warnings.append(NO_SPINE)
-            log.warning(NO_SPINE)
+            log.info(NO_SPINE)  # the CLI prints findings.warnings; a log line would repeat it
         if self.classifier is None:
             findings.warnings.append(NO_CLASSIFIER)
         elif np.any(crop_labels):

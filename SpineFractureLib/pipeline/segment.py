@@ -18,6 +18,8 @@ import torch
 from monai.inferers import sliding_window_inference
 
 from ..device import pick_device
+from ..constants import LEVELS
+from ..models.level_checks import check_levels
 from ..models.postprocess import assign_levels, postprocess_levels
 from ..models.registry import ModelInfo, load_segmentation_model
 from ..models.unet import N_CLASSES, N_VERTEBRA_CLASSES
@@ -46,6 +48,7 @@ class Segmentation:
         crop_hu: the 1 mm crop in HU (for the classifier and Grad-CAM).
         box: where the crop lies.
         timings_s: seconds per stage (``crop``, ``levels``, ``vertebra``, ``postprocess``, ``resample``).
+        notes: warnings for the reader: the levels found but dropped, and why.
     """
 
     labels: CTVolume
@@ -55,6 +58,7 @@ class Segmentation:
     crop_hu: CTVolume
     box: SpineBox
     timings_s: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
 
 class Segmenter:
@@ -125,7 +129,8 @@ class Segmenter:
         t0 = time.perf_counter()
         report(0.8, "post-processing")
         vertebra_np, levels_np = vertebra.numpy() * fov, levels.numpy()
-        crop_labels = postprocess_levels(assign_levels(vertebra_np > 0.5, levels_np))
+        checked = check_levels(postprocess_levels(assign_levels(vertebra_np > 0.5, levels_np)), crop.spacing)
+        crop_labels, notes = checked.labels, checked.warnings()
         share = levels_np[1:] / np.clip(levels_np[1:].sum(axis=0, keepdims=True), 1e-6, None)
         probs_np = np.concatenate([(1.0 - vertebra_np)[None], vertebra_np[None] * share]).astype(np.float32)
         fracture_np = fracture.numpy() * fov
@@ -134,10 +139,16 @@ class Segmenter:
         t0 = time.perf_counter()
         crop_label_vol = crop.with_array(crop_labels)
         labels = resample_like(crop_label_vol, ct, is_label=True)
+        # A level too thin to survive on a coarse input grid (10 mm slices) cannot be shown, measured
+        # or reviewed there, so it is not classified either.
+        for value in np.unique(crop_labels[crop_labels > 0]):
+            if not np.any(labels.array == value):
+                crop_labels[crop_labels == value] = 0
+                notes.append(f"a {LEVELS[value - 1]} candidate was discarded: it vanishes on the input grid")
         t["resample"] = time.perf_counter() - t0
         report(1.0, "segmentation done")
         log.info("segmented: %s", {k: round(v, 2) for k, v in t.items()})
-        return Segmentation(labels, crop_label_vol, probs_np, fracture_np, crop, box, t)
+        return Segmentation(labels, crop_label_vol, probs_np, fracture_np, crop, box, t, notes)
 
 
 __all__ = ["ROI_ZYX", "Segmentation", "Segmenter"]

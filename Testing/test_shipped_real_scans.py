@@ -1,0 +1,65 @@
+"""The shipped segmentation on the real CTs in ../shared/data: nothing invented where no cervical spine is.
+
+None of these scans has C1–C7 labels, so the tests check what a reader would: the VerSe scan
+(T10–L3) holds no cervical vertebra, so every level is absent; the chest CT holds only the lowest
+cervical levels in its top slices, so no level may lie lower down in the chest; the head-and-neck
+CT shows C1–C5 in order, head to feet.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+
+from SpineFractureLib.cli import main
+from SpineFractureLib.constants import LEVELS
+from SpineFractureLib.io import load_ct
+from SpineFractureLib.metrics.segmentation import centroids_lps
+from SpineFractureLib.pipeline.analyze import NO_SPINE
+from SpineFractureLib.pipeline.segment import Segmenter
+
+#: How far (mm) below the chest CT's top slice a cervical level can lie: C7 and at most C6 are in view.
+CHEST_CERVICAL_MM = 60.0
+
+
+@pytest.fixture(scope="module")
+def segmenter():
+    return Segmenter("default", "cpu")
+
+
+def test_a_scan_without_a_cervical_spine_gets_every_level_absent(shared_data, tmp_path, capsys):
+    out = tmp_path / "out"
+    scan = shared_data / "verse-sub-verse012" / "sub-verse012_ct.nii.gz"
+    code = main(["analyze", str(scan), "--out", str(out), "--device", "cpu"])
+    _, err = capsys.readouterr()
+    assert code == 0
+    findings = json.loads((out / "findings.json").read_text())
+    assert [v["present"] for v in findings["vertebrae"]] == [False] * 7
+    assert all(v["fracture_probability"] is None and v["volume_ml"] is None for v in findings["vertebrae"])
+    assert NO_SPINE in findings["warnings"] and NO_SPINE in err
+    labels = sitk.GetArrayFromImage(sitk.ReadImage(str(out / "segmentation.nii.gz")))
+    assert labels.shape == load_ct(scan).array.shape and not labels.any()
+
+
+def test_no_cervical_level_is_placed_down_in_the_chest(shared_data, segmenter):
+    ct = load_ct(shared_data / "ctchest4-slicer" / "CTChest4.nrrd")
+    result = segmenter.segment(ct)
+    top_z = max(ct.index_to_lps(np.array([[0, 0, k] for k in (0, ct.shape_xyz[2] - 1)], float))[:, 2])
+    placed = {lv: c for lv, c in centroids_lps(result.labels).items() if c is not None}
+    low = {lv: round(float(top_z - c[2])) for lv, c in placed.items() if top_z - c[2] > CHEST_CERVICAL_MM}
+    assert not low, f"levels placed this many mm below the top of a chest CT: {low}"
+    # Whatever was dropped is said, level by level.
+    assert all(note.startswith("a C") for note in result.notes)
+
+
+def test_the_head_and_neck_scan_keeps_c1_to_c5_in_order(shared_data, segmenter):
+    ct = load_ct(shared_data / "ct-head-neck-dicom", auto_hu_correction=True)
+    result = segmenter.segment(ct)
+    placed = {lv: c for lv, c in centroids_lps(result.labels).items() if c is not None}
+    assert list(placed) == list(LEVELS[:5]), result.notes
+    heights = [placed[lv][2] for lv in LEVELS[:5]]
+    assert heights == sorted(heights, reverse=True)  # LPS z grows towards the head
+    assert result.notes == []
