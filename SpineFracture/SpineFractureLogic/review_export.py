@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from pathlib import Path
 
 import slicer
@@ -55,18 +54,13 @@ def export_review(
     Raises:
         FileExistsError: a file to write exists and ``overwrite`` is False (nothing was written).
     """
-    from SpineFractureLib.export.dicom_seg import write_dicom_seg
-    from SpineFractureLib.export.findings import write_findings
-    from SpineFractureLib.export.volumes import write_heatmap, write_labels
     from SpineFractureLib.io.staging import staged_file
-    from SpineFractureLib.report.report_html import write_report_html
-    from SpineFractureLib.report.report_png import save_report_png
+    from SpineFractureLib.pipeline.result_files import write_result_files
 
     folder = Path(folder)
     clashes = [n for n in EXPORT_FILES if (folder / n).exists()]
     if clashes and not overwrite:
         raise FileExistsError(f"{folder}: already holds {', '.join(clashes)} (choose another folder or overwrite)")
-    t0 = time.perf_counter()
     grid = ct_from_volume_node(ct_node)
     labels, ignored = labels_from_segmentation_node(segmentation_node, ct_node)
     findings = table_findings(table_node)
@@ -75,35 +69,22 @@ def export_review(
     if ignored:
         findings.warnings.append(f"segments without a level name not exported as labels: {', '.join(ignored)}")
 
-    written = []
-    target = folder / "segmentation.seg.nrrd"
-    with staged_file(target) as tmp:
-        storage = slicer.vtkMRMLSegmentationStorageNode()
-        storage.SetFileName(str(tmp))
-        if not storage.WriteData(segmentation_node):
-            raise RuntimeError(f"could not write {target}")
-    written.append(target)
-    written.append(write_labels(folder / "segmentation.nii.gz", grid, labels))
+    def write_seg_nrrd(target: Path) -> Path:
+        # The node as the user left it, written by Slicer itself (its own segment names, colours and
+        # terminology, and any representation the library's writer does not know).
+        with staged_file(target) as tmp:
+            storage = slicer.vtkMRMLSegmentationStorageNode()
+            storage.SetFileName(str(tmp))
+            if not storage.WriteData(segmentation_node):
+                raise RuntimeError(f"could not write {target}")
+        return target
+
     if dicom_files:
-        try:
-            seg = write_dicom_seg(folder / "segmentation.dcm", grid.with_array(grid.array, source_files=list(dicom_files)),
-                                  labels)
-            if seg is not None:
-                written.append(seg)
-        except ValueError as err:  # a source series the SEG standard cannot reference
-            findings.warnings.append(f"no DICOM SEG written: {err}")
-    heat = None
-    if heatmap_node is not None:
-        heat = ct_from_volume_node(heatmap_node).array
-        written.append(write_heatmap(folder / "gradcam.nii.gz", grid, heat))
-    probabilities = [v.fracture_probability for v in findings.vertebrae]
+        grid = grid.with_array(grid.array, source_files=list(dicom_files))
+    heat = ct_from_volume_node(heatmap_node).array if heatmap_node is not None else None
     decisions = [reviewed_fracture(v) if v.review else v.fracture for v in findings.vertebrae]
-    save_report_png(grid, grid.with_array(labels), heat, probabilities, decisions, findings.threshold,
-                    folder / "report.png", title="SpineFracture review")
-    written.append(folder / "report.png")
-    findings.timings_s["export"] = round(time.perf_counter() - t0, 3)
-    written.extend(write_findings(folder, findings))
-    written.append(write_report_html(folder / "report.html", findings.to_dict(), folder / "report.png"))
+    written = write_result_files(folder, grid, labels, heat, findings, decisions=decisions,
+                                 title="SpineFracture review", seg_nrrd=write_seg_nrrd, export_in_total=False)
     logger.info("exported %d files to %s", len(written), folder)
     return written
 

@@ -13,7 +13,7 @@ import slicerio
 from ..constants import LEVELS
 from ..io.staging import staged_file
 from ..terminology import LEVEL_COLOURS, terminology_dict
-from ..volume import CTVolume
+from ..volume import CTVolume, box_around_labels
 
 
 def seg_nrrd_dict(grid: CTVolume, labels: np.ndarray) -> dict:
@@ -31,12 +31,9 @@ def seg_nrrd_dict(grid: CTVolume, labels: np.ndarray) -> dict:
     """
     if labels.shape != grid.array.shape:
         raise ValueError(f"labels {labels.shape} are not on the CT's grid {grid.array.shape}")
-    inside = [np.nonzero(labels.any(axis=axes))[0] for axes in ((1, 2), (0, 2), (0, 1))]  # z, y, x
-    if all(len(i) for i in inside):
-        lo = [int(i[0]) for i in inside]
-        hi = [int(i[-1]) + 1 for i in inside]
-    else:  # nothing segmented: one voxel, as Slicer writes an empty segmentation
-        lo, hi = [0, 0, 0], [1, 1, 1]
+    box = box_around_labels(labels, grid.spacing, 0.0)
+    # nothing segmented: one voxel, as Slicer writes an empty segmentation
+    lo, hi = (list(box[0]), list(box[1])) if box is not None else ([0, 0, 0], [1, 1, 1])
     block = labels[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
     voxels = np.ascontiguousarray(np.transpose(block.astype(np.uint8), (2, 1, 0)))  # (z,y,x) -> (i,j,k)
     offset_ijk = lo[::-1]

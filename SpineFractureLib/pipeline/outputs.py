@@ -7,23 +7,13 @@ the new one is complete. An existing folder that is not empty is refused without
 
 from __future__ import annotations
 
-import logging
 import os
-import time
 from pathlib import Path
 
 from ..errors import InputError
-from ..export.dicom_seg import write_dicom_seg
-from ..export.findings import write_findings
-from ..export.seg_nrrd import write_seg_nrrd
-from ..export.volumes import write_heatmap, write_labels
 from ..io.staging import staged_dir
-from ..report.report_html import write_report_html
-from ..report.report_png import save_report_png
 from .analyze import Analysis
-
-log = logging.getLogger(__name__)
-
+from .result_files import write_result_files
 
 def check_out_dir(out: str | os.PathLike, overwrite: bool) -> None:
     """Refuse an output folder that exists and is not empty, unless ``overwrite``.
@@ -46,30 +36,9 @@ def write_outputs(analysis: Analysis, out: str | os.PathLike, overwrite: bool = 
     """
     check_out_dir(out, overwrite)
     out = Path(out)
-    t0 = time.perf_counter()
-    f = analysis.findings
     names = []
     with staged_dir(out) as tmp:
-        labels = analysis.labels.array
-        write_labels(tmp / "segmentation.nii.gz", analysis.ct, labels)
-        write_seg_nrrd(tmp / "segmentation.seg.nrrd", analysis.ct, labels)
-        if analysis.ct.source_files:
-            try:
-                if write_dicom_seg(tmp / "segmentation.dcm", analysis.ct, labels) is None:
-                    log.info("no level present: no DICOM SEG written")
-            except ValueError as err:  # a source series the SEG standard cannot reference
-                f.warnings.append(f"no DICOM SEG written: {err}")
-                log.warning("no DICOM SEG written: %s", err)
-        if analysis.heatmap is not None:
-            write_heatmap(tmp / "gradcam.nii.gz", analysis.ct, analysis.heatmap)
-        probabilities = [v.fracture_probability for v in f.vertebrae]
-        decisions = [v.fracture for v in f.vertebrae]
-        save_report_png(analysis.ct, analysis.labels, analysis.heatmap, probabilities, decisions, f.threshold,
-                        tmp / "report.png")
-        f.timings_s["export"] = round(time.perf_counter() - t0, 3)
-        f.timings_s["total"] = round(f.timings_s.get("total", 0.0) + f.timings_s["export"], 3)
-        write_findings(tmp, f)
-        write_report_html(tmp / "report.html", f.to_dict(), tmp / "report.png")
+        write_result_files(tmp, analysis.ct, analysis.labels.array, analysis.heatmap, analysis.findings)
         names = sorted(p.name for p in tmp.iterdir())
     return [out / n for n in names]
 
