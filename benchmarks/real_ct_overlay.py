@@ -1,9 +1,12 @@
-"""Segment the real head-and-neck CT in ../shared/data and save a sagittal overlay PNG.
+"""Segment the real CTs in ../shared/data and save a sagittal overlay PNG of each.
 
-    python benchmarks/real_ct_overlay.py OUT.png [--model default]
+    python benchmarks/real_ct_overlay.py OUT_DIR [--model default]
 
-The series' header is not calibrated in HU (soft tissue near 1090): the loader's automatic
-correction (-1024) is applied, as `analyze` does. Prints the levels found with their centroids.
+Writes OUT_DIR/head-neck.png, chest.png and verse-T10-L3.png and prints, per scan, the levels
+found (centroid, volume) and the levels the anatomical checks dropped. The head-and-neck series'
+header is not calibrated in HU (soft tissue near 1090): the loader's automatic correction (-1024)
+is applied, as `analyze` does. The chest CT holds the lowest cervical levels in its top slices;
+the VerSe CT (T10-L3) holds none: any level there is invented.
 """
 
 from __future__ import annotations
@@ -14,34 +17,42 @@ from pathlib import Path
 
 import numpy as np
 
-from SpineFractureLib.data.case import LEVELS
+from SpineFractureLib.constants import LEVELS
 from SpineFractureLib.io import load_ct
+from SpineFractureLib.metrics.segmentation import centroids_lps
 from SpineFractureLib.pipeline.segment import Segmenter
 from SpineFractureLib.report.overlay import save_sagittal_overlay
-from SpineFractureLib.metrics.segmentation import centroids_lps
 
-SERIES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ct-head-neck-dicom"
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SCANS = {"head-neck": ("ct-head-neck-dicom", "Slicer CTHeadAxial"),
+         "chest": ("ctchest4-slicer/CTChest4.nrrd", "slicerio CTChest4"),
+         "verse-T10-L3": ("verse-sub-verse012/sub-verse012_ct.nii.gz", "VerSe sub-verse012, T10-L3")}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out")
+    parser.add_argument("out_dir")
     parser.add_argument("--model", default="default")
     args = parser.parse_args()
-    ct = load_ct(SERIES, auto_hu_correction=True)
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     seg = Segmenter(args.model, "cpu")
-    result = seg.segment(ct)
     info = seg.model_info
-    save_sagittal_overlay(ct, result.labels, args.out,
-                          title=f"real head-and-neck CT (Slicer CTHeadAxial), {ct.shape_xyz} at "
-                                f"{tuple(round(s, 2) for s in ct.spacing)} mm",
-                          note=f"model {info.name} {info.version}, trained on {info.trained_on}; research use only")
-    cents = centroids_lps(result.labels)
-    voxel_ml = float(np.prod(ct.spacing)) / 1000.0
-    print(json.dumps({lv: {"centroid_lps_mm": [round(float(v), 1) for v in c],
-                           "volume_ml": round(np.count_nonzero(result.labels.array == LEVELS.index(lv) + 1)
-                                              * voxel_ml, 2)}
-                      for lv, c in cents.items()}, indent=1))
+    report = {}
+    for name, (rel, what) in SCANS.items():
+        ct = load_ct(DATA / rel, auto_hu_correction=True)
+        result = seg.segment(ct)
+        save_sagittal_overlay(ct, result.labels, out / f"{name}.png",
+                              title=f"real CT ({what}), {ct.shape_xyz} at {tuple(round(s, 2) for s in ct.spacing)} mm",
+                              note=f"model {info.name} {info.version}, trained on {info.trained_on}; research use only")
+        voxel_ml = float(np.prod(ct.spacing)) / 1000.0
+        report[name] = {
+            "levels": {lv: {"centroid_lps_mm": [round(float(v), 1) for v in c],
+                            "volume_ml": round(np.count_nonzero(result.labels.array == LEVELS.index(lv) + 1)
+                                               * voxel_ml, 2)}
+                       for lv, c in centroids_lps(result.labels).items()},
+            "dropped": result.notes}
+    print(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":
