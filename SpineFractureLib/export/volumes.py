@@ -41,8 +41,10 @@ def write_labels(path: str | os.PathLike, grid: CTVolume, labels: np.ndarray) ->
 
 
 def write_heatmap(path: str | os.PathLike, grid: CTVolume, heat: np.ndarray) -> Path:
-    """``gradcam.nii.gz``: float32 0..1 on the input grid."""
-    return write_volume(path, grid, np.clip(heat, 0.0, 1.0), np.float32)
+    """``gradcam.nii.gz``: float32 0..1 on the input grid (values outside are clipped)."""
+    if heat.size and (heat.min() < 0.0 or heat.max() > 1.0):
+        heat = np.clip(heat, 0.0, 1.0)  # only then: on a 512×512×400 scan every copy is 420 MB
+    return write_volume(path, grid, heat, np.float32)
 
 
 __all__ = ["write_heatmap", "write_labels", "write_volume"]
