@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from SpineFractureLib.models.classifier import FractureClassifier, classifier_from_arch
-from SpineFractureLib.models.gradcam import gradcam_maps, heatmap_volume
+from SpineFractureLib.models.gradcam import CAM_METHODS, gradcam_maps, heatmap_volume
 
 TINY = (4, 8, 8, 8)
 ROI = (16, 24, 24)
@@ -81,7 +81,9 @@ def _planted(rng, n, all_fractured=False):
     return x, y.astype(np.float32), where
 
 
-def test_gradcam_is_in_range_and_higher_on_a_planted_fracture():
+@pytest.fixture(scope="module")
+def planted_net():
+    """A tiny classifier trained to find a planted bright cube (seeded)."""
     rng = np.random.default_rng(0)
     torch.manual_seed(0)
     net = FractureClassifier(channels=TINY, dim=16, context="none")
@@ -94,8 +96,14 @@ def test_gradcam_is_in_range_and_higher_on_a_planted_fracture():
         loss.backward()
         opt.step()
     net.eval()
+    return net
+
+
+@pytest.mark.parametrize("method", sorted(CAM_METHODS))
+def test_each_cam_method_is_in_range_and_higher_on_a_planted_fracture(planted_net, method):
+    net = planted_net
     x, _, where = _planted(np.random.default_rng(1), 7, all_fractured=True)
-    maps = gradcam_maps(net, torch.from_numpy(x), torch.arange(7))
+    maps = gradcam_maps(net, torch.from_numpy(x), torch.arange(7), method=method)
     assert maps.shape == (7, *ROI) and maps.min() >= 0.0 and maps.max() <= 1.0
     inside, outside = [], []
     for i, (z, a, b) in enumerate(where):
@@ -105,6 +113,11 @@ def test_gradcam_is_in_range_and_higher_on_a_planted_fracture():
         outside.append(maps[i][~m].mean())
     assert np.mean(inside) > 1.5 * np.mean(outside)
     assert not net.training  # the mode is restored
+
+
+def test_an_unknown_cam_method_is_refused():
+    with pytest.raises(ValueError, match="method must be one of"):
+        gradcam_maps(_net(), torch.randn(1, 9, *ROI), torch.tensor([0]), method="lime")
 
 
 def test_heatmap_volume_is_the_weighted_maximum():
@@ -179,3 +192,19 @@ def test_gradcam_runs_with_region_evidence():
     net = _net(region_evidence=True)
     maps = gradcam_maps(net, torch.randn(3, 9, *ROI), torch.tensor([0, 1, 2]))
     assert maps.shape == (3, *ROI) and maps.min() >= 0.0 and maps.max() <= 1.0
+
+
+def test_gradcampp_agrees_with_monai_where_monai_runs():
+    # MONAI's GradCAMpp broadcasts its score correctly for one sample only; there both must agree.
+    import monai.visualize as mv
+
+    from SpineFractureLib.models.gradcam import GradCAMpp
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv3d(2, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv3d(4, 4, 3, padding=1),
+                              torch.nn.ReLU(), torch.nn.AdaptiveAvgPool3d(1), torch.nn.Flatten(), torch.nn.Linear(4, 1))
+    x = torch.randn(1, 2, 8, 8, 8)
+    ours = GradCAMpp(nn_module=net, target_layers="3").compute_map(x, class_idx=0)
+    theirs = mv.GradCAMpp(nn_module=net, target_layers="3").compute_map(x, class_idx=0)
+    torch.testing.assert_close(ours, theirs)
+    assert ours.abs().sum() > 0

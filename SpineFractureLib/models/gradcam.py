@@ -1,4 +1,11 @@
-"""Grad-CAM of the fracture classifier, per level, with MONAI's ``GradCAM``.
+"""Grad-CAM of the fracture classifier, per level, with MONAI's class-activation-map classes.
+
+Three methods (:data:`CAM_METHODS`): MONAI's ``GradCAM`` (channel weights = the spatial mean of
+the gradient), ``GradCAMpp`` and HiResCAM (Draelos & Carin 2020: gradient times activation per
+cell, summed over channels, so that each cell's share of the logit is kept instead of averaged
+away). MONAI has no HiResCAM, and its ``GradCAMpp`` multiplies the score, shaped (P, 1), into a
+5-D gradient, which fails for 3-D inputs with more than one ROI; both are written here as
+``compute_map`` of MONAI's ``GradCAM``, reusing its hooks and upsampling contract.
 
 MONAI's GradCAM treats the batch axis as independent samples; in the classifier the batch axis
 is the patient's levels, which the GRU mixes. So that each level's map answers "what in *this*
@@ -19,6 +26,36 @@ from ..preprocess.roi import paste_box_max
 from .classifier import GRADCAM_LAYER, FractureClassifier
 
 
+class HiResCAM(GradCAM):
+    """ReLU(Σ_c ∂y/∂A_c ⊙ A_c): the gradient times the activation in every cell (Draelos & Carin 2020)."""
+
+    def compute_map(self, x, class_idx=None, retain_graph=False, layer_idx=-1, **kwargs):
+        _, acti, grad = self.nn_module(x, class_idx=class_idx, retain_graph=retain_graph, **kwargs)
+        return F.relu((grad[layer_idx] * acti[layer_idx]).sum(1, keepdim=True))
+
+
+class GradCAMpp(GradCAM):
+    """MONAI's Grad-CAM++ formula, with the score shaped to broadcast over (P, C, z, y, x)."""
+
+    def compute_map(self, x, class_idx=None, retain_graph=False, layer_idx=-1, **kwargs):
+        _, acti, grad = self.nn_module(x, class_idx=class_idx, retain_graph=retain_graph, **kwargs)
+        acti, grad = acti[layer_idx], grad[layer_idx]
+        b, c = grad.shape[:2]
+        ones = (1,) * (grad.dim() - 2)
+        denom = 2 * grad.pow(2) + (acti * grad.pow(3)).flatten(2).sum(-1).view(b, c, *ones)
+        alpha = grad.pow(2) / (torch.where(denom != 0.0, denom, torch.ones_like(denom)) + 1e-7)
+        relu_grad = F.relu(self.nn_module.score.reshape(b, 1, *ones).exp() * grad)
+        weights = (alpha * relu_grad).flatten(2).sum(-1).view(b, c, *ones)
+        return F.relu((weights * acti).sum(1, keepdim=True))
+
+
+#: Class-activation methods by name.
+CAM_METHODS = {"gradcam": GradCAM, "gradcampp": GradCAMpp, "hirescam": HiResCAM}
+#: The method and layer of the heat map (chosen on validation phantoms, see the model card).
+CAM_METHOD = "gradcam"
+CAM_LAYER = GRADCAM_LAYER
+
+
 class _OwnLevelLogits(nn.Module):
     """(P, C, z, y, x) ROIs -> (P, 1) logits, level i's logit depending on ROI i only through features."""
 
@@ -37,20 +74,27 @@ class _OwnLevelLogits(nn.Module):
         return torch.stack(out)[:, None]
 
 
-def gradcam_maps(classifier: FractureClassifier, rois: torch.Tensor, levels: torch.Tensor) -> np.ndarray:
-    """One Grad-CAM map per ROI, on the ROI grid, each scaled to a maximum of 1.
+def gradcam_maps(classifier: FractureClassifier, rois: torch.Tensor, levels: torch.Tensor,
+                 method: str | None = None, layer: str | None = None) -> np.ndarray:
+    """One class-activation map per ROI, on the ROI grid, each scaled to a maximum of 1.
 
     Args:
         classifier: the trained classifier (its mode is restored afterwards).
         rois: (P, C, z, y, x) ROIs of one patient, as given to the classifier.
         levels: (P,) level indices 0..6.
+        method: a key of :data:`CAM_METHODS`; None: :data:`CAM_METHOD`.
+        layer: the classifier's module whose activations are read (an encoder stage); None:
+            :data:`CAM_LAYER`.
 
     Returns:
         float32 (P, z, y, x) in [0, 1]; a level whose map is all zero (no positive evidence)
         stays 0.
     """
+    method, layer = method or CAM_METHOD, layer or CAM_LAYER
+    if method not in CAM_METHODS:
+        raise ValueError(f"method must be one of {sorted(CAM_METHODS)}, got {method!r}")
     was_training = classifier.training
-    cam = GradCAM(nn_module=_OwnLevelLogits(classifier, levels), target_layers=f"classifier.{GRADCAM_LAYER}")
+    cam = CAM_METHODS[method](nn_module=_OwnLevelLogits(classifier, levels), target_layers=f"classifier.{layer}")
     with torch.enable_grad():
         raw = cam.compute_map(rois, class_idx=0)  # (P, 1, z', y', x'), ReLU'd, at the layer's stride
     classifier.train(was_training)
@@ -80,4 +124,4 @@ def heatmap_volume(shape_zyx: tuple[int, ...], maps: np.ndarray, starts: np.ndar
     return heat
 
 
-__all__ = ["gradcam_maps", "heatmap_volume"]
+__all__ = ["CAM_LAYER", "CAM_METHOD", "CAM_METHODS", "GradCAMpp", "HiResCAM", "gradcam_maps", "heatmap_volume"]
