@@ -30,14 +30,12 @@ from ..preprocess.roi import N_ROI_CHANNELS
 from .encoder import DEFAULT_CHANNELS, SpineEncoder
 
 #: The classifier keeps the first four stages of the segmentation encoder: stride 8, so a
-#: 48 × 64 × 64 mm ROI ends as a 6 × 8 × 8 map of 8 mm cells (Grad-CAM's resolution).
+#: 48 × 64 × 64 mm ROI ends as a 6 × 8 × 8 map of 8 mm cells.
 CLS_CHANNELS: tuple[int, ...] = DEFAULT_CHANNELS[:4]
 CONTEXTS = ("gru", "none")
 #: ``mean``: the map averaged inside the level mask and over the box; ``mean_max`` adds the
 #: maximum over the cells inside the mask (a small finding is not averaged away).
 POOLS = ("mean", "mean_max")
-#: Module name of the encoder stage Grad-CAM reads (its last one).
-GRADCAM_LAYER = "encoder.stages.2"
 
 
 class FractureClassifier(nn.Module):
@@ -182,4 +180,4 @@ def classifier_from_arch(arch: dict[str, Any]) -> FractureClassifier:
                               region_evidence=bool(arch.get("region_evidence", False)))
 
 
-__all__ = ["CLS_CHANNELS", "CONTEXTS", "POOLS", "FractureClassifier", "GRADCAM_LAYER", "classifier_from_arch"]
+__all__ = ["CLS_CHANNELS", "CONTEXTS", "POOLS", "FractureClassifier", "classifier_from_arch"]

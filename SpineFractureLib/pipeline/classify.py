@@ -41,7 +41,7 @@ class Classification:
             probability, maximum over levels), or None when Grad-CAM was not asked for.
         peak_zyx: per level, the crop voxel (z, y, x) most suspicious inside the level: the peak of
             the classifier's own fracture-region head where it has one (on held-out phantoms it lies
-            at the true fracture 96 % of the time, Grad-CAM's peak 37 %), else the Grad-CAM peak
+            at the true fracture 96 % of the time, Grad-CAM's peak 70 %), else the Grad-CAM peak
             (None where absent, or with neither). It is the "peak slice" the reader is taken to.
         peak_source: what ``peak_zyx`` comes from: "fracture-region head", "Grad-CAM" or None.
         gradcam_peak_zyx: per level, the Grad-CAM map's own peak inside the level (None without it).
