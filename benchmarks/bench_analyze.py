@@ -53,7 +53,7 @@ else:
         labels = resample_like(iso.with_array((iso.array > 300).astype(np.uint8)), ct, is_label=True)
         sitk.WriteImage(labels.to_sitk(), str(Path(tempfile.mkdtemp()) / "labels.nii.gz"))
         times.append(time.perf_counter() - t)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+peak = peak_gib()  # GiB
 print(json.dumps({"times": times, "peak_gib": peak, "timings_s": timings}))
 """
 

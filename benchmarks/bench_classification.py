@@ -29,7 +29,6 @@ case = make_phantom(424242, PhantomConfig(size_xyz=(160, 160, 200), spacing=(1.0
 seg = Segmenter("default", "cpu").segment(case.ct)
 hu, labels, frac = seg.crop_hu.array, seg.crop_labels.array, seg.crop_fracture
 times = []
-base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 if what == "ours":
     from SpineFractureLib.pipeline.classify import Classifier
     clf = Classifier(sys.argv[2], "cpu")
@@ -51,7 +50,7 @@ else:
         cam(x, class_idx=0)
         times.append(time.perf_counter() - t)
     levels = len(rois.levels)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB (whole process, segmentation included)
+peak = peak_gib()  # GiB (whole process, segmentation included)
 print(json.dumps({"times": times, "peak_gib": peak, "levels": levels}))
 """
 

@@ -53,7 +53,7 @@ else:
                 levels(xc)
             sliding_window_inference(x, ROI_ZYX, 1, net, overlap=0.25, mode="gaussian")
             times.append(time.perf_counter() - t)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+peak = peak_gib()  # GiB
 print(json.dumps({"times": times, "peak_gib": peak}))
 """
 
