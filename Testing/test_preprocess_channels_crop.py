@@ -64,6 +64,7 @@ def test_spine_box_holds_every_present_level(seed):
     """Random clinical fields of view (pose, spacing, cut ends): the box keeps each level whole."""
     case = make_phantom(seed, PhantomConfig(streak_probability=0.0))
     box = find_spine_box(case.ct)
+    assert box.column_found
     labels = crop_to_box(case.labels, box, is_label=True)
     assert labels.spacing == (1.0, 1.0, 1.0) and np.allclose(labels.direction, np.eye(3))
     voxel_ml = np.prod(case.ct.spacing)
@@ -87,6 +88,14 @@ def test_spine_box_on_real_head_and_neck_ct(shared_data):
     mid = crop.array[:, :, crop.array.shape[2] // 2 - 10:crop.array.shape[2] // 2 + 10]
     bone_rows = (mid > 250).any(axis=(1, 2))
     assert bone_rows.sum() >= 60
+
+
+def test_no_column_in_a_thin_slab_or_in_air():
+    case = make_phantom(5, PhantomConfig(size_xyz=(96, 96, 120), spacing=(1.5, 1.5, 1.5), pose=False))
+    slab = case.ct.sub_volume((0, 0, 0), (8, 96, 96))  # 12 mm of the lowest vertebra: no 3 cm run
+    assert not find_spine_box(slab).column_found
+    air = case.ct.with_array(np.full(case.ct.array.shape, -1000.0, np.float32))
+    assert not find_spine_box(air).column_found
 
 
 def test_make_channels_without_priors_keeps_windows_and_zeroes_priors():

@@ -63,3 +63,17 @@ def test_the_head_and_neck_scan_keeps_c1_to_c5_in_order(shared_data, segmenter):
     heights = [placed[lv][2] for lv in LEVELS[:5]]
     assert heights == sorted(heights, reverse=True)  # LPS z grows towards the head
     assert result.notes == []
+
+
+def test_a_slab_without_a_column_gets_no_level(segmenter):
+    # The bottom 8 mm of a phantom neck hold part of T2: the networks outline it (as "C6" before
+    # this check), but with no 3 cm column in view nothing can be placed on a cervical spine.
+    from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
+
+    case = make_phantom(950010, PhantomConfig(size_xyz=(160, 160, 200), spacing=(1.0, 1.0, 1.0), pose=False))
+    slab = case.ct.sub_volume((0, 0, 0), (8, 160, 160))
+    assert np.any(case.labels.array[:8] == 9)  # T2 is in the slab
+    result = segmenter.segment(slab)
+    assert not result.box.column_found
+    assert not result.labels.array.any() and not result.crop_labels.array.any()
+    assert any("no vertebral column" in note for note in result.notes), result.notes

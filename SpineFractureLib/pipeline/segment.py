@@ -131,6 +131,12 @@ class Segmenter:
         vertebra_np, levels_np = vertebra.numpy() * fov, levels.numpy()
         checked = check_levels(postprocess_levels(assign_levels(vertebra_np > 0.5, levels_np)), crop.spacing)
         crop_labels, notes = checked.labels, checked.warnings()
+        if not box.column_found and crop_labels.any():
+            # No 3 cm run of bone anywhere (a head-only scan, a thin slab): whatever the networks
+            # outline there cannot be placed on a cervical column, so it is not reported.
+            found = [LEVELS[v - 1] for v in np.unique(crop_labels[crop_labels > 0])]
+            notes.append(f"no vertebral column was found in the field of view: {', '.join(found)} discarded")
+            crop_labels = np.zeros_like(crop_labels)
         share = levels_np[1:] / np.clip(levels_np[1:].sum(axis=0, keepdims=True), 1e-6, None)
         probs_np = np.concatenate([(1.0 - vertebra_np)[None], vertebra_np[None] * share]).astype(np.float32)
         fracture_np = fracture.numpy() * fov

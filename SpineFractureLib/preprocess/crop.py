@@ -45,11 +45,14 @@ class SpineBox:
         centre_lps: box centre (x, y, z) in LPS mm.
         size_mm: box extent (x, y, z) in mm.
         column_top_lps: top of the detected bone column (LPS mm), for the log and tests.
+        column_found: False when no bone column was found and the box is only the field of
+            view's centre: no cervical spine is in view.
     """
 
     centre_lps: tuple[float, float, float]
     size_mm: tuple[float, float, float]
     column_top_lps: tuple[float, float, float]
+    column_found: bool = True
 
     def grid(self, spacing_mm: float = 1.0) -> CTVolume:
         """The box as an empty CTVolume (identity direction, isotropic ``spacing_mm``)."""
@@ -66,13 +69,14 @@ def find_spine_box(ct: CTVolume, size_mm: tuple[float, float, float] = CROP_SIZE
         size_mm: box extent (x, y, z) in mm.
 
     Returns:
-        The box. If no bone column is found, the box is centred on the field of view (logged).
+        The box. If no bone column is found, the box is centred on the field of view and
+        ``column_found`` is False.
     """
     coarse = resample(ct, COARSE_MM, axis_aligned=True)  # identity direction: index axes = L, P, S
     hu = coarse.array
     body = hu > BODY_HU
     if not body.any():
-        log.warning("no body found (nothing above %.0f HU): spine box centred on the field of view", BODY_HU)
+        log.info("no body found (nothing above %.0f HU): spine box centred on the field of view", BODY_HU)
         return _centred_box(coarse, size_mm)
     # Smoothing fills the discs (4-6 mm) between bodies, so the column reads as one run.
     bone = ndimage.gaussian_filter((hu > BONE_HU).astype(np.float32), sigma=(2.0, 1.0, 1.0))
@@ -83,7 +87,7 @@ def find_spine_box(ct: CTVolume, size_mm: tuple[float, float, float] = CROP_SIZE
     central = np.exp(-(((xs - x_mid) * COARSE_MM / 30.0) ** 2))  # favour the left-right middle
     score = runs * central[None, None, :]
     if score.max() < 30.0 / COARSE_MM:  # no run of 3 cm: not a spine
-        log.warning("no vertebral column found: spine box centred on the field of view")
+        log.info("no vertebral column found: spine box centred on the field of view")
         return _centred_box(coarse, size_mm)
     # ">=" on the flipped z axis: among equal runs the highest end (the cervical one) wins.
     flat = np.argmax(score[::-1].reshape(-1))
@@ -223,7 +227,7 @@ def _column_band(body: np.ndarray) -> np.ndarray:
 def _centred_box(coarse: CTVolume, size_mm: tuple[float, float, float]) -> SpineBox:
     centre = coarse.index_to_lps((np.asarray(coarse.shape_xyz) - 1) / 2.0)
     c = tuple(float(v) for v in centre)
-    return SpineBox(c, tuple(float(s) for s in size_mm), c)
+    return SpineBox(c, tuple(float(s) for s in size_mm), c, column_found=False)
 
 
 __all__ = ["CROP_SIZE_MM", "SpineBox", "crop_to_box", "extend_beyond_field_of_view", "field_of_view", "find_spine_box"]
