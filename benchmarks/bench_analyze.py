@@ -42,6 +42,7 @@ if mode == "analyze":
         write_outputs(analysis, out)
         times.append(time.perf_counter() - t)
         timings = json.loads((out / "findings.json").read_text())["timings_s"]
+        del analysis, ct  # as batch does between cases: the next repeat's peak is its own
 else:
     import numpy as np, SimpleITK as sitk
     from SpineFractureLib.io import load_ct
