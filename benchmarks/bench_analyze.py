@@ -17,9 +17,10 @@ import json
 import tempfile
 from pathlib import Path
 
+from real_scans import REAL_SCANS
 from subprocess_bench import bench_parser, run_measurement
 
-SHARED_SERIES = Path(__file__).resolve().parents[2] / "shared" / "data" / "ct-head-neck-dicom"
+SHARED_SERIES = REAL_SCANS["head-neck"][0]
 
 CHILD = r"""
 import json, resource, sys, tempfile, time

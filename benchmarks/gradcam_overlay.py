@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 
@@ -24,8 +23,9 @@ from SpineFractureLib.pipeline.segment import Segmenter
 from SpineFractureLib.preprocess.crop import crop_to_box
 from SpineFractureLib.report.gradcam_figure import save_gradcam_figure
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-REAL = {"head-neck": DATA / "ct-head-neck-dicom", "chest": DATA / "ctchest4-slicer" / "CTChest4.nrrd"}
+from real_scans import REAL_SCANS
+
+REAL = {name: REAL_SCANS[name][0] for name in ("head-neck", "chest")}
 
 
 def main() -> None:
@@ -55,7 +55,9 @@ def main() -> None:
     clf = Classifier(args.model, "cpu")
     r = clf.classify(s.crop_hu.array, s.crop_labels.array, s.crop_fracture)
     info, sinfo = clf.model_info, seg.model_info
-    save_gradcam_figure(s.crop_hu.array, s.crop_labels.array, r.heatmap, r.probabilities, r.threshold, args.out,
+    # No level found (the real chest CT since the anatomical checks): no heat, the CT and empty bars.
+    heat = r.heatmap if r.heatmap is not None else np.zeros(s.crop_hu.array.shape, np.float32)
+    save_gradcam_figure(s.crop_hu.array, s.crop_labels.array, heat, r.probabilities, r.threshold, args.out,
                         peak_zyx=r.peak_zyx, truth_region=truth_region, truth_levels=truth_levels,
                         title=f"{label}: patient probability {r.patient_probability if r.patient_probability is None else round(r.patient_probability, 3)}"
                               f" ({r.operating_point} threshold {r.threshold:.2f})",

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 
@@ -29,7 +28,7 @@ from SpineFractureLib.io import load_ct
 from SpineFractureLib.pipeline.segment import Segmenter
 from SpineFractureLib.preprocess.crop import crop_to_box, find_spine_box
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from real_scans import REAL_SCANS
 
 
 def _levels(seg: Segmenter, ct) -> list[int]:
@@ -70,9 +69,9 @@ def main() -> None:
             part = case.ct.sub_volume((lo, 0, 0), (hi, lab.shape[1], lab.shape[2]))
             found = _levels(seg, part)
             none_in_view.append({"case": f"phantom {seed} {name}", "slices": int(hi - lo), "levels_reported": found})
-    verse = load_ct(DATA / "verse-sub-verse012" / "sub-verse012_ct.nii.gz")
+    verse = load_ct(REAL_SCANS["verse-T10-L3"][0])
     none_in_view.append({"case": "real VerSe T10-L3", "levels_reported": _levels(seg, verse)})
-    chest = _levels(seg, load_ct(DATA / "ctchest4-slicer" / "CTChest4.nrrd"))
+    chest = _levels(seg, load_ct(REAL_SCANS["chest"][0]))
     errors = [c["in_plane_error_mm"] for c in neck]
     print(json.dumps({
         "neck_phantoms": {"cases": len(neck), "column_found_rate": float(np.mean([c["column_found"] for c in neck])),

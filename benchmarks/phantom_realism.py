@@ -27,9 +27,8 @@ from SpineFractureLib.io import load_ct
 from SpineFractureLib.metrics.image_stats import PERCENTILES, image_stats, to_spacing
 from SpineFractureLib.preprocess.geometry import resample
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-SCANS = {"head-neck": "ct-head-neck-dicom", "chest": "ctchest4-slicer/CTChest4.nrrd",
-         "verse-T10-L3": "verse-sub-verse012/sub-verse012_ct.nii.gz"}
+from real_scans import REAL_SCANS
+
 COLUMNS = [("body HU p5/p50/p95", lambda s: _pcts(s["body_hu_percentiles"])),
            ("bone HU p5/p50/p95", lambda s: _pcts(s["bone_hu_percentiles"])),
            ("bone fraction", lambda s: f"{s['bone_fraction']:.3f}"),
@@ -95,8 +94,8 @@ def main() -> None:
         [image_stats(p).as_json() for p in phantoms]), "scans": {}}
     rows = ["| scan | source | " + " | ".join(c for c, _ in COLUMNS) + " |",
             "|---|---|" + "---|" * len(COLUMNS)]
-    for name, rel in SCANS.items():
-        real = load_ct(DATA / rel, auto_hu_correction=True)
+    for name, (path, _) in REAL_SCANS.items():
+        real = load_ct(path, auto_hu_correction=True)
         at_real = [to_spacing(p, real.spacing) for p in phantoms]
         entry = {"spacing_mm": [round(s, 3) for s in real.spacing], "real": image_stats(real).as_json(),
                  "phantoms": _mean_stats([image_stats(p).as_json() for p in at_real])}

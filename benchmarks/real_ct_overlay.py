@@ -23,10 +23,7 @@ from SpineFractureLib.metrics.segmentation import centroids_lps
 from SpineFractureLib.pipeline.segment import Segmenter
 from SpineFractureLib.report.overlay import save_sagittal_overlay
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-SCANS = {"head-neck": ("ct-head-neck-dicom", "Slicer CTHeadAxial"),
-         "chest": ("ctchest4-slicer/CTChest4.nrrd", "slicerio CTChest4"),
-         "verse-T10-L3": ("verse-sub-verse012/sub-verse012_ct.nii.gz", "VerSe sub-verse012, T10-L3")}
+from real_scans import REAL_SCANS
 
 
 def main() -> None:
@@ -39,8 +36,8 @@ def main() -> None:
     seg = Segmenter(args.model, "cpu")
     info = seg.model_info
     report = {}
-    for name, (rel, what) in SCANS.items():
-        ct = load_ct(DATA / rel, auto_hu_correction=True)
+    for name, (path, what) in REAL_SCANS.items():
+        ct = load_ct(path, auto_hu_correction=True)
         result = seg.segment(ct)
         save_sagittal_overlay(ct, result.labels, out / f"{name}.png",
                               title=f"real CT ({what}), {ct.shape_xyz} at {tuple(round(s, 2) for s in ct.spacing)} mm",

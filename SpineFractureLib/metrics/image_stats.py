@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-import SimpleITK as sitk
 from scipy import ndimage
 
 from ..preprocess.geometry import resample
@@ -76,10 +75,8 @@ def to_spacing(ct: CTVolume, spacing_mm: tuple[float, float, float]) -> CTVolume
     new = np.asarray(spacing_mm, float)
     fwhm_mm = np.sqrt(np.clip(new ** 2 - old ** 2, 0.0, None))
     sigma_vox = fwhm_mm / 2.3548 / old  # (x, y, z) in voxels
-    image = sitk.Cast(ct.to_sitk(), sitk.sitkFloat32)
     if np.any(sigma_vox > 0.1):
-        arr = ndimage.gaussian_filter(sitk.GetArrayViewFromImage(image), sigma=sigma_vox[::-1], mode="nearest")
-        ct = ct.with_array(arr.astype(np.float32))
+        ct = ct.with_array(ndimage.gaussian_filter(ct.array.astype(np.float32), sigma=sigma_vox[::-1], mode="nearest"))
     return resample(ct, tuple(float(v) for v in new))
 
 

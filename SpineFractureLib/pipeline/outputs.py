@@ -15,6 +15,7 @@ from ..io.staging import staged_dir
 from .analyze import Analysis
 from .result_files import write_result_files
 
+
 def check_out_dir(out: str | os.PathLike, overwrite: bool) -> None:
     """Refuse an output folder that exists and is not empty, unless ``overwrite``.
 

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from monai.inferers import sliding_window_inference
 
-from ..device import pick_device
 from ..constants import LEVELS
+from ..device import pick_device
 from ..models.level_checks import check_levels
 from ..models.postprocess import assign_levels, postprocess_levels
 from ..models.registry import ModelInfo, load_segmentation_model
