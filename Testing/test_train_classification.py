@@ -9,6 +9,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from SpineFractureLib.cli.main import main
 from SpineFractureLib.data.cls_cases import ClsCache
@@ -16,7 +17,7 @@ from SpineFractureLib.data.labelled_dirs import list_classification_cases
 from SpineFractureLib.errors import InputError
 from SpineFractureLib.models.classifier_weights import load_classifier
 from SpineFractureLib.pipeline.segment import Segmenter
-from SpineFractureLib.train.classification import ClsTrainConfig, train_classifier
+from SpineFractureLib.train.classification import ClsTrainConfig, build_classifier, train_classifier
 
 from conftest import TINY_CHANNELS
 
@@ -51,6 +52,22 @@ def test_resume_continues_to_more_steps(cls_config, trained, tmp_path):
     cfg = ClsTrainConfig.from_dict(cls_config | {"out": str(tmp_path)}, steps=18)
     summary = train_classifier(cfg, lambda m: Segmenter(m, "cpu"), resume=trained["checkpoint"])
     assert summary["steps"] == 18
+
+
+def test_finetune_starts_from_the_whole_given_classifier(cls_config, trained):
+    start = load_classifier(trained["model"]).network.state_dict()
+    net = build_classifier(ClsTrainConfig.from_dict(cls_config | {"finetune": trained["model"], "init": "none"}))
+    got = net.state_dict()
+    assert set(got) == set(start)
+    assert all(torch.equal(got[k], start[k]) for k in start)  # every layer, heads and GRU included
+    fresh = build_classifier(ClsTrainConfig.from_dict(cls_config | {"init": "none"})).state_dict()
+    assert not torch.equal(fresh["level_head.weight"], start["level_head.weight"])
+
+
+@pytest.mark.parametrize("change", [{"dim": 8}, {"windows": 1}, {"context": "none"}])
+def test_finetune_refuses_weights_of_another_network(cls_config, trained, change):
+    with pytest.raises(InputError, match="differs from the configuration's in"):
+        build_classifier(ClsTrainConfig.from_dict(cls_config | {"finetune": trained["model"]} | change))
 
 
 def test_evaluate_classification_contract(trained, cls_config, small_labelled_dir, tmp_path, capsys):

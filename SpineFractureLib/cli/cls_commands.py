@@ -31,6 +31,8 @@ def train_cls(
     mask_source: Optional[str] = typer.Option(None, "--mask-source", help="predicted (default) or given."),
     init: Optional[str] = typer.Option(
         None, "--init", help="segmentation (default: its MAE-pretrained encoder), none, or an mae/seg checkpoint."),
+    finetune: Optional[str] = typer.Option(
+        None, "--finetune", help="Start from these classifier weights (default, or a train-cls model.pt)."),
     no_level_embedding: bool = typer.Option(False, "--no-level-embedding", help="Ablation."),
     context: Optional[str] = typer.Option(None, "--context", help="gru (default) or none (ablation)."),
     windows: Optional[int] = typer.Option(None, "--windows", help="3 bone windows (default) or 1 (ablation)."),
@@ -53,7 +55,7 @@ def train_cls(
              "val_phantom_seeds": tuple(val_phantom_seeds) if val_phantom_seeds else None,
              "cache": str(cache) if cache else None, "steps": steps, "lr": lr, "seed": seed, "device": device,
              "log_every": log_every, "checkpoint_every": checkpoint_every, "segmentation": segmentation,
-             "mask_source": mask_source, "init": init, "level_embedding": False if no_level_embedding else None,
+             "mask_source": mask_source, "init": init, "finetune": finetune, "level_embedding": False if no_level_embedding else None,
              "context": context, "windows": windows, "fracture_input": False if no_fracture_input else None,
              "region_weight": region_weight, "pool": pool, "region_evidence": True if region_evidence else None}
     try:

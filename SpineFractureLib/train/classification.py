@@ -50,6 +50,10 @@ class ClsTrainConfig(ConfigMixin):
         mask_source: ``predicted`` or ``given`` (a case's own mask where it has one).
         init: ``segmentation`` (the encoder of that model's vertebra network, itself MAE-
             pretrained), a path to an ``mae`` or ``seg`` checkpoint, or ``none`` (random; ablation).
+        finetune: classifier weights (a registered name such as ``default``, or a ``model.pt``
+            written by ``train-cls``) whose whole network starts the run instead of ``init``: to
+            train the shipped classifier further or on one's own data. Its architecture and inputs
+            must be the configuration's.
         channels, dim: network sizes.
         level_embedding, context, windows, fracture_input: the ablation switches.
         region_weight: weight of the dense fracture-region loss where a case has a fracture mask
@@ -72,6 +76,7 @@ class ClsTrainConfig(ConfigMixin):
     segmentation: str = "default"
     mask_source: str = "predicted"
     init: str = "segmentation"
+    finetune: str | None = None
     channels: tuple[int, ...] = CLS_CHANNELS
     dim: int = 64
     level_embedding: bool = True
@@ -131,8 +136,14 @@ def new_classifier(cfg: ClsTrainConfig) -> FractureClassifier:
 
 
 def build_classifier(cfg: ClsTrainConfig) -> FractureClassifier:
-    """The network of a configuration, its encoder initialised as ``cfg.init`` says."""
+    """The network of a configuration, initialised as ``cfg.finetune`` or, without it, ``cfg.init`` says.
+
+    Raises:
+        InputError: ``cfg.finetune`` names weights of another architecture or other inputs.
+    """
     net = new_classifier(cfg)
+    if cfg.finetune:
+        return _finetune_start(net, cfg)
     if cfg.init == "none":
         return net
     if cfg.init == "segmentation":
@@ -145,6 +156,21 @@ def build_classifier(cfg: ClsTrainConfig) -> FractureClassifier:
     state = load_checkpoint(cfg.init)
     load_encoder_state(net.encoder, state["model"], allow_deeper=True)
     log.info("encoder initialised from checkpoint %s (%s)", cfg.init, state.get("kind"))
+    return net
+
+
+def _finetune_start(net: FractureClassifier, cfg: ClsTrainConfig) -> FractureClassifier:
+    from ..models.classifier_weights import load_classifier
+
+    start = load_classifier(cfg.finetune)
+    differ = sorted(k for k in set(net.arch) | set(start.network.arch) if net.arch.get(k) != start.network.arch.get(k))
+    wanted = {"windows": cfg.windows, "fracture_input": cfg.fracture_input}
+    differ += sorted(k for k, v in wanted.items() if start.inputs.get(k, v) != v)
+    if differ:
+        raise InputError(cfg.finetune, "cannot start this run: its network differs from the configuration's in "
+                                + ", ".join(differ))
+    net.load_state_dict(start.network.state_dict())
+    log.info("whole network initialised from classifier %s %s", start.info.name, start.info.version)
     return net
 
 
@@ -247,7 +273,8 @@ def train_classifier(cfg: ClsTrainConfig, segmenter_factory: SegmenterFactory, r
                                      "fracture_input": cfg.fracture_input, "mask_source": cfg.mask_source},
                                      calibration=calibration, name=name, version=version, trained_on=trained_on,
                                      extra_meta={"steps": summary["steps"], "seed": cfg.loop.seed,
-                                                 "segmentation": cfg.segmentation, "init": cfg.init})
+                                                 "segmentation": cfg.segmentation, "init": cfg.init,
+                                                 "finetune": cfg.finetune})
             summary |= {"model": str(model_path), "sha256": digest,
                         "calibration": {"level_temperature": round(calibration.level_temperature, 4),
                                         "patient_temperature": round(calibration.patient_temperature, 4),
