@@ -130,6 +130,7 @@ def test_random_field_of_view_is_clinical_and_may_cut(seed, cut):
 
 @pytest.mark.parametrize("kwargs", [
     {"fracture_rate": 1.5}, {"difficulty": -0.1}, {"size_xyz": (4, 4, 4)}, {"spacing": (1, 0, 1)}, {"noise_hu": -1},
+    {"fov": "legs"}, {"contrast": "delayed"},
 ])
 def test_bad_config_raises(kwargs):
     with pytest.raises(ValueError):

@@ -59,6 +59,12 @@ REFERENCE: tuple[LevelShape, ...] = (
     LevelShape("T2", 9, "thoracic", 26.0, 18.0, 17.0, 8.5, 14.0, 30.0, False, 0.0),
 )
 
+#: Kinds drawn with thoracic posterior elements (no foramen transversarium, long transverse
+#: processes); lumbar bones are thoracic-like here, only larger with a level spinous process.
+TRUNK_KINDS = ("thoracic", "lumbar")
+#: Downward slope (degrees below horizontal) of the spinous process by kind.
+SPINOUS_DROP_DEG = {"axis": 25.0, "cervical": 25.0, "thoracic": 40.0, "lumbar": 10.0}
+
 #: v positions of the anterior, middle and posterior height points (one definition, shared with
 #: the measurements).
 HEIGHT_POINTS = grading.HEIGHT_POINTS
@@ -88,7 +94,7 @@ def vertebra(u: Array, v: Array, w: Array, s: LevelShape,
     parts = [body]
     back = D / 2 + cd + 2.5  # v of the spinous-process base (posterior wall of the canal)
     for side in (-1.0, 1.0):
-        if s.kind == "thoracic":
+        if s.kind in TRUNK_KINDS:
             pillar = sdf.ellipse_cylinder(u, v, w, side * (cw + 4.0), D / 2 + 6.0, 4.5, 5.5, -H / 2 + 1, H / 2 + 1)
             pedicle = sdf.capsule(u, v, w, (side * (W / 2 - 3), D / 2 - 2, 1.0),
                                   (side * (cw + 3.0), D / 2 + 6.0, 1.0), 3.0)
@@ -106,7 +112,7 @@ def vertebra(u: Array, v: Array, w: Array, s: LevelShape,
                                             s.foramen_radius, s.foramen_radius, -8.0, 8.0)
                 transverse = sdf.subtract(transverse, hole)
         lamina = sdf.capsule(u, v, w, (side * (cw + 2.5), D / 2 + 10.5, -1.0), (0.0, back, -1.5), 2.3,
-                             w_scale=0.45 if s.kind != "thoracic" else 0.5)
+                             w_scale=0.5 if s.kind in TRUNK_KINDS else 0.45)
         parts += [pillar, pedicle, transverse, lamina]
     parts += _spinous(u, v, w, s, back)
     if s.kind == "axis":
@@ -119,7 +125,7 @@ def vertebra(u: Array, v: Array, w: Array, s: LevelShape,
 
 def _spinous(u: Array, v: Array, w: Array, s: LevelShape, back: float) -> list[Array]:
     """The spinous process: pointing posteriorly and down, bifid tips for C2–C6."""
-    length, drop = s.spinous_length, np.tan(np.radians(25.0 if s.kind != "thoracic" else 40.0))
+    length, drop = s.spinous_length, np.tan(np.radians(SPINOUS_DROP_DEG[s.kind]))
     base = (0.0, back, -1.5)
     tip_v, tip_w = back + length, -1.5 - length * drop
     radius = 3.5 if s.name in ("C7", "T1", "T2") else 2.8

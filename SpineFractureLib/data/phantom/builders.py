@@ -12,7 +12,7 @@ from .render import BoneObject
 Array = np.ndarray
 
 
-def _plain(sdf_values: Array) -> Rendered:
+def plain_shape(sdf_values: Array) -> Rendered:
     """A Rendered for an unbroken, unlabelled bone or a fill."""
     none = np.zeros(sdf_values.shape, dtype=bool)
     return Rendered(sdf_values, sdf_values, sdf_values <= 0, none, none)
@@ -35,7 +35,7 @@ def build_objects(col: Column, breaks: dict[str, Fracture], disc_hu: float) -> l
     c1 = col.frames["C1"]
     skull_t = 6.0
     objects.append(_obj("brain", 0, c1, (-72, -82, 8), (72, 98, 150),
-                        lambda u, v, w: _plain(anatomy.occiput(u, v, w, skull_t)[1]), fill_hu=35.0))
+                        lambda u, v, w: plain_shape(anatomy.occiput(u, v, w, skull_t)[1]), fill_hu=35.0))
     for name, s in col.shapes.items():
         if name in ("C1", "C2"):
             continue
@@ -43,7 +43,7 @@ def build_objects(col: Column, breaks: dict[str, Fracture], disc_hu: float) -> l
         top, _ = fractures.endplates(s, breaks.get(name))
         objects.append(_obj(f"disc above {name}", 0, col.frames[name],
                             (-s.width / 2, -s.depth / 2, -s.height), (s.width / 2, s.depth / 2, s.height / 2 + gap + 1),
-                            lambda u, v, w, s=s, gap=gap, top=top: _plain(anatomy.disc(u, v, w, s, gap, top)),
+                            lambda u, v, w, s=s, gap=gap, top=top: plain_shape(anatomy.disc(u, v, w, s, gap, top)),
                             fill_hu=disc_hu))
     for name, s in col.shapes.items():
         f = breaks.get(name)
@@ -51,21 +51,21 @@ def build_objects(col: Column, breaks: dict[str, Fracture], disc_hu: float) -> l
         if s.kind == "atlas":
             lo, hi = np.array([-42.0, -15.0, -11.0]), np.array([42.0, 40.0, 11.0])
         else:
-            drop = s.spinous_length * np.tan(np.radians(40.0 if s.kind == "thoracic" else 25.0))
-            reach = s.canal_half_width + (24.0 if s.kind == "thoracic" else 16.0)
+            drop = s.spinous_length * np.tan(np.radians(anatomy.SPINOUS_DROP_DEG[s.kind]))
+            reach = s.canal_half_width + (24.0 if s.kind in anatomy.TRUNK_KINDS else 16.0)
             lo = np.array([-reach, -s.depth / 2 - 2.0, -s.height / 2 - drop - 6.0])
             hi = np.array([reach, s.depth / 2 + s.canal_depth + s.spinous_length + 9.0,
                            s.height / 2 + (19.0 if s.kind == "axis" else 3.0)])
         objects.append(_obj(name, s.label, col.frames[name], lo - margin, hi + margin,
                             lambda u, v, w, s=s, f=f: fractures.render_vertebra(u, v, w, s, f)))
     objects.append(_obj("occiput", 0, c1, (-72, -82, 5), (72, 98, 150),
-                        lambda u, v, w: _plain(anatomy.occiput(u, v, w, skull_t)[0])))
+                        lambda u, v, w: plain_shape(anatomy.occiput(u, v, w, skull_t)[0])))
     t1 = col.shapes["T1"]
     for side in (-1.0, 1.0):
         lo_u, hi_u = (t1.width / 2 - 2, t1.width / 2 + 76) if side > 0 else (-t1.width / 2 - 76, -t1.width / 2 + 2)
         objects.append(_obj(f"first rib {side:+.0f}", 0, col.frames["T1"],
                             (lo_u, t1.depth / 2 - 38, -32), (hi_u, t1.depth / 2 + 8, 8),
-                            lambda u, v, w, side=side: _plain(anatomy.first_rib(u, v, w, t1, side))))
+                            lambda u, v, w, side=side: plain_shape(anatomy.first_rib(u, v, w, t1, side))))
     objects += _face_bones(col)
     return objects
 
@@ -79,8 +79,8 @@ def _face_bones(col: Column) -> list[BoneObject]:
     hyoid = Frame(rotation_z(0.0), np.array([0.0, c3[1] - 30.0, c3[2] - 3.0]))
     return [
         _obj("mandible", 0, mandible, (-50, -50, -14), (50, 12, 14),
-             lambda u, v, w: _plain(sdf.torus_arc(u, v, w, 0.0, 0.0, 44.0, 5.0, 1.1 * np.pi, 1.9 * np.pi,
+             lambda u, v, w: plain_shape(sdf.torus_arc(u, v, w, 0.0, 0.0, 44.0, 5.0, 1.1 * np.pi, 1.9 * np.pi,
                                                   half_height=12.0))),
         _obj("hyoid", 0, hyoid, (-20, -20, -4), (20, 6, 4),
-             lambda u, v, w: _plain(sdf.torus_arc(u, v, w, 0.0, 0.0, 16.0, 1.8, 1.15 * np.pi, 1.85 * np.pi))),
+             lambda u, v, w: plain_shape(sdf.torus_arc(u, v, w, 0.0, 0.0, 16.0, 1.8, 1.15 * np.pi, 1.85 * np.pi))),
     ]

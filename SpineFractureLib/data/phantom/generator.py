@@ -14,16 +14,21 @@ import numpy as np
 from ...constants import HU_AIR, HU_MAX
 from ...volume import CTVolume
 from ..case import LEVELS, LabelledCase
-from . import fractures, realism
+from . import fov, fractures, realism
 from .builders import build_objects
 from .layout import lay_out_column, sample_pose
 from .render import BoneHU, Canvas
 from .tissues import sample_soft_tissue, soft_tissue_hu
 from .truth import level_truth
+from .trunk_bones import aorta, neck_arteries, trunk_bones
+from .trunk_column import extend_column
+from .trunk_tissue import CONTRAST_PHASES, paint_trunk, sample_trunk
 
 log = logging.getLogger(__name__)
 
-GENERATOR_VERSION = "1.0"
+#: 1.1 added the chest, abdomen, head and whole-body fields of view and contrast phases; a neck
+#: phantom without contrast is the same, byte for byte, as in 1.0.
+GENERATOR_VERSION = "1.1"
 #: Slice spacings (mm) of clinical neck CT protocols.
 CLINICAL_SLICE_MM = (0.5, 0.625, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0)
 #: Largest matrix drawn when the size is not given (keeps a random phantom within memory).
@@ -45,6 +50,11 @@ class PhantomConfig:
         psf_fwhm_mm: scanner point-spread function (full width at half maximum, mm).
         pose: random head/neck rotation and translation in the scanner.
         direction: 3×3 direction of the CT grid (columns = i, j, k axes in LPS); identity if None.
+        fov: field-of-view kind (:data:`~.fov.FOV_KINDS`): ``neck`` (default), ``chest``,
+            ``abdomen``, ``head`` or ``whole-body``. A neck phantom is the same, byte for byte,
+            as before the other kinds existed.
+        contrast: ``none``, ``arterial`` or ``venous`` (aorta, heart, organs, and the carotid
+            and vertebral arteries).
     """
 
     size_xyz: tuple[int, int, int] | None = None
@@ -57,8 +67,14 @@ class PhantomConfig:
     psf_fwhm_mm: float = 0.7
     pose: bool = True
     direction: np.ndarray | None = field(default=None, repr=False)
+    fov: str = "neck"
+    contrast: str = "none"
 
     def __post_init__(self) -> None:
+        if self.fov not in fov.FOV_KINDS:
+            raise ValueError(f"fov must be one of {fov.FOV_KINDS}, got {self.fov!r}")
+        if self.contrast not in CONTRAST_PHASES:
+            raise ValueError(f"contrast must be one of {CONTRAST_PHASES}, got {self.contrast!r}")
         for name in ("fracture_rate", "streak_probability", "cut_probability"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
@@ -81,13 +97,16 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
 
     Returns:
         A LabelledCase: ``ct`` (HU, (z, y, x) float32), ``labels`` (uint8: 1..7 = C1..C7,
-        8 = T1, 9 = T2), ``fracture`` (uint8 0/1) and ``truth`` (per level: present, fractured,
+        8..19 = T1..T12, 20..22 = L1..L3 as far as the field of view reaches), ``fracture`` (uint8 0/1) and ``truth`` (per level: present, fractured,
         kind, genant_grade, heights_mm, keypoints_lps_mm, centroid_lps_mm, cancellous_hu).
     """
     config = config or PhantomConfig()
     # Independent streams, so that changing the fractures (e.g. fracture_rate 0 vs 1) leaves
     # the anatomy, the field of view and the noise of the same seed untouched.
-    rng, rng_fracture, rng_scanner = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
+    # The fourth stream draws what only the newer fields of view and contrast use, so that a
+    # neck phantom without contrast keeps its bytes.
+    rng, rng_fracture, rng_scanner, rng_trunk = (np.random.default_rng(s)
+                                                 for s in np.random.SeedSequence(seed).spawn(4))
     size = float(rng.uniform(0.9, 1.1))
     column = lay_out_column(rng, size)
     tissue = sample_soft_tissue(rng, size)
@@ -101,17 +120,33 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
     mid = column.frames["C4"].centre
     jitter = rng.uniform(-10, 10, 3) * (1.0 if config.pose else 0.0)
     translation = jitter - pose @ mid  # scanner LPS = pose @ anatomical + translation
+    in_trunk = config.fov in fov.TRUNK_FOVS
+    trunk = sample_trunk(rng_trunk, tissue, config.contrast)
+    if in_trunk:
+        column = extend_column(rng_trunk, column, size)
+        pose = fov.trunk_pose(rng_trunk, config.pose)
+        shift = rng_trunk.uniform(-10, 10, 3) * (1.0 if config.pose else 0.0)
+        translation = shift - pose @ column.frames["T8"].centre
     world = {n: pose @ f.centre + translation for n, f in column.frames.items()}
-    grid = _grid(rng, config, world)
+    grid = _grid(rng, config, world) if config.fov == "neck" else _other_grid(rng_trunk, config, world)
 
     present = [lv for lv in LEVELS if _inside(grid, world[lv])]
     broken = fractures.sample_fractured_levels(rng_fracture, present, config.fracture_rate)
     breaks = {lv: fractures.sample_fracture(rng_fracture, column.shapes[lv], difficulty) for lv in broken}
 
     canvas = Canvas(grid, pose, translation)
-    canvas.fill_soft_tissue(lambda x, y, z: soft_tissue_hu(x, y, z, column, tissue))
+    if in_trunk:
+        canvas.fill_soft_tissue(lambda x, y, z: paint_trunk(soft_tissue_hu(x, y, z, column, tissue), x, y, z,
+                                                            column, tissue, trunk))
+    else:
+        canvas.fill_soft_tissue(lambda x, y, z: soft_tissue_hu(x, y, z, column, tissue))
+    objects = build_objects(column, breaks, disc_hu)
+    if in_trunk:
+        objects += trunk_bones(column, tissue, trunk) + aorta(column, trunk, tissue)
+    if config.contrast != "none":
+        objects += neck_arteries(column, tissue, trunk.organ_hu["blood"])
     cancellous = {}
-    for obj in build_objects(column, breaks, disc_hu):
+    for obj in objects:
         level_jitter = float(rng.normal(0.0, 12.0))  # drawn for every bone: independent of fractures
         canvas.draw(obj, BoneHU(bone_hu.cortical, bone_hu.cancellous + level_jitter, bone_hu.cortex_mm))
         if 1 <= obj.label <= len(LEVELS):
@@ -133,6 +168,8 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
         "seed": int(seed),
         "difficulty": round(difficulty, 4),
         "noise_hu": round(noise_hu, 2),
+        "field_of_view": config.fov,
+        "contrast": config.contrast,
         "patient_fractured": bool(broken),
         "levels": {
             lv: level_truth(lv, column, breaks.get(lv), lv in present, pose, translation, ct, labels,
@@ -173,6 +210,27 @@ def _grid(rng: np.random.Generator, config: PhantomConfig, world: dict[str, np.n
         spacing = np.maximum(spacing, extent_ijk / np.array([MAX_IN_PLANE, MAX_IN_PLANE, MAX_SLICES]))
         size = np.maximum(np.round(extent_ijk / spacing), 8).astype(int)
         centre = np.array([0.0, 0.0, (top + bottom) / 2])
+    origin = centre - direction @ ((size - 1) / 2 * spacing)
+    return CTVolume(np.zeros(tuple(size[::-1]), np.float32), tuple(spacing), tuple(origin), direction,
+                    modality="CT")
+
+
+def _other_grid(rng: np.random.Generator, config: PhantomConfig, world: dict[str, np.ndarray]) -> CTVolume:
+    """The scanner grid of a field of view other than the neck (:func:`.fov.extent`)."""
+    e = fov.extent(config.fov, rng, world)
+    direction = np.eye(3) if config.direction is None else np.asarray(config.direction, float)
+    if config.spacing is not None:
+        spacing = np.asarray(config.spacing, float)
+    else:
+        spacing = np.array([0, 0, rng.choice(e.slices_mm)], float)
+        spacing[:2] = rng.uniform(*e.in_plane_mm)
+    centre = np.array([*e.centre_xy, (e.top + e.bottom) / 2])
+    if config.size_xyz is not None:
+        size = np.asarray(config.size_xyz, int)
+    else:
+        extent_ijk = np.abs(direction.T) @ np.array([e.fov_xy, e.fov_xy, e.top - e.bottom])
+        spacing = np.maximum(spacing, extent_ijk / np.array([MAX_IN_PLANE, MAX_IN_PLANE, MAX_SLICES]))
+        size = np.maximum(np.round(extent_ijk / spacing), 8).astype(int)
     origin = centre - direction @ ((size - 1) / 2 * spacing)
     return CTVolume(np.zeros(tuple(size[::-1]), np.float32), tuple(spacing), tuple(origin), direction,
                     modality="CT")

@@ -97,8 +97,8 @@ class Canvas:
         r = obj.evaluate(u, v, w)
         inside = r.bone <= 0
         target = self.hu[box]
-        if obj.fill_hu is not None:
-            target[inside & ~self.is_bone[box]] = obj.fill_hu
+        if obj.fill_hu is not None:  # never over bone, nor over a vertebra's fracture gap
+            target[inside & ~self.is_bone[box] & (self.labels[box] == 0)] = obj.fill_hu
             return
         cortical = inside & (r.shell > -hu.cortex_mm)
         target[inside] = hu.cancellous + 120.0 * r.impaction[inside]

@@ -1,0 +1,75 @@
+"""Fields of view beyond the neck (chest, abdomen, head, whole body) and contrast phases: truth
+consistent with the label map, no cervical label where no cervical spine is in view, contrast
+that brightens vessels only, determinism."""
+
+import numpy as np
+import pytest
+
+from SpineFractureLib.constants import LEVELS
+from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
+from SpineFractureLib.data.phantom.fov import FOV_KINDS
+
+COARSE = dict(spacing=(3.0, 3.0, 3.0), noise_hu=0.0, streak_probability=0.0)
+
+
+def _centroid_z(case, label):
+    kji = np.argwhere(case.labels.array == label).mean(axis=0)
+    return case.ct.index_to_lps(kji[::-1])[2]
+
+
+@pytest.fixture(scope="module")
+def by_kind():
+    return {kind: make_phantom(3, PhantomConfig(fov=kind, **COARSE)) for kind in FOV_KINDS}
+
+
+@pytest.mark.parametrize("kind", FOV_KINDS)
+def test_truth_agrees_with_the_label_map_and_levels_run_head_to_feet(by_kind, kind):
+    case = by_kind[kind]
+    assert case.truth["field_of_view"] == kind and case.truth["contrast"] == "none"
+    found = [int(v) for v in np.unique(case.labels.array) if v]
+    for i, lv in enumerate(LEVELS):
+        assert case.truth["levels"][lv]["present"] == (i + 1 in found), lv
+    z = [_centroid_z(case, v) for v in found]
+    assert all(a > b for a, b in zip(z, z[1:])), list(zip(found, np.round(z)))
+    assert set(found) <= set(range(1, 23))
+
+
+def test_each_kind_holds_the_levels_it_should(by_kind):
+    cervical = lambda case: [lv for lv in LEVELS if case.truth["levels"][lv]["present"]]  # noqa: E731
+    labels = {k: set(np.unique(c.labels.array).tolist()) - {0} for k, c in by_kind.items()}
+    for kind in ("head", "abdomen"):  # no cervical spine in view: no cervical label, nothing present
+        assert cervical(by_kind[kind]) == [] and not labels[kind] & set(range(1, 8))
+        assert not by_kind[kind].truth["patient_fractured"]
+    assert labels["head"] == set()
+    assert {20, 21, 22} <= labels["abdomen"]  # L1..L3
+    assert set(cervical(by_kind["chest"])) <= {"C5", "C6", "C7"} and cervical(by_kind["chest"])
+    assert set(range(8, 21)) <= labels["chest"]  # T1..T12 and L1
+    assert cervical(by_kind["whole-body"]) == list(LEVELS) and labels["whole-body"] == set(range(1, 23))
+    assert cervical(by_kind["neck"]) == list(LEVELS) and labels["neck"] <= set(range(1, 10))
+
+
+def test_trunk_has_lungs_and_dense_ribs(by_kind):
+    hu, lab = by_kind["chest"].ct.array, by_kind["chest"].labels.array
+    assert (hu < -800).mean() > 0.1  # lungs and the air around the body
+    assert ((hu > 400) & (lab == 0)).sum() > 2000  # ribs, sternum, clavicles: bone that is no vertebra
+
+
+@pytest.mark.parametrize("kind", ["neck", "chest"])
+def test_contrast_brightens_vessels_only(kind):
+    plain = make_phantom(4, PhantomConfig(fov=kind, **COARSE))
+    arterial = make_phantom(4, PhantomConfig(fov=kind, contrast="arterial", **COARSE))
+    assert plain.labels.array.tobytes() == arterial.labels.array.tobytes()
+    assert plain.fracture.array.tobytes() == arterial.fracture.array.tobytes()
+    assert plain.truth["levels"] == arterial.truth["levels"]
+    diff = arterial.ct.array - plain.ct.array
+    assert diff.min() > -1e-3 and diff.max() > 150  # iodine adds, never removes
+    assert (diff[plain.labels.array > 0] > 10).mean() < 0.01  # the vertebrae keep their HU (blur aside)
+    changed = diff > 10
+    assert 0 < changed.mean() < (0.05 if kind == "neck" else 0.2)
+
+
+def test_same_seed_same_bytes_for_a_trunk_phantom():
+    a = make_phantom(5, PhantomConfig(fov="abdomen", contrast="venous", **COARSE))
+    b = make_phantom(5, PhantomConfig(fov="abdomen", contrast="venous", **COARSE))
+    assert a.ct.array.tobytes() == b.ct.array.tobytes() and a.labels.array.tobytes() == b.labels.array.tobytes()
+    assert a.truth == b.truth
