@@ -176,3 +176,17 @@ def test_phantom_dataset_layouts(capsys, tmp_path, fmt, expected):
 def test_phantom_bad_format_exit_2(capsys, tmp_path):
     code, out, err = run(capsys, "phantom", tmp_path / "d", "--seed", "1", "--format", "png")
     assert code == 2 and "--format" in err and not (tmp_path / "d").exists()
+
+
+def test_phantom_chest_with_contrast_writes_truth_of_its_field_of_view(capsys, tmp_path):
+    code, _, err = run(capsys, "phantom", tmp_path / "c", "--seed", "2", "--fov", "chest", "--contrast", "arterial",
+                       "--spacing", "4", "4", "4")
+    assert code == 0, err
+    truth = json.loads((tmp_path / "c" / "phantom-2" / "truth.json").read_text())
+    assert truth["field_of_view"] == "chest" and truth["contrast"] == "arterial"
+    assert not truth["levels"]["C1"]["present"]
+
+
+def test_phantom_unknown_field_of_view_exit_2(capsys, tmp_path):
+    code, _, err = run(capsys, "phantom", tmp_path / "d", "--seed", "1", "--fov", "legs")
+    assert code == 2 and "fov" in err and not (tmp_path / "d").exists()

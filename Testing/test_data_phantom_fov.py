@@ -46,6 +46,7 @@ def test_each_kind_holds_the_levels_it_should(by_kind):
     assert set(range(8, 21)) <= labels["chest"]  # T1..T12 and L1
     assert cervical(by_kind["whole-body"]) == list(LEVELS) and labels["whole-body"] == set(range(1, 23))
     assert cervical(by_kind["neck"]) == list(LEVELS) and labels["neck"] <= set(range(1, 10))
+    assert cervical(by_kind["head-neck"])[:5] == ["C1", "C2", "C3", "C4", "C5"]  # down to C5-T1
 
 
 def test_trunk_has_lungs_and_dense_ribs(by_kind):

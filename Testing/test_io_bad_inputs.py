@@ -3,7 +3,6 @@ one line naming the file and the problem, no traceback, no library warning, no o
 
 import nibabel as nib
 import numpy as np
-import pytest
 
 from SpineFractureLib.cli.main import main
 from SpineFractureLib.io.dicom_write import write_dicom_series

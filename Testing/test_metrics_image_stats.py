@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from SpineFractureLib.metrics.image_stats import image_stats, to_spacing
+from SpineFractureLib.metrics.image_stats import image_stats
+from SpineFractureLib.preprocess.geometry import to_spacing
 from SpineFractureLib.volume import CTVolume
 
 

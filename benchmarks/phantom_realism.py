@@ -9,9 +9,10 @@ of bone, bone fraction, soft-tissue noise and bone edge sharpness. Writes OUT_DI
 OUT_DIR/realism.md (the table) and OUT_DIR/<scan>-vs-phantom.png (mid-sagittal slices side by
 side, bone window). Phantom seeds 950000+ are used by nothing else.
 
-The real scans show other body regions than the phantoms (a chest, an abdomen): HU percentiles of
+The real scans show other body regions than neck phantoms (a chest, an abdomen): HU percentiles of
 the body differ by anatomy as well as by realism; noise, edge sharpness and bone HU compare the
-generator's physics.
+generator's physics. ``--matched-fov`` compares each scan with phantoms of its own field of view
+(:data:`MATCHED_FOV`: the chest CT with chest phantoms, the VerSe CT with abdomen phantoms).
 """
 
 from __future__ import annotations
@@ -22,13 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
-from SpineFractureLib.data.phantom import make_phantom
+from SpineFractureLib.data.phantom import GENERATOR_VERSION, PhantomConfig, make_phantom
 from SpineFractureLib.io import load_ct
-from SpineFractureLib.metrics.image_stats import PERCENTILES, image_stats, to_spacing
-from SpineFractureLib.preprocess.geometry import resample
+from SpineFractureLib.metrics.image_stats import PERCENTILES, image_stats
+from SpineFractureLib.preprocess.geometry import resample, to_spacing
 
 from real_scans import REAL_SCANS
 
+#: The phantom field of view that shows what each real scan shows.
+MATCHED_FOV = {"head-neck": "neck", "chest": "chest", "verse-T10-L3": "abdomen"}
 COLUMNS = [("body HU p5/p50/p95", lambda s: _pcts(s["body_hu_percentiles"])),
            ("bone HU p5/p50/p95", lambda s: _pcts(s["bone_hu_percentiles"])),
            ("bone fraction", lambda s: f"{s['bone_fraction']:.3f}"),
@@ -86,22 +89,26 @@ def main() -> None:
     parser.add_argument("out_dir")
     parser.add_argument("--phantoms", type=int, default=4)
     parser.add_argument("--seed", type=int, default=950000)
+    parser.add_argument("--matched-fov", action="store_true", help="phantoms of each scan's field of view")
     args = parser.parse_args()
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    phantoms = [make_phantom(args.seed + i).ct for i in range(args.phantoms)]
-    results = {"phantom_seeds": [args.seed, args.seed + args.phantoms - 1], "phantom_native": _mean_stats(
-        [image_stats(p).as_json() for p in phantoms]), "scans": {}}
+    seeds = range(args.seed, args.seed + args.phantoms)
+    kinds = MATCHED_FOV if args.matched_fov else {name: "neck" for name in REAL_SCANS}
+    by_kind = {kind: [make_phantom(s, PhantomConfig(fov=kind)).ct for s in seeds] for kind in sorted(set(kinds.values()))}
+    results = {"phantom_seeds": [args.seed, args.seed + args.phantoms - 1], "generator_version": GENERATOR_VERSION,
+               "phantom_fov": kinds, "scans": {}}
     rows = ["| scan | source | " + " | ".join(c for c, _ in COLUMNS) + " |",
             "|---|---|" + "---|" * len(COLUMNS)]
     for name, (path, _) in REAL_SCANS.items():
         real = load_ct(path, auto_hu_correction=True)
-        at_real = [to_spacing(p, real.spacing) for p in phantoms]
+        at_real = [to_spacing(p, real.spacing) for p in by_kind[kinds[name]]]
         entry = {"spacing_mm": [round(s, 3) for s in real.spacing], "real": image_stats(real).as_json(),
                  "phantoms": _mean_stats([image_stats(p).as_json() for p in at_real])}
         results["scans"][name] = entry
         for source in ("real", "phantoms"):
-            rows.append(f"| {name} | {source} | " + " | ".join(f(entry[source]) for _, f in COLUMNS) + " |")
+            label = source if source == "real" else f"{kinds[name]} phantoms"
+            rows.append(f"| {name} | {label} | " + " | ".join(f(entry[source]) for _, f in COLUMNS) + " |")
         _picture(real, at_real[0], out / f"{name}-vs-phantom.png",
                  f"{name}: real CT and phantom {args.seed} at the same voxel size")
     (out / "realism.json").write_text(json.dumps(results, indent=1))

@@ -26,6 +26,9 @@ def phantom(
     size: tuple[int, int, int] = typer.Option(None, "--size", help="Voxels x y z (random FOV if not given)."),
     spacing: tuple[float, float, float] = typer.Option(None, "--spacing", help="Voxel size x y z in mm."),
     preview: bool = typer.Option(False, "--preview", help="Also write a PNG preview of each phantom."),
+    fov: str = typer.Option("neck", "--fov",
+                            help="Field of view: neck | head-neck | chest | abdomen | head | whole-body."),
+    contrast: str = typer.Option("none", "--contrast", help="Contrast phase: none | arterial | venous."),
 ) -> None:
     """Write synthetic cervical-spine CTs with C1-C7 labels, fractures and their truth.
 
@@ -40,7 +43,11 @@ def phantom(
 
     if fmt not in FORMATS:
         raise InputError(None, f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    config = PhantomConfig(size_xyz=size, spacing=spacing, fracture_rate=fracture_rate, difficulty=difficulty)
+    try:
+        config = PhantomConfig(size_xyz=size, spacing=spacing, fracture_rate=fracture_rate, difficulty=difficulty,
+                               fov=fov, contrast=contrast)
+    except ValueError as err:
+        raise InputError(None, str(err)) from err
     seeds = range(seed, seed + count)
 
     import shutil

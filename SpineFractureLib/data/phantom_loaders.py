@@ -18,12 +18,18 @@ def phantom_loaders(seeds: Sequence[int], config: dict | None = None) -> list[tu
         config: :class:`PhantomConfig` keyword arguments.
     """
     from ..data.phantom import PhantomConfig, make_phantom
-    from ..data.phantom.generator import GENERATOR_VERSION
 
     cfg = PhantomConfig(**(config or {}))
-    tag = hashlib.sha256(json.dumps([GENERATOR_VERSION, asdict(cfg)], sort_keys=True,
-                                    default=str).encode()).hexdigest()[:8]
+    tag = config_tag(cfg)
     return [(f"phantom-{int(s)}-{tag}", (lambda s=int(s): make_phantom(s, cfg))) for s in seeds]
 
 
-__all__ = ["phantom_loaders"]
+def config_tag(cfg) -> str:
+    """8 hex digits naming a :class:`PhantomConfig` and the generator version (keys caches)."""
+    from ..data.phantom.generator import GENERATOR_VERSION
+
+    return hashlib.sha256(json.dumps([GENERATOR_VERSION, asdict(cfg)], sort_keys=True,
+                                     default=str).encode()).hexdigest()[:8]
+
+
+__all__ = ["config_tag", "phantom_loaders"]

@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage
 
-from ..preprocess.geometry import resample
 from ..volume import CTVolume
 
 #: Above this (HU) a voxel is in the body (fat is -100, lung -850..-500; air -1000).
@@ -54,30 +53,6 @@ class ImageStats:
             elif isinstance(value, float):
                 out[key] = round(value, 4)
         return out
-
-
-def to_spacing(ct: CTVolume, spacing_mm: tuple[float, float, float]) -> CTVolume:
-    """Bring a CT to a coarser voxel size as a scanner would reconstruct it.
-
-    Each axis is first blurred so that the voxel's full width at half maximum becomes the new
-    spacing (a thick slice averages what a thin one resolves), then resampled linearly; without
-    the blur, a fine phantom keeps its fine noise and edges at the coarse size. Axes already at or
-    above the new spacing are not blurred.
-
-    Args:
-        ct: CT in HU, array (z, y, x); spacing (x, y, z) mm.
-        spacing_mm: the new voxel size (x, y, z) mm.
-
-    Returns:
-        The CT on a grid with the same direction and extent and the new voxel size.
-    """
-    old = np.asarray(ct.spacing, float)
-    new = np.asarray(spacing_mm, float)
-    fwhm_mm = np.sqrt(np.clip(new ** 2 - old ** 2, 0.0, None))
-    sigma_vox = fwhm_mm / 2.3548 / old  # (x, y, z) in voxels
-    if np.any(sigma_vox > 0.1):
-        ct = ct.with_array(ndimage.gaussian_filter(ct.array.astype(np.float32), sigma=sigma_vox[::-1], mode="nearest"))
-    return resample(ct, tuple(float(v) for v in new))
 
 
 def image_stats(ct: CTVolume) -> ImageStats:
@@ -140,4 +115,4 @@ def _edge(hu: np.ndarray, bone: np.ndarray, spacing_zyx: np.ndarray) -> float | 
     return float(np.median(magnitude))
 
 
-__all__ = ["BODY_HU", "BONE_HU", "ImageStats", "PERCENTILES", "SOFT_TISSUE_HU", "image_stats", "to_spacing"]
+__all__ = ["BODY_HU", "BONE_HU", "ImageStats", "PERCENTILES", "SOFT_TISSUE_HU", "image_stats"]

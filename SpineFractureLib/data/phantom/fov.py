@@ -2,9 +2,10 @@
 voxel size, and the patient's (small) pose on the table for a trunk scan.
 
 Kinds (DESIGN §5): ``neck`` (the C-spine protocol: above C1 to T1, the generator's original
-field of view), ``chest`` (top between C5 and C7, down to L1), ``abdomen`` (T9–T11 to below L3:
-no cervical spine), ``head`` (vertex down to just above C1: no cervical spine) and
-``whole-body`` (vertex to below L3; the pelvis is not modelled yet).
+field of view), ``head-neck`` (vertex down to C5–T1, the whole skull in view), ``chest`` (top
+between C5 and C7, down to L1), ``abdomen`` (T9–T11 to below L3: no cervical spine), ``head``
+(vertex down to just above C1: no cervical spine) and ``whole-body`` (vertex to below L3; the
+pelvis is not modelled yet). The face is not modelled beyond the mandible (no teeth yet).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 from .layout import rotation_x, rotation_y, rotation_z
 
 Array = np.ndarray
-FOV_KINDS = ("neck", "chest", "abdomen", "head", "whole-body")
+FOV_KINDS = ("neck", "head-neck", "chest", "abdomen", "head", "whole-body")
 #: Kinds that reach below the shoulders: they draw T3–L3, ribs, the trunk's organs and the aorta.
 TRUNK_FOVS = ("chest", "abdomen", "whole-body")
 #: Slice spacings (mm) of clinical chest, abdomen and trauma protocols.
@@ -47,10 +48,11 @@ def extent(kind: str, rng: np.random.Generator, world: dict[str, Array]) -> Exte
     """
     z = {n: float(p[2]) for n, p in world.items()}
     vertex = z["C1"] + rng.uniform(140.0, 160.0)
-    if kind == "head":
+    if kind in ("head", "head-neck"):
         c1 = world["C1"]
-        return Extent(vertex, z["C1"] + rng.uniform(15.0, 35.0), rng.uniform(220.0, 260.0),
-                      (float(c1[0]), float(c1[1]) + 8.0), (0.45, 0.8), HEAD_SLICE_MM)
+        bottom = z["C1"] + rng.uniform(15.0, 35.0) if kind == "head" else rng.uniform(z["T1"] - 10.0, z["C5"] - 8.0)
+        return Extent(vertex, bottom, rng.uniform(220.0, 260.0), (float(c1[0]), float(c1[1]) + 8.0), (0.45, 0.8),
+                      HEAD_SLICE_MM)
     centre = world["T8"]
     centre_xy = (float(centre[0]), float(centre[1]) - 45.0)
     low = z["L3"] - rng.uniform(10.0, 25.0)
