@@ -44,7 +44,8 @@ def test_analyze_writes_every_output_of_the_contract(analyzed, phantom):
     validate_findings(doc)
     present = [v for v in doc["vertebrae"] if v["present"]]
     assert len(present) >= 5 and doc["device"] == "cpu"
-    assert set(doc["model"]) == {"segmentation", "classification"}
+    assert set(doc["model"]) == {"localization", "segmentation", "classification"}
+    assert doc["model"]["localization"]["trained_on"] == "synthetic phantoms"
     for v in doc["vertebrae"]:
         if v["present"]:
             assert 0.0 <= v["fracture_probability"] <= 1.0 and 0 <= v["peak_slice"] < case.ct.array.shape[0]

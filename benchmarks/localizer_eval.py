@@ -2,18 +2,25 @@
 
     python benchmarks/localizer_eval.py [--phantoms 8] [--seed 960000]
 
-Today's localizer is the bone-column heuristic (`preprocess/crop.py`) plus the anatomical checks on
-what the segmentation finds (`models/level_checks.py`); a trained localizer will be measured with
-this same script. Per field-of-view kind:
+The localizer is the trained network (`models/localizer.py`, on by default in the segmenter) with
+the bone-column heuristic (`preprocess/crop.py`) placing the crop where the two agree, and the
+anatomical checks on what the segmentation finds (`models/level_checks.py`); the neck and
+none-in-view figures below measure the whole chain, the per-kind table the network too
+(`localizer_found`). Per field-of-view kind:
 
 - neck phantoms (generator v1, random pose, spacing and cut ends): whether a column was found, the
   in-plane distance (mm) from the box centre to the centroid of the true levels, and the share of
   the true levels' voxels inside the box;
 - no cervical spine in view: each phantom's part above C1 (the skull base only) and below C7 (a
   slab of T1-T2), and the real VerSe CT (T10-L3): the share where no level is reported;
-- the real chest CT (top slices hold the lowest cervical levels): the levels reported.
+- the real chest CT (top slices hold the lowest cervical levels): the levels reported;
+- the generator's other fields of view (chest, abdomen, head, whole body; a neck with contrast),
+  contrast phase none / arterial / venous in turn: the levels reported against the levels in
+  view, the levels invented (reported, not in view), and the voxels labelled as a cervical level
+  where the truth holds another bone or none (``wrong_voxel_share`` of the labelled voxels).
 
-Prints one JSON object. Phantom seeds 960000+ are used by nothing else.
+Prints one JSON object. Phantom seeds 960000+ are used by nothing else (961000+ for the fields of
+view, 1000 per kind).
 """
 
 from __future__ import annotations
@@ -23,7 +30,9 @@ import json
 
 import numpy as np
 
-from SpineFractureLib.data.phantom import make_phantom
+from SpineFractureLib.constants import LEVELS
+from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
+from SpineFractureLib.data.phantom.trunk_tissue import CONTRAST_PHASES
 from SpineFractureLib.io import load_ct
 from SpineFractureLib.pipeline.segment import Segmenter
 from SpineFractureLib.preprocess.crop import crop_to_box, find_spine_box
@@ -35,10 +44,70 @@ def _levels(seg: Segmenter, ct) -> list[int]:
     return [int(v) for v in np.unique(seg.segment(ct).labels.array) if v]
 
 
+FOV_RUNS = (("chest", None), ("abdomen", None), ("head", None), ("whole-body", None), ("neck", "arterial"),
+            ("head-neck", None))
+
+
+def fields_of_view(seg: Segmenter, count: int) -> dict:
+    # The segmenter's own localizer (when it has one) is measured on the same cases.
+    """Per field-of-view kind: levels reported vs in view, invented levels, wrongly labelled voxels."""
+    out = {}
+    for k, (kind, phase) in enumerate(FOV_RUNS):
+        cases = []
+        for i in range(count):
+            seed = 961000 + 1000 * k + i
+            contrast = phase or CONTRAST_PHASES[i % len(CONTRAST_PHASES)]
+            case = make_phantom(seed, PhantomConfig(fov=kind, contrast=contrast))
+            truth = case.labels.array
+            result = seg.segment(case.ct)
+            pred = result.labels.array
+            in_view = [lv for lv in LEVELS if case.truth["levels"][lv]["present"]]
+            loc = result.localization
+            centre_error = None
+            cervical = (truth >= 1) & (truth <= 7)
+            if loc is not None and loc.found and cervical.any():
+                centre = case.ct.index_to_lps(np.argwhere(cervical).mean(axis=0)[::-1])
+                box_centre = (np.asarray(loc.box_lps[0]) + np.asarray(loc.box_lps[1])) / 2
+                centre_error = round(float(np.linalg.norm(box_centre[:2] - centre[:2])), 1)
+            reported = [LEVELS[int(v) - 1] for v in np.unique(pred) if v]
+            labelled = pred > 0
+            wrong = labelled & (pred != truth)
+            cases.append({"seed": seed, "contrast": contrast, "in_view": in_view, "reported": reported,
+                          "invented": [lv for lv in reported if lv not in in_view],
+                          "missed": [lv for lv in in_view if lv not in reported],
+                          "wrong_voxel_share": round(float(wrong.sum() / max(labelled.sum(), 1)), 3),
+                          "localizer_found": None if loc is None else loc.found,
+                          "localizer_cervical_ml": None if loc is None else loc.cervical_ml,
+                          "localizer_in_plane_error_mm": centre_error})
+        out[kind + (f" ({phase})" if phase else "")] = {
+            "cases": len(cases), "cases_with_invented_levels": sum(bool(c["invented"]) for c in cases),
+            "levels_missed": sum(len(c["missed"]) for c in cases),
+            "levels_in_view": sum(len(c["in_view"]) for c in cases),
+            "localizer_right_about_a_spine": sum(c["localizer_found"] == bool(c["in_view"]) for c in cases),
+            "per_case": cases}
+    return out
+
+
+def validation_mix(seg: Segmenter, count: int) -> dict:
+    """The localizer alone on the training mix's configurations, validation seeds 3100000+ (not held out)."""
+    from SpineFractureLib.data.localizer_cases import localizer_phantom_config
+
+    cases = []
+    for seed in range(3100000, 3100000 + count):
+        cfg = localizer_phantom_config(seed)
+        case = make_phantom(seed, cfg)
+        in_view = [lv for lv in LEVELS if case.truth["levels"][lv]["present"]]
+        loc = seg.localizer.locate(case.ct)
+        cases.append({"seed": seed, "fov": cfg.fov, "in_view": in_view, "found": loc.found, "ml": loc.cervical_ml})
+    return {"cases": len(cases), "right": sum(c["found"] == bool(c["in_view"]) for c in cases), "per_case": cases}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--phantoms", type=int, default=8)
     parser.add_argument("--seed", type=int, default=960000)
+    parser.add_argument("--fov-phantoms", type=int, default=3, help="phantoms per other field-of-view kind (0: none)")
+    parser.add_argument("--validation", type=int, default=0, help="validation phantoms of the localizer's mix")
     args = parser.parse_args()
     seg = Segmenter("default", "cpu")
     neck, none_in_view = [], []
@@ -72,15 +141,18 @@ def main() -> None:
     verse = load_ct(REAL_SCANS["verse-T10-L3"][0])
     none_in_view.append({"case": "real VerSe T10-L3", "levels_reported": _levels(seg, verse)})
     chest = _levels(seg, load_ct(REAL_SCANS["chest"][0]))
-    errors = [c["in_plane_error_mm"] for c in neck]
+    errors = [c["in_plane_error_mm"] for c in neck] or [float("nan")]
     print(json.dumps({
-        "neck_phantoms": {"cases": len(neck), "column_found_rate": float(np.mean([c["column_found"] for c in neck])),
+        "neck_phantoms": {"cases": len(neck), "column_found_rate": float(np.mean([c["column_found"] for c in neck] or [0])),
                           "in_plane_error_mm_median": float(np.median(errors)), "in_plane_error_mm_max": max(errors),
-                          "share_inside_min": min(c["share_inside"] for c in neck), "per_case": neck},
+                          "share_inside_min": min([c["share_inside"] for c in neck] or [float("nan")]),
+                          "per_case": neck},
         "none_in_view": {"cases": len(none_in_view),
                          "accuracy": float(np.mean([not c["levels_reported"] for c in none_in_view])),
                          "per_case": none_in_view},
-        "real_chest_levels_reported": chest}, indent=1))
+        "real_chest_levels_reported": chest,
+        "fields_of_view": fields_of_view(seg, args.fov_phantoms) if args.fov_phantoms else {},
+        "validation_mix": validation_mix(seg, args.validation) if args.validation else {}}, indent=1))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import sys
 import typer
 
 from ..errors import InputError
-from . import analyze_commands, cls_commands, commands, data_commands, train_commands
+from . import analyze_commands, cls_commands, commands, data_commands, loc_commands, train_commands
 
 log = logging.getLogger("SpineFractureLib")
 
@@ -43,6 +43,7 @@ analyze_commands.register(app)
 data_commands.register(app)
 train_commands.register(app)
 cls_commands.register(app)
+loc_commands.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -141,6 +141,8 @@ class Analyzer:
         findings = Findings(input={"size": list(ct.shape_xyz), "spacing_mm": [round(s, 4) for s in ct.spacing],
                                    "modality": ct.modality, "format": _format(ct)},
                             device=self.device, warnings=list(ct.warnings))
+        if self.segmenter.localizer is not None:
+            findings.model["localization"] = self.segmenter.localizer.info.as_json()
         findings.model["segmentation"] = self.segmenter.model_info.as_json()
         heat = None
         if not np.any(crop_labels):

@@ -20,12 +20,21 @@ from monai.inferers import sliding_window_inference
 from ..constants import LEVELS
 from ..device import pick_device
 from ..models.level_checks import check_levels
+from ..models.localizer import Localization, Localizer
 from ..models.postprocess import assign_levels, postprocess_levels
 from ..models.registry import ModelInfo, load_segmentation_model
 from ..models.unet import N_CLASSES, N_VERTEBRA_CLASSES
 from ..preprocess.channels import make_channels
 from ..preprocess.coarse import coarse_channels, coarse_hu, upsample_probabilities
-from ..preprocess.crop import SpineBox, crop_to_box, extend_beyond_field_of_view, field_of_view, find_spine_box
+from ..preprocess.crop import (
+    SpineBox,
+    box_agrees,
+    box_around,
+    crop_to_box,
+    extend_beyond_field_of_view,
+    field_of_view,
+    find_spine_box,
+)
 from ..preprocess.geometry import resample_like
 from ..volume import CTVolume
 
@@ -49,6 +58,7 @@ class Segmentation:
         box: where the crop lies.
         timings_s: seconds per stage (``crop``, ``levels``, ``vertebra``, ``postprocess``, ``resample``).
         notes: warnings for the reader: the levels found but dropped, and why.
+        localization: what the localizer found (None when the segmenter runs without one).
     """
 
     labels: CTVolume
@@ -59,6 +69,13 @@ class Segmentation:
     box: SpineBox
     timings_s: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    localization: Localization | None = None
+
+
+#: A level the segmentation finds is kept only where its centroid lies inside the localizer's
+#: cervical region grown by this much (mm). The region is coarse (4 mm): it may miss C1's lateral
+#: masses (56 % of the demo phantom's C1 lay outside it grown by 12 mm), never a whole vertebra.
+LOCALIZER_MARGIN_MM = 16.0
 
 
 class Segmenter:
@@ -69,13 +86,17 @@ class Segmenter:
         device: auto, cpu, cuda or mps.
         overlap: sliding-window overlap (0..1).
         roi_zyx: sliding-window size; windows are merged with Gaussian weights.
+        localizer: localizer weights (registered name, ``default`` or a ``train-loc`` file) that
+            decide whether a cervical spine is in view and where; None: the bone-column
+            heuristic alone.
     """
 
     def __init__(self, model: str = "default", device: str = "auto", overlap: float = 0.25,
-                 roi_zyx: tuple[int, int, int] = ROI_ZYX) -> None:
+                 roi_zyx: tuple[int, int, int] = ROI_ZYX, localizer: str | None = "default") -> None:
         self.device = pick_device(device)
         self.model, self.info = load_segmentation_model(model)
         self.model.to(self.device)
+        self.localizer = Localizer(localizer, self.device) if localizer else None
         self.overlap = overlap
         self.roi = roi_zyx
 
@@ -99,7 +120,13 @@ class Segmenter:
         t = {}
         t0 = time.perf_counter()
         report(0.0, "finding the cervical spine")
+        loc = self.localizer.locate(ct) if self.localizer is not None else None
         box = find_spine_box(ct)
+        if loc is not None and loc.found and not box_agrees(box, loc.box_lps):
+            # The heuristic took another stretch of the column (a chest CT's thoracic spine):
+            # the localizer, which knows the levels, places the box.
+            log.info("spine box placed by the localizer (the bone-column box missed its cervical region)")
+            box = box_around(loc.box_lps)
         crop = crop_to_box(ct, box)
         fov = field_of_view(ct, crop)
         # The level network was trained on crops with air outside the scan and reads them well;
@@ -137,6 +164,8 @@ class Segmenter:
             found = [LEVELS[v - 1] for v in np.unique(crop_labels[crop_labels > 0])]
             notes.append(f"no vertebral column was found in the field of view: {', '.join(found)} discarded")
             crop_labels = np.zeros_like(crop_labels)
+        if loc is not None:
+            crop_labels = _agree_with_localizer(crop_labels, loc, crop, notes)
         share = levels_np[1:] / np.clip(levels_np[1:].sum(axis=0, keepdims=True), 1e-6, None)
         probs_np = np.concatenate([(1.0 - vertebra_np)[None], vertebra_np[None] * share]).astype(np.float32)
         fracture_np = fracture.numpy() * fov
@@ -154,7 +183,27 @@ class Segmenter:
         t["resample"] = time.perf_counter() - t0
         report(1.0, "segmentation done")
         log.info("segmented: %s", {k: round(v, 2) for k, v in t.items()})
-        return Segmentation(labels, crop_label_vol, probs_np, fracture_np, crop, box, t, notes)
+        return Segmentation(labels, crop_label_vol, probs_np, fracture_np, crop, box, t, notes, loc)
+
+
+def _agree_with_localizer(crop_labels: np.ndarray, loc: Localization, crop: CTVolume, notes: list[str]) -> np.ndarray:
+    """Drop the levels the localizer does not place on the cervical spine (all, when it finds none)."""
+    found = [int(v) for v in np.unique(crop_labels[crop_labels > 0])]
+    if not found:
+        return crop_labels
+    if not loc.found:
+        notes.append("the localizer finds no cervical spine in the field of view: "
+                     f"{', '.join(LEVELS[v - 1] for v in found)} discarded")
+        return np.zeros_like(crop_labels)
+    region = resample_like(loc.cervical_mask(LOCALIZER_MARGIN_MM), crop, is_label=True).array > 0
+    out = crop_labels.copy()
+    for v in found:
+        piece = crop_labels == v
+        centre = tuple(np.round(np.argwhere(piece).mean(axis=0)).astype(int))
+        if not region[centre]:
+            out[piece] = 0
+            notes.append(f"{LEVELS[v - 1]} discarded: it lies off the cervical spine the localizer found")
+    return out
 
 
 __all__ = ["ROI_ZYX", "Segmentation", "Segmenter"]

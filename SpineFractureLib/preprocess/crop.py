@@ -116,6 +116,28 @@ def find_spine_box(ct: CTVolume, size_mm: tuple[float, float, float] = CROP_SIZE
     return SpineBox(centre, tuple(float(s) for s in size_mm), tuple(float(v) for v in top_lps))
 
 
+def box_agrees(box: SpineBox, region_lps: tuple[tuple[float, ...], tuple[float, ...]], share: float = 0.8) -> bool:
+    """Whether ``box`` holds at least ``share`` of a region's volume (two LPS corners, mm)."""
+    lo, hi = np.asarray(region_lps[0], float), np.asarray(region_lps[1], float)
+    b_lo = np.asarray(box.centre_lps) - np.asarray(box.size_mm) / 2
+    b_hi = np.asarray(box.centre_lps) + np.asarray(box.size_mm) / 2
+    inter = np.prod(np.clip(np.minimum(hi, b_hi) - np.maximum(lo, b_lo), 0.0, None))
+    return bool(inter >= share * np.prod(np.maximum(hi - lo, 1e-6)))
+
+
+def box_around(region_lps: tuple[tuple[float, ...], tuple[float, ...]],
+               size_mm: tuple[float, float, float] = CROP_SIZE_MM) -> SpineBox:
+    """A box of ``size_mm`` placed on a region known to be the cervical spine (two LPS corners, mm).
+
+    In-plane it is centred on the region; its top lies :data:`TOP_MARGIN_MM` above the region's
+    top, as :func:`find_spine_box` places it above the top of the bone column.
+    """
+    lo, hi = np.asarray(region_lps[0], float), np.asarray(region_lps[1], float)
+    top = np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, hi[2]])
+    centre = (float(top[0]), float(top[1]), float(hi[2] + TOP_MARGIN_MM - size_mm[2] / 2.0))
+    return SpineBox(centre, tuple(float(v) for v in size_mm), tuple(float(v) for v in top))
+
+
 def crop_to_box(ct: CTVolume, box: SpineBox, spacing_mm: float = 1.0, *, is_label: bool = False) -> CTVolume:
     """Resample ``ct`` onto ``box``'s isotropic grid (air or 0 outside the input).
 

@@ -1,0 +1,104 @@
+"""The localizer: levels and box from a class map, the network's shapes, weights files, a tiny run."""
+
+import numpy as np
+import pytest
+import torch
+
+from SpineFractureLib.cli.main import main
+from SpineFractureLib.data.localizer_cases import FOV_MIX, localizer_phantom_config
+from SpineFractureLib.errors import InputError
+from SpineFractureLib.models.localizer import (
+    load_localizer,
+    localization_from_classes,
+    new_localizer_network,
+    predict_classes,
+    save_localizer,
+)
+from SpineFractureLib.train.localizer import LocTrainConfig, train_localizer
+from SpineFractureLib.train.loop import LoopOptions
+from SpineFractureLib.volume import CTVolume
+
+
+def _grid(shape):
+    return CTVolume(np.zeros(shape, np.float32), (4.0, 4.0, 4.0), (0.0, 0.0, 0.0), np.eye(3))
+
+
+def test_the_spine_is_the_largest_cervical_piece():
+    classes = np.zeros((40, 30, 30), np.uint8)
+    classes[10:28, 10:16, 12:18] = 1  # 648 voxels = 41.5 ml, 72 mm tall
+    classes[2:4, 2:4, 2:4] = 1  # a stray speck far away
+    classes[33:36, 22:26, 22:26] = 2  # another vertebra, off the column
+    loc = localization_from_classes(classes, _grid(classes.shape))
+    assert loc.found and loc.cervical_ml == pytest.approx(648 * 0.064, abs=0.01)
+    lo, hi = loc.box_lps
+    assert lo == pytest.approx((12 * 4 - 2, 10 * 4 - 2, 10 * 4 - 2)) and hi == pytest.approx((17 * 4 + 2, 15 * 4 + 2, 27 * 4 + 2))
+    mask = loc.cervical_mask().array
+    assert mask.sum() == 648 and not mask[2, 2, 2]
+    assert loc.cervical_mask(8.0).array.sum() > 648
+    classes[24:28] = 0  # 56 mm of column left: too short for a vertebral column
+    assert not localization_from_classes(classes, _grid(classes.shape)).found
+
+
+def test_a_small_cervical_piece_or_none_means_not_found():
+    classes = np.zeros((20, 20, 20), np.uint8)
+    classes[5:10, 5:10, 5:10] = 2
+    assert not localization_from_classes(classes, _grid(classes.shape)).found
+    classes[12:15, 12:15, 12:15] = 1  # 27 voxels = 1.7 ml: less than one vertebra
+    loc = localization_from_classes(classes, _grid(classes.shape))
+    assert not loc.found and loc.box_lps is None and not loc.cervical_mask().array.any()
+
+
+def test_cervical_voxels_below_other_vertebrae_or_off_the_column_are_no_cervical_spine():
+    classes = np.zeros((60, 30, 40), np.uint8)
+    classes[5:55, 12:18, 15:21] = 2  # a column of other vertebrae, feet (k=0) to head
+    classes[22:32, 12:18, 15:21] = 1  # cervical-looking bodies in its middle (a misread lumbar body)
+    assert not localization_from_classes(classes, _grid(classes.shape)).found
+    classes[45:55, 12:18, 15:21] = 1  # at the column's top instead: a cervical spine
+    classes[22:32, 12:18, 15:21] = 2
+    classes[20:40, 20:24, 34:38] = 1  # a humerus-like piece off the column
+    loc = localization_from_classes(classes, _grid(classes.shape))
+    assert loc.found and loc.cervical_ml == pytest.approx(360 * 0.064, abs=0.01)
+    assert loc.box_lps[0][0] == pytest.approx(15 * 4 - 2)  # the box is the column's, not the arm's
+
+
+def test_network_takes_any_size_and_weights_round_trip(tmp_path):
+    torch.manual_seed(0)
+    net = new_localizer_network((4, 8, 16)).eval()
+    hu = np.random.default_rng(0).normal(0, 300, (21, 18, 13)).astype(np.float32)
+    classes = predict_classes(net, hu)
+    assert classes.shape == hu.shape and classes.dtype == np.uint8 and classes.max() <= 2
+    path = tmp_path / "loc.pt"
+    digest = save_localizer(path, net, name="tiny-loc", version="0", trained_on="synthetic phantoms")
+    loaded, info = load_localizer(str(path))
+    assert info.name == "tiny-loc" and info.sha256 == digest
+    np.testing.assert_array_equal(predict_classes(loaded, hu), predict_classes(net.half().float(), hu))
+
+
+def test_a_weights_file_of_another_model_is_refused(tmp_path):
+    path = tmp_path / "not-loc.pt"
+    torch.save({"format": "something-else"}, path)
+    with pytest.raises(InputError, match="localization weights"):
+        load_localizer(str(path))
+
+
+def test_training_phantoms_cover_every_field_of_view():
+    kinds = {localizer_phantom_config(s).fov for s in range(60)}
+    assert kinds == set(FOV_MIX)
+
+
+def test_tiny_run_lowers_the_loss_and_writes_weights(tmp_path):
+    neck = next(s for s in range(40) if localizer_phantom_config(s).fov == "neck")  # quick to draw
+    cfg = LocTrainConfig(out=str(tmp_path / "run"), phantom_seeds=(neck, 1), cache=str(tmp_path / "cache"),
+                         channels=(4, 8, 16), patch_zyx=(32, 32, 32), cervical_share=1.0, device="cpu",
+                         loop=LoopOptions(steps=12, lr=0.01, log_every=4, checkpoint_every=12))
+    summary = train_localizer(cfg, name="tiny-loc", version="0")
+    assert summary["steps"] == 12 and summary["last_loss"] < summary["first_loss"]
+    net, info = load_localizer(summary["model"])
+    assert info.name == "tiny-loc" and info.trained_on == "synthetic phantoms"
+
+
+def test_train_loc_bad_config_exits_2(tmp_path, capsys):
+    code = main(["train-loc", "--out", str(tmp_path / "x"), "--patch", "30", "30", "30"])
+    assert code == 2
+    assert "patch_zyx" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

@@ -1,0 +1,46 @@
+"""The shipped localizer (trained on phantoms): the cervical spine found in a neck phantom, none in
+a head-only or abdomen-only phantom, and the segmenter reporting nothing where it finds none.
+
+Phantom seeds 990000+ are used by no training or choice.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
+from SpineFractureLib.models.localizer import Localizer
+from SpineFractureLib.pipeline.segment import Segmenter
+
+
+@pytest.fixture(scope="module")
+def localizer():
+    return Localizer("default")
+
+
+def test_finds_the_cervical_spine_of_a_neck_phantom_and_its_box(localizer):
+    case = make_phantom(990000, PhantomConfig(size_xyz=(112, 112, 128), spacing=(1.5, 1.5, 1.5), cut_probability=0.0))
+    loc = localizer.locate(case.ct)
+    assert loc.found and loc.cervical_ml > 30
+    cervical = (case.labels.array >= 1) & (case.labels.array <= 7)
+    kji = np.argwhere(cervical).mean(axis=0)
+    centre = case.ct.index_to_lps(kji[::-1])
+    lo, hi = np.asarray(loc.box_lps[0]), np.asarray(loc.box_lps[1])
+    assert np.all(centre > lo) and np.all(centre < hi)
+    assert np.all(hi - lo < [120, 120, 220])  # a box around the neck, not the whole scan
+
+
+@pytest.mark.parametrize("kind", ["head", "abdomen"])
+def test_reports_none_where_no_cervical_spine_is_in_view(localizer, kind):
+    case = make_phantom(990010, PhantomConfig(fov=kind, spacing=(2.5, 2.5, 2.5)))
+    assert not any(e["present"] for e in case.truth["levels"].values())
+    loc = localizer.locate(case.ct)
+    assert not loc.found, loc.cervical_ml
+
+
+def test_the_segmenter_reports_nothing_on_an_abdomen(localizer):
+    case = make_phantom(990020, PhantomConfig(fov="abdomen", spacing=(2.0, 2.0, 2.5), contrast="venous"))
+    seg = Segmenter("default", "cpu").segment(case.ct)
+    assert not seg.labels.array.any()
+    assert seg.localization is not None and not seg.localization.found
