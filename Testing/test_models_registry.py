@@ -13,7 +13,9 @@ from SpineFractureLib.models.registry import (
     REGISTRY_PATH,
     export_weights,
     load_segmentation_model,
+    model_tag,
     read_registry,
+    segmenter_tag,
     sha256_of,
 )
 from SpineFractureLib.models.checkpoint import save_checkpoint
@@ -106,3 +108,13 @@ def test_shipped_registry_entries_are_consistent():
     assert total <= 20 * 1024 * 1024
     for task, name in registry["default"].items():
         assert any(e["name"] == name and e["task"] == task for e in registry["models"])
+
+
+def test_segmenter_tag_names_the_localizer_too(tmp_path):
+    """Masks predicted with and without the localizer must not share a cache entry."""
+    other = tmp_path / "loc.pt"
+    other.write_bytes(b"another localizer")
+    with_default = segmenter_tag("default")
+    assert with_default.startswith(model_tag("default", "segmentation"))
+    assert with_default != segmenter_tag("default", None) == model_tag("default", "segmentation")
+    assert with_default != segmenter_tag("default", str(other))

@@ -23,13 +23,13 @@ def _prepare(args: tuple[str, list[int], str, dict]) -> int:
 
     from SpineFractureLib.data.cls_cases import ClsCache
     from SpineFractureLib.data.phantom_loaders import phantom_loaders
-    from SpineFractureLib.models.registry import model_tag
+    from SpineFractureLib.models.registry import segmenter_tag
     from SpineFractureLib.pipeline.segment import Segmenter
 
     cache, seeds, segmentation, phantom = args
     torch.set_num_threads(1)  # one core per worker: the workers are the parallelism
     store = ClsCache(phantom_loaders(seeds, phantom or None), cache, lambda: Segmenter(segmentation, "cpu"),
-                     tag=model_tag(segmentation, "segmentation"))
+                     tag=segmenter_tag(segmentation))
     for i in range(len(store)):
         store[i]
     return len(store)

@@ -90,6 +90,17 @@ def model_tag(name_or_path: str, task: str, registry_path: str | os.PathLike = R
     return (entry["sha256"] if entry else sha256_of(path))[:10]
 
 
+def segmenter_tag(segmentation: str, localizer: str | None = "default",
+                  registry_path: str | os.PathLike = REGISTRY_PATH) -> str:
+    """Names what a :class:`~SpineFractureLib.pipeline.segment.Segmenter` outputs (keys caches).
+
+    The localizer decides which levels survive, so masks predicted with another localizer (or
+    none) are other masks: both models' sha256 prefixes are in the tag.
+    """
+    tag = model_tag(segmentation, "segmentation", registry_path)
+    return f"{tag}-{model_tag(localizer, 'localization', registry_path)[:6]}" if localizer else tag
+
+
 def read_weights(name_or_path: str, task: str, fmt: str, registry_path: str | os.PathLike = REGISTRY_PATH,
                  hint: str = "") -> tuple[dict[str, Any], Path, dict[str, Any] | None, str]:
     """Find, check and read a weights file of one task (sha256 checked first for registered ones).
@@ -194,4 +205,4 @@ def export_weights(levels_checkpoint: str | os.PathLike, vertebra_checkpoint: st
 
 
 __all__ = ["ModelInfo", "export_weights", "load_segmentation_model", "model_info", "model_tag", "read_registry", "read_weights",
-           "resolve_model", "sha256_of"]
+           "resolve_model", "segmenter_tag", "sha256_of"]

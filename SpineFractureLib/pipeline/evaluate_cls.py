@@ -27,7 +27,7 @@ from ..metrics.classification import (
     rsna_weighted_log_loss,
     sensitivity_specificity,
 )
-from ..models.registry import model_tag
+from ..models.registry import segmenter_tag
 from .classify import Classification, Classifier
 from .segment import Segmenter
 
@@ -69,7 +69,7 @@ def evaluate_classification(model: str = "default", segmentation: str = "default
         loaders = phantom_loaders(range(seed, seed + int(phantoms or 0)), phantom_config)
         source = f"phantoms seeds {seed}..{seed + int(phantoms or 0) - 1}" + (
             f" {phantom_config}" if phantom_config else "")
-    prepared = ClsCache(loaders, cache, lambda: Segmenter(segmentation, device), tag=model_tag(segmentation, "segmentation"))
+    prepared = ClsCache(loaders, cache, lambda: Segmenter(segmentation, device), tag=segmenter_tag(segmentation))
     per_case, seconds = [], []
     for i in range(len(prepared)):
         sample = prepared[i]

@@ -24,7 +24,7 @@ from ..models.checkpoint import load_checkpoint
 from ..models.classifier import CLS_CHANNELS, CONTEXTS, POOLS, FractureClassifier
 from ..models.classifier_weights import Calibration, save_classifier
 from ..models.encoder import load_encoder_state
-from ..models.registry import model_tag
+from ..models.registry import segmenter_tag
 from ..preprocess.roi import RoiInputs
 from .cls_dataset import ClassificationDataset
 from .config import ConfigMixin
@@ -125,7 +125,7 @@ def case_cache(data: str | None, seeds: tuple[int, int], cfg: ClsTrainConfig,
         loaders = list_classification_cases(data)
     else:
         loaders = phantom_loaders(range(seeds[0], seeds[0] + seeds[1]))
-    return ClsCache(loaders, cfg.cache, lambda: segmenter_factory(cfg.segmentation), tag=model_tag(cfg.segmentation, "segmentation"))
+    return ClsCache(loaders, cfg.cache, lambda: segmenter_factory(cfg.segmentation), tag=segmenter_tag(cfg.segmentation))
 
 
 def new_classifier(cfg: ClsTrainConfig) -> FractureClassifier:
