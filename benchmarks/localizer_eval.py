@@ -8,9 +8,10 @@ anatomical checks on what the segmentation finds (`models/level_checks.py`); the
 none-in-view figures below measure the whole chain, the per-kind table the network too
 (`localizer_found`). Per field-of-view kind:
 
-- neck phantoms (generator v1, random pose, spacing and cut ends): whether a column was found, the
-  in-plane distance (mm) from the box centre to the centroid of the true levels, and the share of
-  the true levels' voxels inside the box;
+- neck phantoms (random pose, spacing and cut ends): whether the bone column was found, the
+  in-plane distance (mm) from the segmenter's crop box (the heuristic's, or the localizer's where
+  they disagree) to the centroid of the true levels, the share of the true levels' voxels inside
+  it, and the levels reported against those in view;
 - no cervical spine in view: each phantom's part above C1 (the skull base only) and below C7 (a
   slab of T1-T2), and the real VerSe CT (T10-L3): the share where no level is reported;
 - the real chest CT (top slices hold the lowest cervical levels): the levels reported;
@@ -35,7 +36,7 @@ from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
 from SpineFractureLib.data.phantom.trunk_tissue import CONTRAST_PHASES
 from SpineFractureLib.io import load_ct
 from SpineFractureLib.pipeline.segment import Segmenter
-from SpineFractureLib.preprocess.crop import crop_to_box, find_spine_box
+from SpineFractureLib.preprocess.crop import crop_to_box
 
 from real_scans import REAL_SCANS
 
@@ -114,13 +115,17 @@ def main() -> None:
     for seed in range(args.seed, args.seed + args.phantoms):
         case = make_phantom(seed)
         lab = case.labels.array
-        box = find_spine_box(case.ct)
+        result = seg.segment(case.ct)  # its box: the heuristic's, or the localizer's where they disagree
+        box = result.box
         cervical = (lab >= 1) & (lab <= 7)
         kji = np.argwhere(cervical).mean(axis=0)
         centre = case.ct.index_to_lps(kji[::-1])
         inside = crop_to_box(case.labels.with_array(cervical.astype(np.uint8)), box, is_label=True).array.sum()
         voxel_mm3 = float(np.prod(case.ct.spacing))
+        reported = sorted(int(v) for v in np.unique(result.labels.array) if v)
         neck.append({"seed": seed, "column_found": box.column_found,
+                     "levels_reported": [LEVELS[v - 1] for v in reported],
+                     "levels_in_view": [lv for lv in LEVELS if case.truth["levels"][lv]["present"]],
                      "in_plane_error_mm": round(float(np.linalg.norm(np.subtract(box.centre_lps[:2], centre[:2]))), 1),
                      "share_inside": round(float(inside / (cervical.sum() * voxel_mm3)), 3)})
         # The grid's z index may run either way: find the slices above C1 and below C7 in LPS z.
@@ -146,6 +151,8 @@ def main() -> None:
         "neck_phantoms": {"cases": len(neck), "column_found_rate": float(np.mean([c["column_found"] for c in neck] or [0])),
                           "in_plane_error_mm_median": float(np.median(errors)), "in_plane_error_mm_max": max(errors),
                           "share_inside_min": min([c["share_inside"] for c in neck] or [float("nan")]),
+                          "cases_with_all_levels_in_view_reported": sum(c["levels_reported"] == c["levels_in_view"]
+                                                                        for c in neck),
                           "per_case": neck},
         "none_in_view": {"cases": len(none_in_view),
                          "accuracy": float(np.mean([not c["levels_reported"] for c in none_in_view])),

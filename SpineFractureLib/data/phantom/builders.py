@@ -18,7 +18,8 @@ def plain_shape(sdf_values: Array) -> Rendered:
     return Rendered(sdf_values, sdf_values, sdf_values <= 0, none, none)
 
 
-def _obj(name: str, label: int, frame: Frame, lo, hi, evaluate, fill_hu=None) -> BoneObject:
+def bone_object(name: str, label: int, frame: Frame, lo, hi, evaluate, fill_hu=None) -> BoneObject:
+    """A :class:`BoneObject` in ``frame`` with its local bounding box ``lo``..``hi`` (mm)."""
     return BoneObject(name, label, frame.rotation, frame.centre, np.asarray(lo, float),
                       np.asarray(hi, float), evaluate, fill_hu)
 
@@ -34,14 +35,14 @@ def build_objects(col: Column, breaks: dict[str, Fracture], disc_hu: float) -> l
     objects: list[BoneObject] = []
     c1 = col.frames["C1"]
     skull_t = 6.0
-    objects.append(_obj("brain", 0, c1, (-72, -82, 8), (72, 98, 150),
+    objects.append(bone_object("brain", 0, c1, (-72, -82, 8), (72, 98, 150),
                         lambda u, v, w: plain_shape(anatomy.occiput(u, v, w, skull_t)[1]), fill_hu=35.0))
     for name, s in col.shapes.items():
         if name in ("C1", "C2"):
             continue
         gap = col.disc_gaps[name]
         top, _ = fractures.endplates(s, breaks.get(name))
-        objects.append(_obj(f"disc above {name}", 0, col.frames[name],
+        objects.append(bone_object(f"disc above {name}", 0, col.frames[name],
                             (-s.width / 2, -s.depth / 2, -s.height), (s.width / 2, s.depth / 2, s.height / 2 + gap + 1),
                             lambda u, v, w, s=s, gap=gap, top=top: plain_shape(anatomy.disc(u, v, w, s, gap, top)),
                             fill_hu=disc_hu))
@@ -56,14 +57,14 @@ def build_objects(col: Column, breaks: dict[str, Fracture], disc_hu: float) -> l
             lo = np.array([-reach, -s.depth / 2 - 2.0, -s.height / 2 - drop - 6.0])
             hi = np.array([reach, s.depth / 2 + s.canal_depth + s.spinous_length + 9.0,
                            s.height / 2 + (19.0 if s.kind == "axis" else 3.0)])
-        objects.append(_obj(name, s.label, col.frames[name], lo - margin, hi + margin,
+        objects.append(bone_object(name, s.label, col.frames[name], lo - margin, hi + margin,
                             lambda u, v, w, s=s, f=f: fractures.render_vertebra(u, v, w, s, f)))
-    objects.append(_obj("occiput", 0, c1, (-72, -82, 5), (72, 98, 150),
+    objects.append(bone_object("occiput", 0, c1, (-72, -82, 5), (72, 98, 150),
                         lambda u, v, w: plain_shape(anatomy.occiput(u, v, w, skull_t)[0])))
     t1 = col.shapes["T1"]
     for side in (-1.0, 1.0):
         lo_u, hi_u = (t1.width / 2 - 2, t1.width / 2 + 76) if side > 0 else (-t1.width / 2 - 76, -t1.width / 2 + 2)
-        objects.append(_obj(f"first rib {side:+.0f}", 0, col.frames["T1"],
+        objects.append(bone_object(f"first rib {side:+.0f}", 0, col.frames["T1"],
                             (lo_u, t1.depth / 2 - 38, -32), (hi_u, t1.depth / 2 + 8, 8),
                             lambda u, v, w, side=side: plain_shape(anatomy.first_rib(u, v, w, t1, side))))
     objects += _face_bones(col)
@@ -78,9 +79,9 @@ def _face_bones(col: Column) -> list[BoneObject]:
     mandible = Frame(rotation_z(0.0), np.array([0.0, c2[1] - 28.0, c2[2] - 4.0]))
     hyoid = Frame(rotation_z(0.0), np.array([0.0, c3[1] - 30.0, c3[2] - 3.0]))
     return [
-        _obj("mandible", 0, mandible, (-50, -50, -14), (50, 12, 14),
+        bone_object("mandible", 0, mandible, (-50, -50, -14), (50, 12, 14),
              lambda u, v, w: plain_shape(sdf.torus_arc(u, v, w, 0.0, 0.0, 44.0, 5.0, 1.1 * np.pi, 1.9 * np.pi,
                                                   half_height=12.0))),
-        _obj("hyoid", 0, hyoid, (-20, -20, -4), (20, 6, 4),
+        bone_object("hyoid", 0, hyoid, (-20, -20, -4), (20, 6, 4),
              lambda u, v, w: plain_shape(sdf.torus_arc(u, v, w, 0.0, 0.0, 16.0, 1.8, 1.15 * np.pi, 1.85 * np.pi))),
     ]

@@ -14,7 +14,7 @@ import numpy as np
 from ...constants import HU_AIR, HU_MAX
 from ...volume import CTVolume
 from ..case import LEVELS, LabelledCase
-from . import fov, fractures, realism
+from . import dental, fov, fractures, realism
 from .builders import build_objects
 from .layout import lay_out_column, sample_pose
 from .render import BoneHU, Canvas
@@ -26,11 +26,14 @@ from .trunk_tissue import CONTRAST_PHASES, paint_trunk, sample_trunk
 
 log = logging.getLogger(__name__)
 
-#: 1.1 added the chest, abdomen, head and whole-body fields of view and contrast phases; a neck
-#: phantom without contrast is the same, byte for byte, as in 1.0.
-GENERATOR_VERSION = "1.1"
+#: 1.1 added the chest, abdomen, head and whole-body fields of view and contrast phases; 1.2 the
+#: head-and-neck field of view, teeth and metal dental work. A neck phantom without contrast or
+#: teeth is the same, byte for byte, as in 1.0.
+GENERATOR_VERSION = "1.2"
 #: Slice spacings (mm) of clinical neck CT protocols.
 CLINICAL_SLICE_MM = (0.5, 0.625, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0)
+#: Fields of view whose phantoms have teeth unless ``PhantomConfig.teeth`` says otherwise.
+DENTAL_FOVS = ("head", "head-neck", "whole-body")
 #: Largest matrix drawn when the size is not given (keeps a random phantom within memory).
 MAX_IN_PLANE, MAX_SLICES = 320, 320
 
@@ -55,6 +58,9 @@ class PhantomConfig:
             as before the other kinds existed.
         contrast: ``none``, ``arterial`` or ``venous`` (aorta, heart, organs, and the carotid
             and vertebral arteries).
+        teeth: draw the dental arches (teeth, maxilla, and in about two patients of three metal
+            fillings with their streaks); None: where the face is in view (``head``,
+            ``head-neck``, ``whole-body``), not in a ``neck`` phantom (which keeps its 1.0 bytes).
     """
 
     size_xyz: tuple[int, int, int] | None = None
@@ -69,6 +75,7 @@ class PhantomConfig:
     direction: np.ndarray | None = field(default=None, repr=False)
     fov: str = "neck"
     contrast: str = "none"
+    teeth: bool | None = None
 
     def __post_init__(self) -> None:
         if self.fov not in fov.FOV_KINDS:
@@ -151,12 +158,24 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
         canvas.draw(obj, BoneHU(bone_hu.cortical, bone_hu.cancellous + level_jitter, bone_hu.cortex_mm))
         if 1 <= obj.label <= len(LEVELS):
             cancellous[LEVELS[obj.label - 1]] = bone_hu.cancellous + level_jitter
+    teeth = config.fov in DENTAL_FOVS if config.teeth is None else config.teeth
+    dentition = dental.sample_dentition(rng_trunk) if teeth else None
+    metal = None
+    if dentition is not None:
+        tooth_bones, metal_work = dental.dental_objects(column, dentition)
+        for obj in tooth_bones:
+            canvas.draw(obj, dental.TOOTH_HU)
+        for obj in metal_work:
+            canvas.draw(obj, dental.METAL_HU)
+        metal = canvas.hu >= dental.METAL_THRESHOLD_HU
     labels = canvas.labels
     for lv in LEVELS:  # a level whose centre is outside the field of view counts as absent
         if lv not in present:
             labels[labels == LEVELS.index(lv) + 1] = 0
 
     hu = realism.blur(canvas.hu, grid.spacing, config.psf_fwhm_mm)
+    if metal is not None and metal.any():
+        dental.add_metal_streaks(hu, rng_trunk, metal, grid.spacing, float(rng_trunk.uniform(300.0, 900.0)))
     if rng_scanner.random() < config.streak_probability:
         realism.add_streaks(hu, rng_scanner, canvas.is_bone, n_slices=int(rng_scanner.integers(3, 12)))
     realism.add_noise(hu, rng_scanner, noise_hu)
@@ -170,6 +189,8 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
         "noise_hu": round(noise_hu, 2),
         "field_of_view": config.fov,
         "contrast": config.contrast,
+        "teeth": bool(teeth),
+        "metal_teeth": 0 if dentition is None else len(dentition.metal),
         "patient_fractured": bool(broken),
         "levels": {
             lv: level_truth(lv, column, breaks.get(lv), lv in present, pose, translation, ct, labels,
