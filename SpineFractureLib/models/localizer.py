@@ -88,7 +88,6 @@ class Localization:
     Attributes:
         classes: uint8 (z, y, x) class map on ``grid`` (0 background, 1 cervical, 2 other vertebra).
         grid: the 4 mm identity-direction grid the map lies on.
-        cervical_ml: volume (ml) of the largest cervical piece.
         cervical_ml: volume (ml) of the cervical voxels on the column.
         box_lps: ((x, y, z) min, (x, y, z) max) LPS mm of them, or None when no cervical spine is in view.
         mask: bool (z, y, x) on ``grid``: those voxels (None when none is in view).
