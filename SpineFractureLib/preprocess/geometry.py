@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -73,40 +74,49 @@ def resample(
         raise ValueError(f"spacing must be positive, got {spacing}")
     if default_value is None:
         default_value = 0.0 if is_label else AIR_HU
-    image = volume.to_sitk()
-    if not is_label:
-        image = sitk.Cast(image, sitk.sitkFloat32)
+    size, origin, direction = _output_grid(volume, new_spacing, axis_aligned)
+    interpolator = sitk.sitkNearestNeighbor if is_label else sitk.sitkLinear
+    out = _resample_onto(volume, size, origin, new_spacing, direction, interpolator=interpolator,
+                         default_value=default_value)
+    log.debug("resampled %s -> %s voxels at %s mm", volume.shape_xyz, out.shape_xyz, tuple(new_spacing))
+    return out
 
+
+def _output_grid(volume: CTVolume, new_spacing: np.ndarray, axis_aligned: bool
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Size, origin and direction of the grid at ``new_spacing`` (x, y, z) that covers ``volume``."""
     if axis_aligned:
         corners = _corner_points(volume)
         lo, hi = corners.min(axis=0), corners.max(axis=0)
-        direction = np.eye(3)
         size = np.maximum(1, np.ceil((hi - lo) / new_spacing - 1e-6)).astype(int)
-        origin = lo + new_spacing / 2.0  # centre of the first voxel, bounding box at its edge
-    else:
-        direction = volume.direction
-        old_extent = np.asarray(volume.shape_xyz) * np.asarray(volume.spacing)
-        size = np.maximum(1, np.round(old_extent / new_spacing)).astype(int)
-        # Keep the outer boundary of the field of view fixed: the first voxel centre moves
-        # half a voxel inwards/outwards when the voxel size changes.
-        shift = (new_spacing - np.asarray(volume.spacing)) / 2.0
-        origin = np.asarray(volume.origin) + direction @ shift
+        return size, lo + new_spacing / 2.0, np.eye(3)  # first voxel centre, bounding box at its edge
+    direction = np.asarray(volume.direction)
+    old_extent = np.asarray(volume.shape_xyz) * np.asarray(volume.spacing)
+    size = np.maximum(1, np.round(old_extent / new_spacing)).astype(int)
+    # Keep the outer boundary of the field of view fixed: the first voxel centre moves
+    # half a voxel inwards/outwards when the voxel size changes.
+    shift = (new_spacing - np.asarray(volume.spacing)) / 2.0
+    return size, np.asarray(volume.origin) + direction @ shift, direction
 
-    interpolator = sitk.sitkNearestNeighbor if is_label else sitk.sitkLinear
-    out_image = sitk.Resample(
-        image,
-        [int(s) for s in size],
-        sitk.Transform(),
-        interpolator,
-        [float(v) for v in origin],
-        [float(v) for v in new_spacing],
-        [float(v) for v in np.asarray(direction).reshape(-1)],
-        float(default_value),
-        image.GetPixelID(),
-    )
-    out = CTVolume.from_sitk(out_image)
-    log.debug("resampled %s -> %s voxels at %s mm", volume.shape_xyz, out.shape_xyz, tuple(new_spacing))
-    return _keep_metadata(volume, out)
+
+def _resample_onto(volume: CTVolume, size, origin, spacing, direction, *, interpolator: int,
+                   default_value: float) -> CTVolume:
+    """``volume`` resampled onto the grid given by its geometry (float32 unless nearest neighbour)."""
+    image = volume.to_sitk()
+    if interpolator != sitk.sitkNearestNeighbor:
+        image = sitk.Cast(image, sitk.sitkFloat32)
+    # The output grid is given by its geometry alone: a reference image would copy the reference's
+    # voxels first (420 MB for a 512×512×400 float CT) only to read its size, spacing and axes.
+    resampler = sitk.ResampleImageFilter()
+    resampler.SetSize([int(n) for n in size])
+    resampler.SetOutputSpacing([float(s) for s in spacing])
+    resampler.SetOutputOrigin([float(o) for o in origin])
+    resampler.SetOutputDirection([float(v) for v in np.asarray(direction).reshape(-1)])
+    resampler.SetTransform(sitk.Transform())
+    resampler.SetInterpolator(interpolator)
+    resampler.SetDefaultPixelValue(float(default_value))
+    resampler.SetOutputPixelType(image.GetPixelID())
+    return _keep_metadata(volume, CTVolume.from_sitk(resampler.Execute(image)))
 
 
 def resample_like(volume: CTVolume, reference: CTVolume, *, is_label: bool = False,
@@ -124,21 +134,9 @@ def resample_like(volume: CTVolume, reference: CTVolume, *, is_label: bool = Fal
     """
     if default_value is None:
         default_value = 0.0 if is_label else AIR_HU
-    image = volume.to_sitk()
-    if not is_label:
-        image = sitk.Cast(image, sitk.sitkFloat32)
-    # The output grid is given by its geometry alone: a reference image would copy the reference's
-    # voxels first (420 MB for a 512×512×400 float CT) only to read its size, spacing and axes.
-    resampler = sitk.ResampleImageFilter()
-    resampler.SetSize([int(n) for n in reference.shape_xyz])
-    resampler.SetOutputSpacing([float(s) for s in reference.spacing])
-    resampler.SetOutputOrigin([float(o) for o in reference.origin])
-    resampler.SetOutputDirection([float(v) for v in np.asarray(reference.direction).reshape(-1)])
-    resampler.SetTransform(sitk.Transform())
-    resampler.SetInterpolator(sitk.sitkNearestNeighbor if is_label else sitk.sitkLinear)
-    resampler.SetDefaultPixelValue(float(default_value))
-    resampler.SetOutputPixelType(image.GetPixelID())
-    return _keep_metadata(volume, CTVolume.from_sitk(resampler.Execute(image)))
+    return _resample_onto(volume, reference.shape_xyz, reference.origin, reference.spacing, reference.direction,
+                          interpolator=sitk.sitkNearestNeighbor if is_label else sitk.sitkLinear,
+                          default_value=default_value)
 
 
 def to_spacing(ct: CTVolume, spacing_mm: float | tuple[float, float, float], *,
@@ -161,11 +159,38 @@ def to_spacing(ct: CTVolume, spacing_mm: float | tuple[float, float, float], *,
     """
     old = np.asarray(ct.spacing, float)
     new = np.broadcast_to(np.asarray(spacing_mm, float), (3,))
+    size, origin, direction = _output_grid(ct, new, axis_aligned)
     fwhm_mm = np.sqrt(np.clip(new ** 2 - old ** 2, 0.0, None))
-    sigma_vox = fwhm_mm / 2.3548 / old  # (x, y, z) in voxels
+    variance_vox = (fwhm_mm / 2.3548 / old) ** 2  # (x, y, z), in input voxels squared
+    # A wide Gaussian on a fine grid is the slow part (7 s for 512×512×400 at 0.35 mm to 4 mm).
+    # Averaging blocks of k voxels first (k × old ≤ new / 3) is a box blur of variance
+    # (k² − 1) / 12 that also shrinks the grid k-fold; the Gaussian then adds what is left of the
+    # variance, on the small grid (1 s in all). Across a 1000 HU edge the result stays within
+    # 15 HU of the Gaussian alone (tested); larger blocks (new / 2) drift to 40 HU.
+    k = np.maximum(1, np.floor(new / (3.0 * old))).astype(int)
+    if np.any(k > 1):
+        ct = _block_mean(ct, k)
+        variance_vox = (variance_vox - (k ** 2 - 1) / 12.0) / k ** 2
+    sigma_vox = np.sqrt(np.clip(variance_vox, 0.0, None))
     if np.any(sigma_vox > 0.1):
         ct = ct.with_array(ndimage.gaussian_filter(ct.array.astype(np.float32), sigma=sigma_vox[::-1], mode="nearest"))
-    return resample(ct, tuple(float(v) for v in new), axis_aligned=axis_aligned)
+    return _resample_onto(ct, size, origin, new, direction, interpolator=sitk.sitkLinear, default_value=AIR_HU)
+
+
+def _block_mean(ct: CTVolume, k_xyz: np.ndarray) -> CTVolume:
+    """Mean over blocks of k voxels per axis (edge voxels repeated to fill the last block)."""
+    kz, ky, kx = (int(v) for v in k_xyz[::-1])
+    a = ct.array.astype(np.float32, copy=False)
+    pad = [(0, (-n) % f) for n, f in zip(a.shape, (kz, ky, kx))]
+    if any(p for _, p in pad):
+        a = np.pad(a, pad, mode="edge")
+    z, y, x = (n // f for n, f in zip(a.shape, (kz, ky, kx)))
+    means = a.reshape(z, kz, y, ky, x, kx).mean(axis=(1, 3, 5), dtype=np.float32)
+    spacing = np.asarray(ct.spacing, float)
+    # Block b's mean sits at input index k·b + (k − 1)/2.
+    origin = np.asarray(ct.origin) + np.asarray(ct.direction) @ ((k_xyz - 1) / 2.0 * spacing)
+    return dataclasses.replace(ct, array=means, spacing=tuple(float(v) for v in spacing * k_xyz),
+                               origin=tuple(float(v) for v in origin), warnings=list(ct.warnings))
 
 
 def _corner_points(volume: CTVolume) -> np.ndarray:
