@@ -67,3 +67,25 @@ def test_without_a_region_head_the_peak_is_grad_cams(tmp_path, crop):
     result = clf.classify(hu, labels, gradcam=True)
     assert result.peak_source == "Grad-CAM" and result.peak_zyx == result.gradcam_peak_zyx
     assert clf.classify(hu, labels, gradcam=False).peak_source is None
+
+
+def test_readout_options_from_the_calibration(tmp_path, crop):
+    # The readout chosen on validation is stored in the weights' calibration and applied at inference.
+    hu, labels = crop
+    torch.manual_seed(0)
+    net = FractureClassifier(channels=(4, 8, 8, 12), dim=16, region_head=True, pool="mean_max")
+    plain = Calibration()
+    chosen = Calibration(flip_average=True, patient_source="noisy_or", heatmap="gradcam_x_region")
+    for name, cal in (("plain.pt", plain), ("chosen.pt", chosen)):
+        save_classifier(tmp_path / name, net, inputs={"windows": 3, "fracture_input": True}, calibration=cal,
+                        name="tiny", version="0", trained_on="nothing (a test)")
+    a = Classifier(str(tmp_path / "plain.pt"), "cpu").classify(hu, labels)
+    clf = Classifier(str(tmp_path / "chosen.pt"), "cpu")
+    assert clf.loaded.calibration.patient_source == "noisy_or"  # read back from the file
+    b = clf.classify(hu, labels)
+    pa, pb = np.array(a.probabilities[3:5]), np.array(b.probabilities[3:5])
+    assert not np.allclose(pa, pb)  # the mirrored ROIs' logits were averaged in
+    assert b.patient_probability == pytest.approx(1.0 - np.prod(1.0 - pb), rel=1e-5)
+    assert 0.0 <= b.heatmap.min() and b.heatmap.max() <= 1.0 and not np.allclose(a.heatmap, b.heatmap)
+    with pytest.raises(ValueError, match="patient_source"):
+        Calibration(patient_source="mean")

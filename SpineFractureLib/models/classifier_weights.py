@@ -17,6 +17,7 @@ import torch
 from ..errors import InputError
 from ..io.staging import staged_file
 from .classifier import FractureClassifier, classifier_from_arch
+from .cls_readout import HEATMAPS, PATIENT_SOURCES
 from .registry import REGISTRY_PATH, ModelInfo, model_info, read_weights, sha256_of
 
 CLASSIFIER_FORMAT = "spinefracture-classifier-1"
@@ -33,6 +34,10 @@ class Calibration:
         thresholds: {operating point: {"level": t, "patient": t}}; ``balanced`` = maximum Youden J,
             ``triage`` = the highest threshold with sensitivity ≥ 0.95 on validation.
         validation: what the split was (e.g. ``phantoms seeds 810000..810047``) and its size.
+        flip_average: average the logits with those of the mirrored ROIs (see
+            :mod:`~SpineFractureLib.models.cls_readout`; weights files written before it: False).
+        patient_source: how the patient probability is read (:data:`~.cls_readout.PATIENT_SOURCES`).
+        heatmap: which heat map is drawn (:data:`~.cls_readout.HEATMAPS`).
     """
 
     level_temperature: float = 1.0
@@ -40,6 +45,15 @@ class Calibration:
     thresholds: dict[str, dict[str, float]] = field(
         default_factory=lambda: {p: {"level": 0.5, "patient": 0.5} for p in OPERATING_POINTS})
     validation: dict[str, Any] = field(default_factory=dict)
+    flip_average: bool = False
+    patient_source: str = "head"
+    heatmap: str = "gradcam"
+
+    def __post_init__(self) -> None:
+        if self.patient_source not in PATIENT_SOURCES:
+            raise ValueError(f"patient_source must be one of {PATIENT_SOURCES}, got {self.patient_source!r}")
+        if self.heatmap not in HEATMAPS:
+            raise ValueError(f"heatmap must be one of {HEATMAPS}, got {self.heatmap!r}")
 
     def threshold(self, point: str, target: str = "level") -> float:
         """The threshold of an operating point (``balanced`` or ``triage``) for ``level`` or ``patient``."""

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from ..constants import LEVELS, N_LEVELS
 from ..device import pick_device
 from ..models.classifier_weights import LoadedClassifier, load_classifier
+from ..models.cls_readout import mirrored, patient_probability, readout_heat
 from ..models.gradcam import gradcam_maps, heatmap_volume
 from ..models.registry import ModelInfo
 from ..preprocess.roi import RoiInputs, cut_box, extract_rois
@@ -37,14 +38,16 @@ class Classification:
         threshold: the decision threshold used for levels; ``patient_threshold`` for the patient.
         operating_point: ``balanced``, ``triage`` or ``user`` (a threshold given by the caller).
         fractured: per level, probability ≥ threshold (None where absent); ``patient_fractured`` likewise.
-        heatmap: float32 (z, y, x) Grad-CAM on the crop, 0..1 (each level's map scaled by its
-            probability, maximum over levels), or None when Grad-CAM was not asked for.
+        heatmap: float32 (z, y, x) on the crop, 0..1: Grad-CAM, or Grad-CAM times the region head's
+            probability where the weights' calibration says so (``Calibration.heatmap``); each
+            level's map scaled by its probability, maximum over levels; None when Grad-CAM was not
+            asked for.
         peak_zyx: per level, the crop voxel (z, y, x) most suspicious inside the level: the peak of
             the classifier's own fracture-region head where it has one (on held-out phantoms it lies
             at the true fracture 96 % of the time, Grad-CAM's peak 70 %), else the Grad-CAM peak
             (None where absent, or with neither). It is the "peak slice" the reader is taken to.
         peak_source: what ``peak_zyx`` comes from: "fracture-region head", "Grad-CAM" or None.
-        gradcam_peak_zyx: per level, the Grad-CAM map's own peak inside the level (None without it).
+        gradcam_peak_zyx: per level, the heat map's own peak inside the level (None without it).
         timings_s: ``classify`` and ``gradcam`` seconds.
     """
 
@@ -123,20 +126,27 @@ class Classifier:
         lv = torch.from_numpy(rois.levels).to(self.device)
         with torch.no_grad():
             level_logits, patient_logit, region = self.network(x, lv, with_region=True)
-        level_p = torch.sigmoid(level_logits.float() / cal.level_temperature).cpu().numpy()
-        patient_p = float(torch.sigmoid(patient_logit.float() / cal.patient_temperature))
+            if cal.flip_average:
+                flipped_levels, flipped_patient = self.network(mirrored(x), lv)
+                level_logits = (level_logits + flipped_levels) / 2.0
+                patient_logit = (patient_logit + flipped_patient) / 2.0
+        z = level_logits.float().cpu().numpy()
+        level_p = 1.0 / (1.0 + np.exp(-z / cal.level_temperature))
+        patient_p = patient_probability(cal.patient_source, z, float(patient_logit), cal.level_temperature,
+                                        cal.patient_temperature)
         for i, p in zip(rois.levels, level_p):
             probs[int(i)] = float(p)
             result.fractured[int(i)] = bool(p >= t_level)
         result.patient_probability, result.patient_fractured = patient_p, bool(patient_p >= t_patient)
-        if region is not None:
-            result.peak_zyx = _peaks(region_maps(region, tuple(x.shape[2:])), rois.starts, rois.levels, labels)
+        region_p = region_maps(region, tuple(x.shape[2:])) if region is not None else None
+        if region_p is not None:
+            result.peak_zyx = _peaks(region_p, rois.starts, rois.levels, labels)
             result.peak_source = "fracture-region head"
         result.timings_s["classify"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         if gradcam:
             report(0.5, "computing Grad-CAM heat maps")
-            maps = gradcam_maps(self.network, x, lv)
+            maps = readout_heat(cal.heatmap, gradcam_maps(self.network, x, lv), region_p)
             result.heatmap = heatmap_volume(hu.shape, maps, rois.starts, level_p)
             result.gradcam_peak_zyx = _peaks(maps, rois.starts, rois.levels, labels)
             if region is None:

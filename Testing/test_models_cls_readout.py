@@ -1,0 +1,39 @@
+"""cls_readout: the patient sources, the mirrored ROIs and the heat-map readouts, by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from SpineFractureLib.models.cls_readout import mirrored, patient_probability, patient_raw_logit, readout_heat
+
+
+def test_patient_sources():
+    z = np.array([-2.0, 1.0, 0.5])
+    assert patient_raw_logit("head", z, -3.0) == -3.0
+    assert patient_raw_logit("max_level", z, -3.0) == 1.0
+    assert patient_raw_logit("mean_head_max", z, -3.0) == -1.0
+    assert patient_probability("max_level", z, -3.0, 1.0, 2.0) == pytest.approx(1 / (1 + np.exp(-0.5)))
+    p = 1 / (1 + np.exp(-z / 2.0))
+    assert patient_probability("noisy_or", z, -3.0, 2.0, 1.0) == pytest.approx(1 - np.prod(1 - p))
+    with pytest.raises(ValueError):
+        patient_probability("vote", z, 0.0, 1.0, 1.0)
+
+
+def test_mirrored_flips_left_right_only():
+    x = torch.arange(2 * 3 * 2 * 2 * 4, dtype=torch.float32).reshape(2, 3, 2, 2, 4)
+    m = mirrored(x)
+    assert torch.equal(m[..., 0], x[..., 3]) and torch.equal(mirrored(m), x)
+
+
+def test_gradcam_times_region_is_rescaled_per_level():
+    cam = np.zeros((2, 4, 4, 4), np.float32)
+    cam[0, 1, 1, 1], cam[0, 2, 2, 2] = 1.0, 0.8
+    region = np.full_like(cam, 0.1)
+    region[0, 2, 2, 2] = 0.9  # the region head moves level 0's peak to its own cell
+    heat = readout_heat("gradcam_x_region", cam, region)
+    assert heat[0].max() == pytest.approx(1.0) and np.unravel_index(heat[0].argmax(), (4, 4, 4)) == (2, 2, 2)
+    assert not heat[1].any()  # a level without heat stays 0
+    assert readout_heat("gradcam_x_region", cam, None) is cam  # no region head: Grad-CAM
+    assert readout_heat("gradcam", cam, region) is cam
