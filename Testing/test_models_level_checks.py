@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from SpineFractureLib.models.level_checks import MIN_LEVEL_ML, check_levels
+from SpineFractureLib.models.level_checks import MIN_LEVEL_ML, check_levels, drop_lone_level
 
 
 def column(shape=(160, 40, 40), step=18, first=150, levels=range(1, 8), half=(5, 8, 8)):
@@ -63,3 +63,30 @@ def test_volume_uses_the_voxel_size():
 def test_nothing_found_stays_nothing():
     checked = check_levels(np.zeros((10, 10, 10), np.uint8))
     assert not checked.labels.any() and checked.dropped == {}
+
+
+def _one_level(value: int, z: slice, shape=(100, 40, 40)) -> np.ndarray:
+    labels = np.zeros(shape, np.uint8)
+    labels[z, 10:30, 10:30] = value
+    return labels
+
+
+def test_a_lone_level_with_room_for_a_neighbour_is_dropped():
+    # "C2" alone in the middle of a tall scan: C1 above and C3 below would be in view.
+    checked = drop_lone_level(_one_level(2, slice(40, 55)), (0.0, 0.0), 1.0)
+    assert not checked.labels.any() and "C1 above" in checked.dropped["C2"] and "C3 below" in checked.dropped["C2"]
+    # The scan beyond the grid counts too: C3 at the grid's top, the scan going on 40 mm above.
+    assert drop_lone_level(_one_level(3, slice(85, 100)), (40.0, 0.0), 1.0).dropped
+
+
+def test_a_lone_level_cut_by_the_scan_edge_is_kept():
+    # A chest CT whose top edge holds only C7: no room above for C6, and C7 has no cervical neighbour below.
+    top_c7 = _one_level(7, slice(85, 100))
+    kept = drop_lone_level(top_c7, (0.0, 200.0), 1.0)
+    assert kept.labels.any() and not kept.dropped
+    # A head CT whose bottom edge holds C1: C2 below is out of the scan.
+    assert not drop_lone_level(_one_level(1, slice(0, 15)), (150.0, 0.0), 1.0).dropped
+    # Two levels are never "alone".
+    two = _one_level(4, slice(40, 55))
+    two[58:72, 10:30, 10:30] = 3
+    assert not drop_lone_level(two, (0.0, 0.0), 1.0).dropped

@@ -5,7 +5,7 @@ import pytest
 
 from scipy import ndimage
 
-from SpineFractureLib.preprocess.geometry import orientation_code, reorient, resample, resample_like, to_spacing
+from SpineFractureLib.preprocess.geometry import orientation_code, reorient, resample, resample_like, scan_reach_mm, to_spacing
 from SpineFractureLib.volume import CTVolume
 
 
@@ -112,3 +112,14 @@ def test_to_spacing_matches_a_single_gaussian(spacing):
     ramp = ball.with_array((2.0 * x * spacing[0] + y * spacing[1] + 0.5 * z * spacing[2]).astype(np.float32))
     inner = (slice(2, -2),) * 3
     assert np.abs(to_spacing(ramp, 4.0).array - _gaussian_then_resample(ramp, 4.0).array)[inner].max() < 1e-3
+
+
+def test_scan_reach_above_and_below_a_crop():
+    # A scan from z = 0 to 99 mm (1 mm slices, stored feet-first flipped: direction z = -1) and a crop
+    # from 30 to 59 mm: 40 mm of scan above the crop's top slice, 30 mm below its bottom one.
+    flip = np.diag([1.0, 1.0, -1.0])
+    ct = CTVolume(np.zeros((100, 4, 4), np.float32), (1.0, 1.0, 1.0), (0.0, 0.0, 99.0), flip)
+    crop = CTVolume(np.zeros((30, 4, 4), np.float32), (1.0, 1.0, 1.0), (0.0, 0.0, 30.0), np.eye(3))
+    assert scan_reach_mm(ct, crop) == pytest.approx((40.0, 30.0))
+    beyond = CTVolume(np.zeros((30, 4, 4), np.float32), (1.0, 1.0, 1.0), (0.0, 0.0, 80.0), np.eye(3))
+    assert scan_reach_mm(ct, beyond) == pytest.approx((0.0, 80.0))

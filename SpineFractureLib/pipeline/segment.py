@@ -19,7 +19,7 @@ from monai.inferers import sliding_window_inference
 
 from ..constants import LEVELS
 from ..device import pick_device
-from ..models.level_checks import check_levels
+from ..models.level_checks import check_levels, drop_lone_level
 from ..models.localizer import Localization, Localizer
 from ..models.postprocess import assign_levels, postprocess_levels
 from ..models.registry import ModelInfo, load_segmentation_model
@@ -35,7 +35,7 @@ from ..preprocess.crop import (
     field_of_view,
     find_spine_box,
 )
-from ..preprocess.geometry import resample_like
+from ..preprocess.geometry import resample_like, scan_reach_mm
 from ..volume import CTVolume
 
 log = logging.getLogger(__name__)
@@ -166,6 +166,9 @@ class Segmenter:
             crop_labels = np.zeros_like(crop_labels)
         if loc is not None:
             crop_labels = _agree_with_localizer(crop_labels, loc, crop, notes)
+        lone = drop_lone_level(crop_labels, scan_reach_mm(ct, crop), crop.spacing[2])
+        crop_labels = lone.labels
+        notes += lone.warnings()
         share = levels_np[1:] / np.clip(levels_np[1:].sum(axis=0, keepdims=True), 1e-6, None)
         probs_np = np.concatenate([(1.0 - vertebra_np)[None], vertebra_np[None] * share]).astype(np.float32)
         fracture_np = fracture.numpy() * fov

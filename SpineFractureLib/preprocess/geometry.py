@@ -193,6 +193,23 @@ def _block_mean(ct: CTVolume, k_xyz: np.ndarray) -> CTVolume:
                                origin=tuple(float(v) for v in origin), warnings=list(ct.warnings))
 
 
+def scan_reach_mm(ct: CTVolume, grid: CTVolume) -> tuple[float, float]:
+    """How far (mm) the scanned volume of ``ct`` reaches above and below an axis-aligned ``grid``.
+
+    Args:
+        ct: the CT as loaded, any orientation.
+        grid: an identity-direction grid (e.g. the segmenter's crop; z runs to Superior).
+
+    Returns:
+        (above, below): from the centre of ``grid``'s top slice to the scan's highest voxel
+        centre, and from its bottom slice to the lowest; 0 where the scan ends before the grid.
+    """
+    corners = ct.index_to_lps(np.array([[a, b, c] for a in (0, ct.shape_xyz[0] - 1) for b in (0, ct.shape_xyz[1] - 1)
+                                        for c in (0, ct.shape_xyz[2] - 1)], float))
+    top = grid.origin[2] + (grid.shape_xyz[2] - 1) * grid.spacing[2]
+    return max(0.0, float(corners[:, 2].max()) - top), max(0.0, grid.origin[2] - float(corners[:, 2].min()))
+
+
 def _corner_points(volume: CTVolume) -> np.ndarray:
     """LPS positions of the 8 outer corners of the field of view (voxel edges, not centres)."""
     n = np.asarray(volume.shape_xyz, dtype=float)

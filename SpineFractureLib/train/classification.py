@@ -1,8 +1,9 @@
 """``train-cls``: train the fracture classifier, calibrate it on a validation split, write its weights.
 
 Runs unchanged under ``torchrun`` (the shared loop). After the last step, rank 0 runs the network
-on the validation cases, fits the two temperatures, finds the two operating points and writes
-``model.pt`` (a weights file ``--model`` accepts) beside the checkpoint.
+on the validation cases, chooses the readout (:mod:`.readout_choice`), fits the two temperatures,
+finds the two operating points and writes ``model.pt`` (a weights file ``--model`` accepts)
+beside the checkpoint.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ import torch
 from ..data.cls_cases import ClsCache
 from ..errors import InputError
 from ..data.phantom_loaders import phantom_loaders
-from ..metrics.classification import fit_temperature, fracture_region_bce, operating_points, rsna_weighted_bce
+from ..metrics.classification import fracture_region_bce, rsna_weighted_bce
 from ..models.checkpoint import load_checkpoint
 from ..models.classifier import CLS_CHANNELS, CONTEXTS, POOLS, FractureClassifier
 from ..models.classifier_weights import Calibration, save_classifier
+from ..models.cls_readout import mirrored
 from ..models.encoder import load_encoder_state
 from ..models.registry import segmenter_tag
 from ..preprocess.roi import RoiInputs
@@ -30,6 +32,7 @@ from .cls_dataset import ClassificationDataset
 from .config import ConfigMixin
 from .distributed import cleanup_distributed, setup_distributed
 from .loop import LoopOptions, train_loop
+from .readout_choice import choose_readout
 
 log = logging.getLogger(__name__)
 INITS = ("segmentation", "none")
@@ -177,10 +180,11 @@ def _finetune_start(net: FractureClassifier, cfg: ClsTrainConfig) -> FractureCla
 @torch.no_grad()
 def predict_logits(net: FractureClassifier, dataset: ClassificationDataset,
                    device: torch.device | str = "cpu") -> list[dict[str, np.ndarray]]:
-    """Logits of every case of an un-augmented, unbalanced dataset.
+    """Logits of every case of an un-augmented, unbalanced dataset, also of its mirrored ROIs.
 
     Returns:
-        Per case: ``levels`` (P,), ``level_logits`` (P,), ``targets`` (P,), ``patient_logit``,
+        Per case: ``levels`` (P,), ``level_logits`` (P,), ``level_logits_flip`` (P,, the
+        left-right mirrored ROIs), ``targets`` (P,), ``patient_logit``, ``patient_logit_flip``,
         ``patient``.
     """
     was = net.training
@@ -188,33 +192,28 @@ def predict_logits(net: FractureClassifier, dataset: ClassificationDataset,
     out = []
     for i in range(len(dataset)):
         item = dataset[i]
-        logits, patient = net(item["rois"].to(device), item["levels"].to(device))
+        rois, levels = item["rois"].to(device), item["levels"].to(device)
+        logits, patient = net(rois, levels)
+        flipped, flipped_patient = net(mirrored(rois), levels)
         out.append({"levels": item["levels"].numpy(), "level_logits": logits.float().cpu().numpy(),
+                    "level_logits_flip": flipped.float().cpu().numpy(),
                     "targets": item["targets"].numpy(), "patient_logit": float(patient),
-                    "patient": int(item["patient"])})
+                    "patient_logit_flip": float(flipped_patient), "patient": int(item["patient"])})
     net.train(was)
     return out
 
 
 def calibrate(predictions: list[dict[str, np.ndarray]], source: str) -> Calibration:
-    """Temperatures and operating points from validation logits.
+    """Temperatures, operating points and the readout (mirror, patient source) from validation logits.
 
     Args:
         predictions: from :func:`predict_logits` on the validation split.
         source: what the split was (recorded in the weights).
     """
-    known = [(z, y) for p in predictions for z, y in zip(p["level_logits"], p["targets"]) if y >= 0]
-    lz, ly = np.array([k[0] for k in known]), np.array([k[1] for k in known])
-    pz = np.array([p["patient_logit"] for p in predictions])
+    ly = np.array([y for p in predictions for y in p["targets"] if y >= 0])
     py = np.array([p["patient"] for p in predictions])
-    t_level, t_patient = fit_temperature(lz, ly), fit_temperature(pz, py)
-    level_points = operating_points(ly, 1 / (1 + np.exp(-lz / t_level)))
-    patient_points = operating_points(py, 1 / (1 + np.exp(-pz / t_patient)))
-    thresholds = {p: {"level": round(level_points[p], 6), "patient": round(patient_points[p], 6)}
-                  for p in ("balanced", "triage")}
-    return Calibration(t_level, t_patient, thresholds,
-                       {"source": source, "cases": len(predictions), "levels": int(len(ly)),
-                        "fractured_levels": int(ly.sum()), "fractured_patients": int(py.sum())})
+    return choose_readout(predictions, {"source": source, "cases": len(predictions), "levels": int(len(ly)),
+                                        "fractured_levels": int(ly.sum()), "fractured_patients": int(py.sum())})
 
 
 def train_classifier(cfg: ClsTrainConfig, segmenter_factory: SegmenterFactory, resume: str | None = None,
@@ -278,7 +277,9 @@ def train_classifier(cfg: ClsTrainConfig, segmenter_factory: SegmenterFactory, r
             summary |= {"model": str(model_path), "sha256": digest,
                         "calibration": {"level_temperature": round(calibration.level_temperature, 4),
                                         "patient_temperature": round(calibration.patient_temperature, 4),
-                                        "thresholds": calibration.thresholds}}
+                                        "thresholds": calibration.thresholds,
+                                        "flip_average": calibration.flip_average,
+                                        "patient_source": calibration.patient_source}}
         return summary
     finally:
         cleanup_distributed()

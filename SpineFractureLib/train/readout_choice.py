@@ -1,0 +1,134 @@
+"""Calibration on a validation split: temperatures, operating points and the readout, chosen there.
+
+The readout (:mod:`~SpineFractureLib.models.cls_readout`) is how the network's logits become
+probabilities: with or without the mirrored ROIs' logits averaged in, and which patient source.
+Each candidate is temperature-scaled on the validation cases; the one with the best validation
+AUC wins (level macro AUC for the mirror, then patient AUC for the source), ties going to the
+simpler readout (no mirror, the patient head). The heat map is chosen elsewhere (it needs the
+true fracture regions: ``benchmarks/cls_inference_choice.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+
+from ..constants import N_LEVELS
+from ..metrics.classification import fit_temperature, operating_points, roc_auc
+from ..models.classifier_weights import Calibration
+from ..models.cls_readout import PATIENT_SOURCES, patient_probability, patient_raw_logit
+
+log = logging.getLogger(__name__)
+
+
+def case_logits(p: dict[str, Any], flip: bool) -> tuple[np.ndarray, float]:
+    """One case's level logits (P,) and patient logit, averaged with the mirrored ROIs' if ``flip``.
+
+    Args:
+        p: a record of :func:`~SpineFractureLib.train.classification.predict_logits`.
+        flip: average in ``level_logits_flip`` / ``patient_logit_flip``.
+    """
+    if not flip:
+        return np.asarray(p["level_logits"], float), float(p["patient_logit"])
+    return ((np.asarray(p["level_logits"], float) + np.asarray(p["level_logits_flip"], float)) / 2.0,
+            (float(p["patient_logit"]) + float(p["patient_logit_flip"])) / 2.0)
+
+
+def fit_readout(predictions: list[dict[str, Any]], flip: bool, source: str, validation: dict[str, Any]) -> Calibration:
+    """Temperatures and operating points of one readout, fitted on validation logits.
+
+    Args:
+        predictions: validation records (see :func:`case_logits`).
+        flip: average in the mirrored ROIs' logits.
+        source: a member of :data:`~SpineFractureLib.models.cls_readout.PATIENT_SOURCES`.
+        validation: what the split was (stored in the calibration).
+    """
+    lz, ly = _known_levels(predictions, flip)
+    py = np.array([p["patient"] for p in predictions])
+    t_level = fit_temperature(lz, ly)
+    t_patient = 1.0
+    if source != "noisy_or":
+        t_patient = fit_temperature(np.array([patient_raw_logit(source, *case_logits(p, flip)) for p in predictions]), py)
+    cal = Calibration(t_level, t_patient, validation=dict(validation), flip_average=flip, patient_source=source)
+    _, _, patient_p = readout_scores(predictions, cal)
+    level_points = operating_points(ly, 1.0 / (1.0 + np.exp(-lz / t_level)))
+    patient_points = operating_points(py, patient_p)
+    cal.thresholds = {k: {"level": round(level_points[k], 6), "patient": round(patient_points[k], 6)}
+                      for k in ("balanced", "triage")}
+    return cal
+
+
+def readout_scores(predictions: list[dict[str, Any]], cal: Calibration
+                   ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """Per case, the level probabilities (P,) and targets (P,); and the patient probabilities."""
+    probs, targets, patient = [], [], []
+    for p in predictions:
+        z, pz = case_logits(p, cal.flip_average)
+        probs.append(1.0 / (1.0 + np.exp(-z / cal.level_temperature)))
+        targets.append(np.asarray(p["targets"]))
+        patient.append(patient_probability(cal.patient_source, z, pz, cal.level_temperature, cal.patient_temperature))
+    return probs, targets, np.array(patient)
+
+
+def macro_level_auc(predictions: list[dict[str, Any]], cal: Calibration) -> float | None:
+    """Mean over C1..C7 of each level's AUC (levels with both classes only)."""
+    probs, targets, _ = readout_scores(predictions, cal)
+    aucs = []
+    for v in range(N_LEVELS):
+        y = [t[i] for p, t in zip(predictions, targets) for i, lv in enumerate(p["levels"]) if lv == v and t[i] >= 0]
+        s = [q[i] for p, q, t in zip(predictions, probs, targets) for i, lv in enumerate(p["levels"])
+             if lv == v and t[i] >= 0]
+        a = roc_auc(np.array(y), np.array(s))
+        if a is not None:
+            aucs.append(a)
+    return float(np.mean(aucs)) if aucs else None
+
+
+def choose_readout(predictions: list[dict[str, Any]], validation: dict[str, Any]) -> Calibration:
+    """The calibration of the readout with the best validation AUC (see the module docstring).
+
+    Args:
+        predictions: validation records with ``level_logits_flip`` / ``patient_logit_flip``
+            (without them, the mirror is not considered).
+        validation: what the split was; the candidates' AUCs are added under ``readout_choice``.
+    """
+    flips = (False, True) if all("level_logits_flip" in p for p in predictions) else (False,)
+    table: dict[str, dict[str, float | None]] = {}
+
+    def score(value: float | None) -> float:
+        return -1.0 if value is None else value
+
+    best_flip, best_macro = False, -2.0
+    for flip in flips:
+        macro = macro_level_auc(predictions, fit_readout(predictions, flip, "head", validation))
+        table[f"flip={flip}"] = {"macro_auc": None if macro is None else round(macro, 4)}
+        if score(macro) > best_macro + 1e-9:
+            best_flip, best_macro = flip, score(macro)
+    py = np.array([p["patient"] for p in predictions])
+    best, best_auc = None, -2.0
+    for source in PATIENT_SOURCES:
+        cal = fit_readout(predictions, best_flip, source, validation)
+        auc = roc_auc(py, readout_scores(predictions, cal)[2])
+        table[f"patient={source}"] = {"patient_auc": None if auc is None else round(auc, 4)}
+        if score(auc) > best_auc + 1e-9:
+            best, best_auc = cal, score(auc)
+    best.validation["readout_choice"] = table
+    log.info("readout chosen on validation: flip_average=%s patient_source=%s (%s)", best.flip_average,
+             best.patient_source, table)
+    return best
+
+
+def _known_levels(predictions: list[dict[str, Any]], flip: bool) -> tuple[np.ndarray, np.ndarray]:
+    lz, ly = [], []
+    for p in predictions:
+        z, _ = case_logits(p, flip)
+        for zz, y in zip(z, p["targets"]):
+            if y >= 0:
+                lz.append(zz)
+                ly.append(y)
+    return np.array(lz), np.array(ly)
+
+
+__all__ = ["case_logits", "choose_readout", "fit_readout", "macro_level_auc", "readout_scores"]
