@@ -9,9 +9,11 @@ The network's weights stay as they are; what is compared is inference around it:
 - heat map: Grad-CAM alone, or Grad-CAM times the fracture-region head's probability
   (the region head points at the fracture on 96 % of true positives; Grad-CAM on 70 %).
 
-The choice is made on the validation seeds; the test seeds are then measured once with it.
+The mirror and the patient source are chosen as ``train-cls`` chooses them
+(``train.readout_choice.choose_readout``), the heat map by validation pointing rate; the test
+seeds are then measured once with the choice, and with today's readout.
 
-    python benchmarks/cls_inference_choice.py --cache CACHE [--val 810000 48] [--test 900000 48] [--out choice.json]
+    python benchmarks/cls_inference_choice.py --cache CACHE [--val 810000 48] [--test 900000 48]
 
 Prints one JSON object: per option its validation macro / patient AUC, ECE, RSNA log loss and
 pointing rate, the chosen options, and the test figures of the chosen and of today's inference.
@@ -29,28 +31,24 @@ import torch
 from SpineFractureLib.constants import LEVELS, N_LEVELS
 from SpineFractureLib.data.cls_cases import ClsCache
 from SpineFractureLib.data.phantom_loaders import phantom_loaders
-from SpineFractureLib.metrics.classification import (
-    expected_calibration_error,
-    fit_temperature,
-    operating_points,
-    roc_auc,
-    rsna_weighted_log_loss,
-)
-from SpineFractureLib.models.classifier_weights import load_classifier
-from SpineFractureLib.models.cls_readout import HEATMAPS, PATIENT_SOURCES, mirrored, patient_probability, \
-    patient_raw_logit, readout_heat
+from SpineFractureLib.metrics.classification import expected_calibration_error, roc_auc, rsna_weighted_log_loss
+from SpineFractureLib.models.classifier_weights import Calibration, load_classifier
+from SpineFractureLib.models.cls_readout import HEATMAPS, PATIENT_SOURCES, mirrored, readout_heat
 from SpineFractureLib.models.gradcam import gradcam_maps
 from SpineFractureLib.models.registry import segmenter_tag
 from SpineFractureLib.pipeline.classify import _peaks, region_maps
 from SpineFractureLib.pipeline.evaluate_cls import _points_at_fracture
 from SpineFractureLib.pipeline.segment import Segmenter
 from SpineFractureLib.preprocess.roi import RoiInputs, extract_rois
+from SpineFractureLib.train.readout_choice import choose_readout, fit_readout, macro_level_auc, readout_scores
 
 log = logging.getLogger("cls_inference_choice")
 
 
 def raw_outputs(model: str, first: int, count: int, cache: str) -> list[dict]:
-    """Per case: truth, level logits (plain and mirrored), patient logits, and each heat option's pointing."""
+    """Per case, the records of ``train.classification.predict_logits`` (plain and mirrored logits)
+    plus ``targets7`` (C1..C7 truth) and, per heat map, whether each fractured level's peak points
+    at its true fracture region."""
     loaded = load_classifier(model)
     net = loaded.network
     store = ClsCache(phantom_loaders(range(first, first + count), None), cache, lambda: Segmenter("default", "cpu"),
@@ -74,83 +72,43 @@ def raw_outputs(model: str, first: int, count: int, cache: str) -> list[dict]:
             pointing[name] = {int(v): (_points_at_fracture(s, int(v) + 1, peaks[int(v)])
                                        if s.fractured[int(v)] == 1 and s.fracture_truth is not None else None)
                               for v in rois.levels}
-        cases.append({"case": s.case_id, "levels": rois.levels.tolist(), "targets": s.fractured.tolist(),
-                      "z": z.numpy().tolist(), "z_flip": zf.numpy().tolist(), "pz": float(pz), "pz_flip": float(pzf),
+        cases.append({"case": s.case_id, "levels": rois.levels.tolist(), "targets": s.fractured[rois.levels].tolist(),
+                      "targets7": s.fractured.tolist(), "level_logits": z.numpy(), "level_logits_flip": zf.numpy(),
+                      "patient_logit": float(pz), "patient_logit_flip": float(pzf),
                       "patient": int((s.fractured == 1).any()), "pointing": pointing})
         log.info("%s done (%d/%d)", s.case_id, i + 1, len(store))
     return cases
 
 
-def _logits(c: dict, tta: bool) -> tuple[np.ndarray, float]:
-    """A case's level logits and patient logit, averaged with the mirrored ROIs' with ``tta``."""
-    if not tta:
-        return np.asarray(c["z"]), c["pz"]
-    return (np.asarray(c["z"]) + np.asarray(c["z_flip"])) / 2.0, (c["pz"] + c["pz_flip"]) / 2.0
-
-
-def _scores(cases: list[dict], tta: bool, patient: str, t_level: float, t_patient: float
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[dict]]:
-    """Level (y, p) pairs, patient (y, p), and per-case {level index: probability} rows."""
-    ly, lp, py, pp, rows = [], [], [], [], []
-    for c in cases:
-        z, pz = _logits(c, tta)
-        probs = 1.0 / (1.0 + np.exp(-z / t_level))
-        row = {}
-        for v, p in zip(c["levels"], probs):
-            if c["targets"][v] >= 0:
-                ly.append(c["targets"][v])
-                lp.append(float(p))
-            row[v] = float(p)
-        py.append(c["patient"])
-        pp.append(patient_probability(patient, z, pz, t_level, t_patient))
-        rows.append(row)
-    return np.array(ly), np.array(lp), np.array(py), np.array(pp), rows
-
-
-def fit(cases: list[dict], tta: bool, patient: str) -> tuple[float, float, float]:
-    """Level and patient temperatures and the balanced level threshold, fitted on ``cases`` (validation)."""
-    lz, ly = [], []
-    for c in cases:
-        z, _ = _logits(c, tta)
-        for v, zz in zip(c["levels"], z):
-            if c["targets"][v] >= 0:
-                lz.append(zz)
-                ly.append(c["targets"][v])
-    t_level = fit_temperature(np.array(lz), np.array(ly))
-    balanced = operating_points(np.array(ly), 1.0 / (1.0 + np.exp(-np.array(lz) / t_level)))["balanced"]
-    if patient == "noisy_or":
-        return t_level, 1.0, balanced
-    pz = np.array([patient_raw_logit(patient, *_logits(c, tta)) for c in cases])
-    return t_level, fit_temperature(pz, np.array([c["patient"] for c in cases])), balanced
-
-
-def metrics(cases: list[dict], tta: bool, patient: str, heat: str, fitted: tuple[float, float, float]) -> dict:
-    """Macro and patient AUC, ECE, RSNA log loss and pointing rate of one option on ``cases``.
-
-    ``fitted``: level and patient temperatures and the balanced level threshold, from validation.
-    """
-    t_level, t_patient, balanced = fitted
-    ly, lp, py, pp, rows = _scores(cases, tta, patient, t_level, t_patient)
-    per_level = []
-    for v in range(N_LEVELS):
-        y = [c["targets"][v] for c, r in zip(cases, rows) if v in r and c["targets"][v] >= 0]
-        p = [r[v] for c, r in zip(cases, rows) if v in r and c["targets"][v] >= 0]
-        a = roc_auc(np.array(y), np.array(p))
-        per_level.append(a)
-    have = [a for a in per_level if a is not None]
-    prior = float(ly.mean()) if ly.size else 0.1
-    lp_full = np.array([[r.get(v, prior) for v in range(N_LEVELS)] for r in rows])
-    lt_full = np.array([c["targets"] for c in cases])
-    hits = [c["pointing"][heat][v] for c, r in zip(cases, rows)
-            for v, p in r.items() if c["targets"][v] == 1 and p >= balanced]
-    hits = [h for h in hits if h is not None]
-    return {"macro_auc": round(float(np.mean(have)), 4), "per_level_auc": dict(zip(LEVELS, [None if a is None else
-            round(a, 3) for a in per_level])), "patient_auc": round(roc_auc(py, pp), 4),
+def metrics(cases: list[dict], cal: Calibration, heat: str) -> dict:
+    """Macro and patient AUC, ECE, RSNA log loss and pointing rate of one readout on ``cases``
+    (``cal`` fitted on validation: its temperatures and balanced threshold are used as they are)."""
+    probs, targets, pp = readout_scores(cases, cal)
+    py = np.array([c["patient"] for c in cases])
+    ly = np.concatenate([t[t >= 0] for t in targets])
+    lp = np.concatenate([q[t >= 0] for q, t in zip(probs, targets)])
+    prior = float(ly.mean())
+    full = np.full((len(cases), N_LEVELS), prior)
+    for row, c, q in zip(full, cases, probs):
+        row[c["levels"]] = q
+    per_level = {}
+    for v, name in enumerate(LEVELS):
+        y = [t[i] for c, t in zip(cases, targets) for i, lv in enumerate(c["levels"]) if lv == v and t[i] >= 0]
+        q = [p[i] for c, p, t in zip(cases, probs, targets) for i, lv in enumerate(c["levels"]) if lv == v and t[i] >= 0]
+        a = roc_auc(np.array(y), np.array(q))
+        per_level[name] = None if a is None else round(a, 3)
+    balanced = cal.threshold("balanced", "level")
+    hits = [c["pointing"][heat][v] for c, q in zip(cases, probs) for v, p in zip(c["levels"], q)
+            if c["targets7"][v] == 1 and p >= balanced and c["pointing"][heat][v] is not None]
+    return {"macro_auc": round(macro_level_auc(cases, cal), 4), "per_level_auc": per_level,
+            "pooled_auc": round(roc_auc(ly, lp), 4), "patient_auc": round(roc_auc(py, pp), 4),
             "ece_level": round(expected_calibration_error(ly, lp), 4),
             "ece_patient": round(expected_calibration_error(py, pp), 4),
-            "rsna_log_loss": round(rsna_weighted_log_loss(lp_full, lt_full, pp, py), 4),
+            "rsna_log_loss": round(rsna_weighted_log_loss(full, np.array([c["targets7"] for c in cases]), pp, py), 4),
             "pointing": round(float(np.mean(hits)), 4) if hits else None, "true_positives": len(hits),
-            "temperatures": [round(t_level, 4), round(t_patient, 4)], "balanced_threshold": round(balanced, 4)}
+            "readout": {"flip_average": cal.flip_average, "patient_source": cal.patient_source, "heatmap": heat,
+                        "temperatures": [round(cal.level_temperature, 4), round(cal.patient_temperature, 4)],
+                        "balanced_threshold": balanced}}
 
 
 def main() -> None:
@@ -159,31 +117,22 @@ def main() -> None:
     parser.add_argument("--model", default="default")
     parser.add_argument("--val", nargs=2, type=int, default=(810000, 48))
     parser.add_argument("--test", nargs=2, type=int, default=(900000, 48))
-    parser.add_argument("--out", help="also write the raw per-case outputs here (JSON)")
     a = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(2)
     val = raw_outputs(a.model, *a.val, a.cache)
-    table = {}
-    for tta in (False, True):
-        for patient in PATIENT_SOURCES:
-            fitted = fit(val, tta, patient)
-            for heat in HEATMAPS:
-                table[f"tta={tta} patient={patient} heat={heat}"] = metrics(val, tta, patient, heat, fitted)
-    # Levels and patient by validation AUC (macro, then patient), heat by validation pointing.
-    best_tta = max((False, True), key=lambda t: table[f"tta={t} patient=head heat=gradcam"]["macro_auc"])
-    best_patient = max(PATIENT_SOURCES, key=lambda p: table[f"tta={best_tta} patient={p} heat=gradcam"]["patient_auc"])
-    best_heat = max(HEATMAPS, key=lambda h: table[f"tta={best_tta} patient={best_patient} heat={h}"]["pointing"] or 0)
-    chosen = {"tta": best_tta, "patient": best_patient, "heat": best_heat}
+    info = {"source": f"phantoms seeds {a.val[0]}..{a.val[0] + a.val[1] - 1}", "cases": len(val)}
+    chosen = choose_readout(val, info)  # mirror and patient source, by validation AUC
+    table = {f"flip={f} patient={p} heat={h}": metrics(val, fit_readout(val, f, p, info), h)
+             for f in (False, True) for p in PATIENT_SOURCES for h in HEATMAPS}
+    heat = max(HEATMAPS, key=lambda h: metrics(val, chosen, h)["pointing"] or 0.0)  # ties: Grad-CAM alone
     test = raw_outputs(a.model, *a.test, a.cache)
-    result = {"validation": table, "chosen_on_validation": chosen,
-              "test_chosen": metrics(test, best_tta, best_patient, best_heat, fit(val, best_tta, best_patient)),
-              "test_today": metrics(test, False, "head", "gradcam", fit(val, False, "head")),
-              "val_seeds": list(a.val), "test_seeds": list(a.test)}
-    if a.out:
-        with open(a.out, "w") as f:
-            json.dump({"validation": val, "test": test}, f)
-    print(json.dumps(result, indent=1))
+    print(json.dumps({"validation": table, "validation_choice": chosen.validation["readout_choice"],
+                      "chosen_on_validation": {"flip_average": chosen.flip_average,
+                                               "patient_source": chosen.patient_source, "heatmap": heat},
+                      "test_chosen": metrics(test, chosen, heat),
+                      "test_today": metrics(test, fit_readout(val, False, "head", info), "gradcam"),
+                      "val_seeds": list(a.val), "test_seeds": list(a.test)}, indent=1))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,42 @@
+"""readout_choice: the readout with the best validation AUC is chosen, ties go to the simplest."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from SpineFractureLib.train.readout_choice import choose_readout, fit_readout, macro_level_auc, readout_scores
+
+
+def _cases(seed: int = 0, head_informative: bool = False, flip_helps: bool = False) -> list[dict]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(60):
+        levels = np.arange(7)
+        targets = (rng.random(7) < 0.15).astype(int)
+        signal = 2.0 * targets - 1.0
+        z = signal + rng.normal(0, 1.5, 7)
+        # the mirror sees the same signal with independent noise: averaging helps when flip_helps
+        zf = signal + rng.normal(0, 1.5, 7) if flip_helps else z.copy()
+        patient = int(targets.any())
+        head = (2.0 * patient - 1.0) * 3 + rng.normal(0, 0.5) if head_informative else rng.normal(0, 1.0)
+        out.append({"levels": levels, "targets": targets, "level_logits": z, "level_logits_flip": zf,
+                    "patient_logit": head, "patient_logit_flip": head, "patient": patient})
+    return out
+
+
+def test_an_uninformative_patient_head_loses_to_the_levels():
+    cal = choose_readout(_cases(), {"source": "toy"})
+    assert cal.patient_source != "head"
+    assert cal.flip_average is False  # identical mirror logits: a tie, the plain readout
+    assert set(cal.validation["readout_choice"]) >= {"flip=False", "patient=head", "patient=noisy_or"}
+    assert 0.0 < cal.thresholds["triage"]["patient"] <= cal.thresholds["balanced"]["patient"] <= 1.0
+
+
+def test_an_informative_head_and_a_useful_mirror_are_chosen():
+    cases = _cases(1, head_informative=True, flip_helps=True)
+    cal = choose_readout(cases, {"source": "toy"})
+    assert cal.patient_source == "head" and cal.flip_average is True
+    plain = fit_readout(cases, False, "head", {})
+    assert macro_level_auc(cases, cal) > macro_level_auc(cases, plain)
+    probs, targets, patient = readout_scores(cases, cal)
+    assert len(probs) == len(cases) and patient.shape == (len(cases),)
