@@ -13,7 +13,7 @@ The mirror and the patient source are chosen as ``train-cls`` chooses them
 (``train.readout_choice.choose_readout``), the heat map by validation pointing rate; the test
 seeds are then measured once with the choice, and with today's readout.
 
-    python benchmarks/cls_inference_choice.py --cache CACHE [--val 810000 48] [--test 900000 48]
+    python benchmarks/cls_inference_choice.py --cache CACHE [--val 810000 48] [--test 900000 48] [--write-weights OUT.pt]
 
 Prints one JSON object: per option its validation macro / patient AUC, ECE, RSNA log loss and
 pointing rate, the chosen options, and the test figures of the chosen and of today's inference.
@@ -32,10 +32,10 @@ from SpineFractureLib.constants import LEVELS, N_LEVELS
 from SpineFractureLib.data.cls_cases import ClsCache
 from SpineFractureLib.data.phantom_loaders import phantom_loaders
 from SpineFractureLib.metrics.classification import expected_calibration_error, roc_auc, rsna_weighted_log_loss
-from SpineFractureLib.models.classifier_weights import Calibration, load_classifier
+from SpineFractureLib.models.classifier_weights import CLASSIFIER_FORMAT, Calibration, load_classifier, save_classifier
 from SpineFractureLib.models.cls_readout import HEATMAPS, PATIENT_SOURCES, mirrored, readout_heat
 from SpineFractureLib.models.gradcam import gradcam_maps
-from SpineFractureLib.models.registry import segmenter_tag
+from SpineFractureLib.models.registry import REGISTRY_PATH, read_weights, segmenter_tag
 from SpineFractureLib.pipeline.classify import _peaks, region_maps
 from SpineFractureLib.pipeline.evaluate_cls import _points_at_fracture
 from SpineFractureLib.pipeline.segment import Segmenter
@@ -117,6 +117,9 @@ def main() -> None:
     parser.add_argument("--model", default="default")
     parser.add_argument("--val", nargs=2, type=int, default=(810000, 48))
     parser.add_argument("--test", nargs=2, type=int, default=(900000, 48))
+    parser.add_argument("--write-weights", metavar="OUT.pt",
+                        help="write the model's network with the chosen readout and calibration here")
+    parser.add_argument("--version", default="0.1.1", help="version recorded in --write-weights")
     a = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(2)
@@ -126,6 +129,15 @@ def main() -> None:
     table = {f"flip={f} patient={p} heat={h}": metrics(val, fit_readout(val, f, p, info), h)
              for f in (False, True) for p in PATIENT_SOURCES for h in HEATMAPS}
     heat = max(HEATMAPS, key=lambda h: metrics(val, chosen, h)["pointing"] or 0.0)  # ties: Grad-CAM alone
+    chosen.heatmap = heat
+    if a.write_weights:
+        loaded = load_classifier(a.model)
+        meta = read_weights(a.model, "classification", CLASSIFIER_FORMAT, REGISTRY_PATH)[0].get("meta", {})
+        kept = {k: v for k, v in meta.items() if k not in ("name", "version", "trained_on")}
+        digest = save_classifier(a.write_weights, loaded.network, inputs=loaded.inputs, calibration=chosen,
+                                 name=loaded.info.name, version=a.version, trained_on=loaded.info.trained_on,
+                                 extra_meta=kept | {"readout_chosen_from": f"{loaded.info.name} {loaded.info.version}"})
+        log.info("wrote %s (sha256 %s)", a.write_weights, digest)
     test = raw_outputs(a.model, *a.test, a.cache)
     print(json.dumps({"validation": table, "validation_choice": chosen.validation["readout_choice"],
                       "chosen_on_validation": {"flip_average": chosen.flip_average,
