@@ -48,15 +48,17 @@ def draw_probability_bars(ax, probabilities: Sequence[float | None], threshold: 
     colours = [LEVEL_COLOURS[i] if probabilities[i] is not None else (0.85, 0.85, 0.85) for i in range(len(LEVELS))]
     ax.bar(LEVELS, vals, color=colours, edgecolor="0.2")
     if threshold is not None:
-        ax.axhline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:.2f}")
-        ax.legend(loc="upper right", fontsize=8)
+        ax.axhline(threshold, color="k", ls="--", lw=1)
     for i, p in enumerate(probabilities):
         ax.text(i, (0.02 if p is None else float(p) + 0.02), "absent" if p is None else f"{p:.2f}", ha="center",
                 fontsize=7, rotation=90 if p is None else 0)
         if truth_levels is not None and truth_levels[i] == 1:
-            ax.text(i, 1.04, "\u2731", ha="center", fontsize=11, color="tab:red")
-    ax.set(ylim=(0, 1.1), ylabel="fracture probability",
-           title="per level (\u2731 true fracture)" if truth_levels is not None else "per level")
+            ax.text(i, 1.09, "\u2731", ha="center", fontsize=11, color="tab:red")
+    # Said in the title, not a legend: a legend box in the upper corner hid the stars of C6-C7.
+    keys = (["\u2731 true fracture"] if truth_levels is not None else []) + \
+        ([f"dashed: threshold {threshold:.2f}"] if threshold is not None else [])
+    ax.set(ylim=(0, 1.16), ylabel="fracture probability")
+    ax.set_title("per level" + (f" ({'; '.join(keys)})" if keys else ""), fontsize=10)
 
 
 __all__ = ["draw_probability_bars", "draw_slice"]
