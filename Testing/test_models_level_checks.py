@@ -86,6 +86,10 @@ def test_a_lone_level_cut_by_the_scan_edge_is_kept():
     assert kept.labels.any() and not kept.dropped
     # A head CT whose bottom edge holds C1: C2 below is out of the scan.
     assert not drop_lone_level(_one_level(1, slice(0, 15)), (150.0, 0.0), 1.0).dropped
+    # A crop padded 60 mm past a short scan's bottom: the grid's empty slices are not scan.
+    # (Held-out arterial neck phantom 975002, 96 mm at 3 mm: "room for C3 below (160 mm of scan)".)
+    assert not drop_lone_level(_one_level(6, slice(62, 77)), (0.0, -55.0), 1.0).dropped
+    assert drop_lone_level(_one_level(6, slice(62, 77)), (0.0, -30.0), 1.0).dropped
     # Two levels are never "alone".
     two = _one_level(4, slice(40, 55))
     two[58:72, 10:30, 10:30] = 3

@@ -122,4 +122,5 @@ def test_scan_reach_above_and_below_a_crop():
     crop = CTVolume(np.zeros((30, 4, 4), np.float32), (1.0, 1.0, 1.0), (0.0, 0.0, 30.0), np.eye(3))
     assert scan_reach_mm(ct, crop) == pytest.approx((40.0, 30.0))
     beyond = CTVolume(np.zeros((30, 4, 4), np.float32), (1.0, 1.0, 1.0), (0.0, 0.0, 80.0), np.eye(3))
-    assert scan_reach_mm(ct, beyond) == pytest.approx((0.0, 80.0))
+    # A crop padded past the scan's top (80 to 109 mm): the scan ends 10 mm below its top slice.
+    assert scan_reach_mm(ct, beyond) == pytest.approx((-10.0, 80.0))

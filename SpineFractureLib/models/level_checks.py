@@ -135,7 +135,8 @@ def drop_lone_level(labels: np.ndarray, room_mm: tuple[float, float], spacing_z_
     Args:
         labels: uint8 label map (z, y, x) on an axis-aligned grid whose z runs to Superior.
         room_mm: how far (mm) the scanned field of view reaches above the grid's top slice and
-            below its bottom slice (``(above, below)``; 0 where the grid meets the scan's edge).
+            below its bottom slice (``(above, below)``; negative where the grid, padded, reaches
+            past the scan: ``preprocess.geometry.scan_reach_mm``).
         spacing_z_mm: the grid's slice spacing (mm).
         min_room_mm: the reach past the level that puts a whole neighbour in view.
 

@@ -202,12 +202,14 @@ def scan_reach_mm(ct: CTVolume, grid: CTVolume) -> tuple[float, float]:
 
     Returns:
         (above, below): from the centre of ``grid``'s top slice to the scan's highest voxel
-        centre, and from its bottom slice to the lowest; 0 where the scan ends before the grid.
+        centre, and from its bottom slice to the lowest; negative where the grid reaches past
+        the scan (a crop padded beyond a short scan), so that adding the grid's own slices past
+        a structure gives the scan's true reach from it.
     """
     corners = ct.index_to_lps(np.array([[a, b, c] for a in (0, ct.shape_xyz[0] - 1) for b in (0, ct.shape_xyz[1] - 1)
                                         for c in (0, ct.shape_xyz[2] - 1)], float))
     top = grid.origin[2] + (grid.shape_xyz[2] - 1) * grid.spacing[2]
-    return max(0.0, float(corners[:, 2].max()) - top), max(0.0, grid.origin[2] - float(corners[:, 2].min()))
+    return float(corners[:, 2].max()) - top, grid.origin[2] - float(corners[:, 2].min())
 
 
 def _corner_points(volume: CTVolume) -> np.ndarray:
