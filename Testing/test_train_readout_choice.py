@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from SpineFractureLib.train.readout_choice import choose_readout, fit_readout, macro_level_auc, readout_scores
+from SpineFractureLib.train.readout_choice import choose_readout, fit_readout, macro_level_auc, per_level_auc, readout_scores
 
 
 def _cases(seed: int = 0, head_informative: bool = False, flip_helps: bool = False) -> list[dict]:
@@ -40,3 +40,14 @@ def test_an_informative_head_and_a_useful_mirror_are_chosen():
     assert macro_level_auc(cases, cal) > macro_level_auc(cases, plain)
     probs, targets, patient = readout_scores(cases, cal)
     assert len(probs) == len(cases) and patient.shape == (len(cases),)
+
+
+def test_per_level_auc_skips_a_level_without_fractures():
+    cases = _cases(2)
+    for c in cases:
+        c["targets"] = c["targets"].copy()
+        c["targets"][6] = 0  # no fractured C7 anywhere: its AUC is undefined
+    cal = fit_readout(cases, False, "head", {})
+    aucs = per_level_auc(cases, cal)
+    assert len(aucs) == 7 and aucs[6] is None and all(0.0 <= a <= 1.0 for a in aucs[:6])
+    assert macro_level_auc(cases, cal) == np.mean(aucs[:6])

@@ -40,7 +40,8 @@ from SpineFractureLib.pipeline.classify import _peaks, region_maps
 from SpineFractureLib.pipeline.evaluate_cls import _points_at_fracture
 from SpineFractureLib.pipeline.segment import Segmenter
 from SpineFractureLib.preprocess.roi import RoiInputs, extract_rois
-from SpineFractureLib.train.readout_choice import choose_readout, fit_readout, macro_level_auc, readout_scores
+from SpineFractureLib.train.readout_choice import (choose_readout, fit_readout, macro_level_auc, per_level_auc,
+                                                    readout_scores)
 
 log = logging.getLogger("cls_inference_choice")
 
@@ -91,12 +92,7 @@ def metrics(cases: list[dict], cal: Calibration, heat: str) -> dict:
     full = np.full((len(cases), N_LEVELS), prior)
     for row, c, q in zip(full, cases, probs):
         row[c["levels"]] = q
-    per_level = {}
-    for v, name in enumerate(LEVELS):
-        y = [t[i] for c, t in zip(cases, targets) for i, lv in enumerate(c["levels"]) if lv == v and t[i] >= 0]
-        q = [p[i] for c, p, t in zip(cases, probs, targets) for i, lv in enumerate(c["levels"]) if lv == v and t[i] >= 0]
-        a = roc_auc(np.array(y), np.array(q))
-        per_level[name] = None if a is None else round(a, 3)
+    per_level = {name: None if a is None else round(a, 3) for name, a in zip(LEVELS, per_level_auc(cases, cal))}
     balanced = cal.threshold("balanced", "level")
     hits = [c["pointing"][heat][v] for c, q in zip(cases, probs) for v, p in zip(c["levels"], q)
             if c["targets7"][v] == 1 and p >= balanced and c["pointing"][heat][v] is not None]

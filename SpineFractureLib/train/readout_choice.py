@@ -72,17 +72,21 @@ def readout_scores(predictions: list[dict[str, Any]], cal: Calibration
     return probs, targets, np.array(patient)
 
 
-def macro_level_auc(predictions: list[dict[str, Any]], cal: Calibration) -> float | None:
-    """Mean over C1..C7 of each level's AUC (levels with both classes only)."""
+def per_level_auc(predictions: list[dict[str, Any]], cal: Calibration) -> list[float | None]:
+    """Per level C1..C7, the AUC of the readout's probabilities (None without both classes)."""
     probs, targets, _ = readout_scores(predictions, cal)
     aucs = []
     for v in range(N_LEVELS):
         y = [t[i] for p, t in zip(predictions, targets) for i, lv in enumerate(p["levels"]) if lv == v and t[i] >= 0]
         s = [q[i] for p, q, t in zip(predictions, probs, targets) for i, lv in enumerate(p["levels"])
              if lv == v and t[i] >= 0]
-        a = roc_auc(np.array(y), np.array(s))
-        if a is not None:
-            aucs.append(a)
+        aucs.append(roc_auc(np.array(y), np.array(s)))
+    return aucs
+
+
+def macro_level_auc(predictions: list[dict[str, Any]], cal: Calibration) -> float | None:
+    """Mean over C1..C7 of each level's AUC (levels with both classes only)."""
+    aucs = [a for a in per_level_auc(predictions, cal) if a is not None]
     return float(np.mean(aucs)) if aucs else None
 
 
@@ -131,4 +135,4 @@ def _known_levels(predictions: list[dict[str, Any]], flip: bool) -> tuple[np.nda
     return np.array(lz), np.array(ly)
 
 
-__all__ = ["case_logits", "choose_readout", "fit_readout", "macro_level_auc", "readout_scores"]
+__all__ = ["case_logits", "choose_readout", "fit_readout", "macro_level_auc", "per_level_auc", "readout_scores"]
