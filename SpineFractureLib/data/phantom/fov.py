@@ -5,7 +5,8 @@ Kinds (DESIGN §5): ``neck`` (the C-spine protocol: above C1 to T1, the generato
 field of view), ``head-neck`` (vertex down to C5–T1, the whole skull in view), ``chest`` (top
 between C5 and C7, down to L1), ``abdomen`` (T9–T11 to below L3: no cervical spine), ``head``
 (vertex down to just above C1: no cervical spine) and ``whole-body`` (vertex to below L3; the
-pelvis is not modelled yet). The face is not modelled beyond the mandible (no teeth yet).
+pelvis is not modelled yet). The head, head-and-neck and whole-body kinds have teeth and metal
+dental work (``dental.py``); the rest of the face is not modelled beyond the mandible.
 """
 
 from __future__ import annotations
