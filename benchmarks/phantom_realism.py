@@ -12,7 +12,8 @@ side, bone window). Phantom seeds 950000+ are used by nothing else.
 The real scans show other body regions than neck phantoms (a chest, an abdomen): HU percentiles of
 the body differ by anatomy as well as by realism; noise, edge sharpness and bone HU compare the
 generator's physics. ``--matched-fov`` compares each scan with phantoms of its own field of view
-(:data:`MATCHED_FOV`: the chest CT with chest phantoms, the VerSe CT with abdomen phantoms).
+(:data:`MATCHED_FOV`: the head-and-neck series with head-and-neck phantoms, the chest CT with
+chest phantoms, the VerSe CT with abdomen phantoms).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from SpineFractureLib.preprocess.geometry import resample, to_spacing
 from real_scans import REAL_SCANS
 
 #: The phantom field of view that shows what each real scan shows.
-MATCHED_FOV = {"head-neck": "neck", "chest": "chest", "verse-T10-L3": "abdomen"}
+MATCHED_FOV = {"head-neck": "head-neck", "chest": "chest", "verse-T10-L3": "abdomen"}
 COLUMNS = [("body HU p5/p50/p95", lambda s: _pcts(s["body_hu_percentiles"])),
            ("bone HU p5/p50/p95", lambda s: _pcts(s["bone_hu_percentiles"])),
            ("bone fraction", lambda s: f"{s['bone_fraction']:.3f}"),
