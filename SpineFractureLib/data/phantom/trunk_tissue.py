@@ -79,21 +79,6 @@ def diaphragm_z(col: Column, x: Array, dy: Array) -> Array:
 
 
 def _ellipsoid(x, y, z, centre, axes) -> Array:
-    """Inside an axis-aligned ellipsoid; centre and axes entries may be per-point arrays."""
-    if np.ndim(axes[2]) or np.ndim(centre[2]):
-        return _ellipsoid_everywhere(x, y, z, centre, axes)
-    # Evaluated only within its height (with a margin, so rounding cannot exclude a point the
-    # full formula keeps): organs span a tenth of a whole-body scan, and this was a fifth of its time.
-    near = np.abs(z - centre[2]) <= 1.0001 * abs(axes[2])
-    out = np.zeros(np.shape(z), bool)
-    if near.any():
-        pick = (lambda a: a[near] if np.ndim(a) else a)
-        out[near] = _ellipsoid_everywhere(pick(x), pick(y), pick(z), [pick(c) for c in centre],
-                                          [pick(a) for a in axes])
-    return out
-
-
-def _ellipsoid_everywhere(x, y, z, centre, axes) -> Array:
     return (((x - centre[0]) / axes[0]) ** 2 + ((y - centre[1]) / axes[1]) ** 2
             + ((z - centre[2]) / axes[2]) ** 2) <= 1.0
 
