@@ -116,7 +116,7 @@ class SpineFractureLogic:
         return labels_from_segmentation_node(segmentationNode, ctNode)
 
     def jumpToLevel(self, tableNode, level: str) -> bool:
-        """Centre the slice views on a level's Grad-CAM peak (else centroid); False if absent."""
+        """Centre the slice views on a level's peak (its most suspicious voxel; else centroid); False if absent."""
         ras = level_focus_ras(table_findings(tableNode), level)
         if ras is None:
             return False

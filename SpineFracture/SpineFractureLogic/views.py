@@ -110,7 +110,7 @@ def set_heat_opacity(scene: slicer.vtkMRMLScene, opacity: float) -> None:
 
 
 def level_focus_ras(findings: Findings, level: str) -> tuple[float, float, float] | None:
-    """Where to look at a level, RAS mm: its Grad-CAM peak if it has one, else its centroid.
+    """Where to look at a level, RAS mm: its peak (``peak_lps_mm``) if it has one, else its centroid.
 
     Returns:
         None when the level is absent.

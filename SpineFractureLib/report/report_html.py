@@ -66,7 +66,8 @@ fracture: <b>{_cell(patient['fracture'])}</b>{threshold}.</p>
 {''.join(rows)}</table>
 <p class="note">Heights on each body's mid-sagittal plane; Genant grade from the largest height loss against the
 body's own and its neighbours' heights (C3–C7). Mean HU of the cancellous body, 2.5 mm inside the mask.
-Peak slice: the slice (k index of the input) through the level's Grad-CAM peak.</p>
+Peak slice: the slice (k index of the input) through the level's most suspicious voxel (the classifier's
+fracture-region maximum inside the level, or the heat map's peak without it).</p>
 <h2>Models</h2><ul>{models}</ul>
 <p class="note">Input: {' × '.join(str(s) for s in doc['input']['size'])} voxels of
 {' × '.join(f'{s:.2f}' for s in doc['input']['spacing_mm'])} mm, {html.escape(str(doc['input']['modality']))};
