@@ -13,7 +13,7 @@ The mirror and the patient source are chosen as ``train-cls`` chooses them
 (``train.readout_choice.choose_readout``), the heat map by validation pointing rate; the test
 seeds are then measured once with the choice, and with today's readout.
 
-    python benchmarks/cls_inference_choice.py --cache CACHE [--val 810000 48] [--test 900000 48] [--write-weights OUT.pt]
+    python benchmarks/cls_inference_choice.py --cache CACHE [--val 810000 48] [--test 900000 48] [--write-weights OUT.pt --version V]
 
 Prints one JSON object: per option its validation macro / patient AUC, ECE, RSNA log loss and
 pointing rate, the chosen options, and the test figures of the chosen and of today's inference.
@@ -115,8 +115,10 @@ def main() -> None:
     parser.add_argument("--test", nargs=2, type=int, default=(900000, 48))
     parser.add_argument("--write-weights", metavar="OUT.pt",
                         help="write the model's network with the chosen readout and calibration here")
-    parser.add_argument("--version", default="0.1.1", help="version recorded in --write-weights")
+    parser.add_argument("--version", help="version recorded in --write-weights (required with it)")
     a = parser.parse_args()
+    if a.write_weights and not a.version:
+        parser.error("--write-weights needs --version (the version the new weights will carry)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(2)
     val = raw_outputs(a.model, *a.val, a.cache)
