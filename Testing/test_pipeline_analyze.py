@@ -116,7 +116,8 @@ def test_without_a_classifier_levels_are_measured_and_probabilities_stay_empty(p
     assert [v.level for v in f.vertebrae] == list(LEVELS)
 
 
-def test_heat_on_the_input_grid_equals_a_whole_grid_resampling(oblique_direction):
+@pytest.mark.parametrize("inner", [False, True], ids=["heat everywhere", "heat in an inner box"])
+def test_heat_on_the_input_grid_equals_a_whole_grid_resampling(oblique_direction, inner):
     from SpineFractureLib.pipeline.analyze import heat_on_input_grid
     from SpineFractureLib.preprocess.geometry import resample_like
     from SpineFractureLib.volume import CTVolume
@@ -125,8 +126,11 @@ def test_heat_on_the_input_grid_equals_a_whole_grid_resampling(oblique_direction
     ct = CTVolume(np.zeros((40, 50, 60), np.float32), (0.6, 0.6, 1.2), (-20.0, -10.0, 5.0), oblique_direction)
     crop = CTVolume(np.zeros((12, 14, 16), np.float32), (1.0, 1.0, 1.0), (-8.0, 0.0, 12.0))
     heat = rng.random((12, 14, 16)).astype(np.float32)
+    if inner:  # as in analyze: heat only in the levels' ROIs, zero in the rest of the crop
+        heat[:3], heat[9:], heat[:, :4], heat[:, 10:], heat[:, :, 12:] = 0, 0, 0, 0, 0
     fast = heat_on_input_grid(heat, crop, ct)
     whole = np.clip(resample_like(crop.with_array(heat), ct, default_value=0.0).array, 0, 1)
     assert fast.dtype == np.float32 and fast.shape == ct.array.shape
     assert whole.max() > 0.5  # the crop lies inside the scan
     np.testing.assert_allclose(fast, whole, atol=1e-6)
+    assert not heat_on_input_grid(np.zeros_like(heat), crop, ct).any()  # no heat: zeros, nothing resampled

@@ -22,7 +22,7 @@ from ..measure import measure_levels
 from ..models.registry import read_registry
 from ..preprocess.crop import crop_to_box
 from ..preprocess.geometry import resample_like
-from ..volume import CTVolume
+from ..volume import CTVolume, box_around_labels
 from .classify import Classification, Classifier
 from .segment import Segmentation, Segmenter
 
@@ -191,12 +191,24 @@ class Analyzer:
         return heat_on_input_grid(result.heatmap, crop, ct)
 
 
+#: Zero voxels kept around the heat's non-zero box (linear interpolation reads one beyond an edge).
+HEAT_MARGIN_VOXELS = 2
+
+
 def heat_on_input_grid(heat: np.ndarray, crop: CTVolume, ct: CTVolume) -> np.ndarray:
     """The crop's heat map (z, y, x, 0..1) on the input CT's grid, float32, 0 outside the crop.
 
     Only the input voxels inside the crop's bounding box are resampled; the rest is 0 without
     being computed, so a 512×512×400 scan holds one float32 heat map, not several transient copies.
+    The crop itself is first cut to the box of its non-zero heat (the levels' ROIs, a fraction of
+    the crop), with a margin of :data:`HEAT_MARGIN_VOXELS` zero voxels so that the interpolation
+    reads the same values as on the whole crop.
     """
+    box = box_around_labels(heat > 0, crop.spacing, HEAT_MARGIN_VOXELS * max(crop.spacing))
+    if box is None:
+        return np.zeros(ct.array.shape, np.float32)
+    heat = heat[box[0][0]:box[1][0], box[0][1]:box[1][1], box[0][2]:box[1][2]]
+    crop = crop.sub_volume(*box)
     corners = np.array([[i, j, k] for i in (0, crop.shape_xyz[0] - 1) for j in (0, crop.shape_xyz[1] - 1)
                         for k in (0, crop.shape_xyz[2] - 1)], float)
     ijk = ct.lps_to_index(crop.index_to_lps(corners))
