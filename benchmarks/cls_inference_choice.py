@@ -13,7 +13,7 @@ The mirror and the patient source are chosen as ``train-cls`` chooses them
 (``train.readout_choice.choose_readout``), the heat map by validation pointing rate; the test
 seeds are then measured once with the choice, and with today's readout.
 
-    python benchmarks/cls_inference_choice.py --cache CACHE [--val 810000 48] [--test 900000 48] [--write-weights OUT.pt --version V]
+    python benchmarks/cls_inference_choice.py --cache CACHE [--val 810000 48] [--test 900000 48] [--write-weights OUT.pt --version V [--name N]]
 
 Prints one JSON object: per option its validation macro / patient AUC, ECE, RSNA log loss and
 pointing rate, the chosen options, and the test figures of the chosen and of today's inference.
@@ -116,6 +116,8 @@ def main() -> None:
     parser.add_argument("--write-weights", metavar="OUT.pt",
                         help="write the model's network with the chosen readout and calibration here")
     parser.add_argument("--version", help="version recorded in --write-weights (required with it)")
+    parser.add_argument("--name", help="model name recorded in --write-weights (default: the model's own; "
+                        "a train-cls run is named spine-cls unless told otherwise)")
     a = parser.parse_args()
     if a.write_weights and not a.version:
         parser.error("--write-weights needs --version (the version the new weights will carry)")
@@ -133,7 +135,7 @@ def main() -> None:
         meta = read_weights(a.model, "classification", CLASSIFIER_FORMAT, REGISTRY_PATH)[0].get("meta", {})
         kept = {k: v for k, v in meta.items() if k not in ("name", "version", "trained_on")}
         digest = save_classifier(a.write_weights, loaded.network, inputs=loaded.inputs, calibration=chosen,
-                                 name=loaded.info.name, version=a.version, trained_on=loaded.info.trained_on,
+                                 name=a.name or loaded.info.name, version=a.version, trained_on=loaded.info.trained_on,
                                  extra_meta=kept | {"readout_chosen_from": f"{loaded.info.name} {loaded.info.version}"})
         log.info("wrote %s (sha256 %s)", a.write_weights, digest)
     test = raw_outputs(a.model, *a.test, a.cache)
