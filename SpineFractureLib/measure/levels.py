@@ -113,10 +113,11 @@ def measure_levels(ct: CTVolume, labels: np.ndarray) -> dict[str, LevelMeasureme
         raise ValueError(f"labels {labels.shape} are not on the CT's grid {ct.array.shape}")
     ct, labels = _around_levels(ct, labels)
     voxel_ml = float(np.prod(ct.spacing)) / 1000.0
-    boxes = _level_boxes(labels)
-    values = sorted(boxes)
-    centroids = {v: level_points(*_level_part(ct, labels, boxes[v]), v).mean(axis=0) for v in values}
-    counts = dict(zip(values, (int(n) for n in np.bincount(labels.ravel(), minlength=len(LEVELS) + 1)[values])))
+    parts = {v: _level_part(ct, labels, box) for v, box in _level_boxes(labels).items()}
+    values = sorted(parts)
+    centroids = {v: level_points(*parts[v], v).mean(axis=0) for v in values}
+    voxels = np.bincount(labels.ravel(), minlength=len(LEVELS) + 1)
+    counts = {v: int(voxels[v]) for v in values}
     out: dict[str, LevelMeasurement] = {}
     for value in values:
         name = LEVELS[value - 1]
@@ -126,7 +127,7 @@ def measure_levels(ct: CTVolume, labels: np.ndarray) -> dict[str, LevelMeasureme
         if name == "C1":
             m.notes.append("C1 (the atlas) has no vertebral body: no heights, density or Genant grade")
             continue
-        part_ct, part_labels = _level_part(ct, labels, boxes[value])
+        part_ct, part_labels = parts[value]
         frame = vertebra_frame(part_ct, part_labels, value, centroids)
         mask = part_labels == value
         found = measure_body(part_ct, mask, frame, has_dens=name == "C2")
