@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from SpineFractureLib.metrics.classification import (
+    ece_if_calibrated,
     expected_calibration_error,
     fit_temperature,
     operating_points,
@@ -59,6 +60,25 @@ def test_temperature_scaling_lowers_ece_on_an_overconfident_toy():
     after = expected_calibration_error(y, 1 / (1 + np.exp(-over / t)))
     assert t == pytest.approx(4.0, rel=0.15)
     assert before > 0.08 and after < 0.03
+
+
+def test_ece_equals_the_hand_computed_value():
+    # bins [0, .1): 0.05 vs 0; [.1, .2): 0.15 vs 1; [.9, 1]: 0.95 vs 1 (twice) -> (0.05 + 0.85 + 2 * 0.05) / 4
+    assert expected_calibration_error([0, 1, 1, 1], [0.05, 0.15, 0.95, 0.95]) == pytest.approx(0.25, abs=1e-6)
+
+
+def test_ece_floor_of_a_calibrated_small_sample_and_a_miscalibrated_one():
+    rng = np.random.default_rng(3)
+    p = rng.choice([0.15, 0.93], size=48)  # two clusters, like a patient-level output
+    y = (rng.random(48) < p).astype(float)  # drawn from the probabilities: calibrated by construction
+    calibrated = ece_if_calibrated(y, p)
+    assert calibrated["expected"] > 0.03  # a perfect model shows this much ECE on 48 cases
+    assert calibrated["p_value"] > 0.05 and calibrated["q90"] >= calibrated["expected"]
+    assert ece_if_calibrated(y, np.clip(p + 0.3, 0, 0.99))["p_value"] < 0.01
+    many = rng.choice([0.15, 0.93], size=4800)
+    floor = ece_if_calibrated((rng.random(4800) < many).astype(float), many, draws=100)["expected"]
+    assert floor < calibrated["expected"] / 4
+    assert ece_if_calibrated([], []) is None
 
 
 def test_operating_points():

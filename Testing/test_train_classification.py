@@ -81,6 +81,8 @@ def test_evaluate_classification_contract(trained, cls_config, small_labelled_di
     assert set(m["auc"]) == {"C1", "C2", "C3", "C4", "C5", "C6", "C7", "macro", "pooled", "patient"}
     assert set(m["operating_points"]) == {"balanced", "triage"} and m["cases"] == 2
     assert m["rsna_log_loss"] > 0 and m["model"]["name"] == "tiny-cls"
+    floor = m["ece_if_calibrated"]["level"]
+    assert set(floor) == {"expected", "q90", "p_value"} and 0 < floor["expected"] <= floor["q90"] < 1
     rows = list(csv.DictReader(sub.open()))
     assert [r["row_id"].rsplit("_", 1)[1] for r in rows[:8]] == ["C1", "C2", "C3", "C4", "C5", "C6", "C7",
                                                                 "overall"]

@@ -21,6 +21,7 @@ from scipy import ndimage
 from ..constants import LEVELS
 from ..data.cls_cases import ClsCache, ClsSample
 from ..metrics.classification import (
+    ece_if_calibrated,
     expected_calibration_error,
     reliability_bins,
     roc_auc,
@@ -146,6 +147,10 @@ def _rounded(v: float | None, n: int = 4) -> float | None:
     return None if v is None else round(float(v), n)
 
 
+def _rounded_dict(d: dict[str, float] | None) -> dict[str, float | None] | None:
+    return None if d is None else {k: _rounded(v) for k, v in d.items()}
+
+
 def summarise_classification(per_case: list[dict[str, Any]], thresholds: dict[str, dict[str, float]],
                              prior: float = 0.1) -> dict[str, Any]:
     """Aggregate case records into the evaluation metrics.
@@ -154,7 +159,9 @@ def summarise_classification(per_case: list[dict[str, Any]], thresholds: dict[st
         ``auc`` {C1..C7, macro (mean of the levels' AUCs), pooled, patient};
         ``operating_points`` {balanced|triage: {threshold, patient_threshold, sensitivity,
         specificity, patient_sensitivity, patient_specificity, per_level {C1..: {sensitivity,
-        specificity}}}}; ``rsna_log_loss``; ``ece`` {level, patient}; ``reliability``;
+        specificity}}}}; ``rsna_log_loss``; ``ece`` {level, patient}; ``ece_if_calibrated``
+        {level, patient: {expected, q90, p_value}} (the ECE a perfectly calibrated model would show
+        on this many cases, and how often it reaches the measured one); ``reliability``;
         ``by_kind`` {kind: {auc, sensitivity}}; ``by_difficulty`` {easy|medium|hard: {auc, cases}};
         ``fracture_region_dice``; ``gradcam_pointing_rate`` (true-positive levels whose Grad-CAM peak
         lies within 5 mm of the true fracture) and ``peak_pointing_rate`` (the same for the peak the
@@ -209,6 +216,8 @@ def summarise_classification(per_case: list[dict[str, Any]], thresholds: dict[st
         if per_case else None,
         "ece": {"level": _rounded(expected_calibration_error(y_all, p_all)),
                 "patient": _rounded(expected_calibration_error(py, pp))},
+        "ece_if_calibrated": {"level": _rounded_dict(ece_if_calibrated(y_all, p_all)),
+                              "patient": _rounded_dict(ece_if_calibrated(py, pp))},
         "reliability": {"level": reliability_bins(y_all, p_all), "patient": reliability_bins(py, pp)},
         "by_kind": by_kind, "by_difficulty": by_difficulty,
         "fracture_region_dice": _rounded(np.mean(dice)) if dice else None,
@@ -249,11 +258,17 @@ def format_classification(metrics: dict[str, Any]) -> str:
         lines.append(f"{lv:<6} {_fmt(m['auc'][lv]):<6} {_fmt(b.get('sensitivity'))}/{_fmt(b.get('specificity')):<14}"
                      f" {_fmt(t.get('sensitivity'))}/{_fmt(t.get('specificity'))}")
     lines += [f"macro AUC {_fmt(m['auc']['macro'])}  patient AUC {_fmt(m['auc']['patient'])}  "
-              f"RSNA log loss {_fmt(m['rsna_log_loss'])}  ECE {_fmt(m['ece']['level'])}",
+              f"RSNA log loss {_fmt(m['rsna_log_loss'])}  ECE level {_fmt(m['ece']['level'])} patient "
+              f"{_fmt(m['ece']['patient'])} (a perfectly calibrated model: {_floor(m, 'level')} / {_floor(m, 'patient')})",
               f"fracture-region Dice {_fmt(m['fracture_region_dice'])}  Grad-CAM pointing rate "
               f"{_fmt(m['gradcam_pointing_rate'])} ({m['gradcam_true_positives']} true positives)  "
               f"seconds per case {m['seconds_per_case']}"]
     return "\n".join(lines)
+
+
+def _floor(m: dict[str, Any], key: str) -> str:
+    f = m.get("ece_if_calibrated", {}).get(key)
+    return "-" if f is None else f"{f['expected']:.3f}, p {f['p_value']:.2f}"
 
 
 def _fmt(v: float | None) -> str:

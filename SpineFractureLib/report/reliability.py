@@ -28,7 +28,9 @@ def save_reliability_diagram(metrics: dict[str, Any], path: str | os.PathLike) -
         ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="perfect calibration")
         if pts:
             xs, ys, ns = zip(*pts)
-            ax.plot(xs, ys, "o-", color="tab:red", label=f"model (ECE {metrics['ece'][key]:.3f})")
+            floor = metrics.get("ece_if_calibrated", {}).get(key)
+            note = "" if floor is None else f"; a calibrated model here: {floor['expected']:.3f}"
+            ax.plot(xs, ys, "o-", color="tab:red", label=f"model (ECE {metrics['ece'][key]:.3f}{note})")
             for x, y, n in pts:
                 ax.annotate(str(n), (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7, color="0.3")
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="mean predicted probability", ylabel="observed fracture rate",
