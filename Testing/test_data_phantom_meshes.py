@@ -70,3 +70,88 @@ def test_scaling_follows_the_patient_size_and_keeps_the_body_consistent():
 def test_only_cervical_levels_have_meshes():
     with pytest.raises(ValueError, match="T1"):
         mesh_file("T1")
+
+
+# --- phantoms drawn with the templates (PhantomConfig(anatomy="mesh")) ---
+
+SMALL = dict(size_xyz=(96, 96, 128), spacing=(1.6, 1.6, 1.6), noise_hu=0, streak_probability=0.0)
+
+
+def test_default_phantoms_keep_their_cache_tag_and_mesh_phantoms_get_their_own():
+    from SpineFractureLib.data.phantom import PhantomConfig
+    from SpineFractureLib.data.phantom_loaders import config_tag
+
+    assert config_tag(PhantomConfig()) == "a6f3a0b7"  # the tag of every cached case before the field existed
+    assert config_tag(PhantomConfig(anatomy="mesh")) != config_tag(PhantomConfig())
+    with pytest.raises(ValueError, match="anatomy"):
+        PhantomConfig(anatomy="boxes")
+
+
+def test_mesh_phantom_levels_ordered_sized_and_drawn_from_the_same_draws():
+    from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
+
+    mesh = make_phantom(0, PhantomConfig(**SMALL, anatomy="mesh", fracture_rate=0.0))
+    boxes = make_phantom(0, PhantomConfig(**SMALL, fracture_rate=0.0))
+    lab = mesh.labels.array
+    ml = np.prod(mesh.ct.spacing) / 1000.0
+    z = []
+    for i, lv in enumerate(LEVELS, start=1):
+        assert mesh.truth["levels"][lv]["present"]
+        assert 5.0 <= (lab == i).sum() * ml <= 40.0, lv
+        z.append(mesh.ct.index_to_lps(np.argwhere(lab == i).mean(axis=0)[::-1])[2])
+    assert all(a > b for a, b in zip(z, z[1:])), z
+    cervical = (lambda a: (a >= 1) & (a <= 7))  # noqa: E731
+    assert (cervical(lab) != cervical(boxes.labels.array)).mean() > 0.002  # other shapes ...
+    # ... from the same random draws: the same scanner grid, difficulty and noise (the column
+    # moves a little: the stack uses the templates' body heights)
+    assert mesh.ct.shape_xyz == boxes.ct.shape_xyz and np.allclose(mesh.ct.origin, boxes.ct.origin, atol=1.0)
+    assert all(mesh.truth[k] == boxes.truth[k] for k in ("difficulty", "noise_hu", "field_of_view"))
+
+
+def test_mesh_phantom_heights_match_its_label_map():
+    from scipy import ndimage
+
+    from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
+
+    case = make_phantom(4, PhantomConfig(size_xyz=(110, 110, 150), spacing=(0.6, 0.6, 0.6), noise_hu=0,
+                                         fracture_rate=0, anatomy="mesh"))
+    checked = 0
+    for i, lv in enumerate(LEVELS[1:], start=2):
+        t = case.truth["levels"][lv]
+        if not t["present"]:
+            continue
+        for where in ("anterior", "middle", "posterior"):
+            sup = np.array(t["keypoints_lps_mm"][f"{where}_superior"])
+            inf = np.array(t["keypoints_lps_mm"][f"{where}_inferior"])
+            axis = (sup - inf) / np.linalg.norm(sup - inf)
+            pts = inf - 4 * axis + np.outer(np.arange(0, np.linalg.norm(sup - inf) + 8, 0.1), axis)
+            values = ndimage.map_coordinates(case.labels.array, case.ct.lps_to_index(pts)[:, ::-1].T, order=0)
+            # two 0.6 mm voxels: the rounded rims meet the sampling line obliquely
+            assert abs(np.count_nonzero(values == i) * 0.1 - t["heights_mm"][where]) <= 1.2, (lv, where)
+            checked += 1
+    assert checked >= 12
+
+
+def test_mesh_phantom_fractures_stay_in_their_level_and_compressions_are_graded():
+    from scipy import ndimage
+
+    from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
+
+    cfg = dict(**SMALL, difficulty=0.0, anatomy="mesh")
+    graded = 0
+    for seed in range(10, 40):
+        broken = make_phantom(seed, PhantomConfig(**cfg, fracture_rate=1.0))
+        kinds = [t["kind"] or "" for t in broken.truth["levels"].values()]
+        if broken.fracture.array.any() and any(k.startswith("compression") for k in kinds):
+            break
+    intact = make_phantom(seed, PhantomConfig(**cfg, fracture_rate=0.0))
+    fractured = [i + 1 for i, lv in enumerate(LEVELS) if broken.truth["levels"][lv]["fractured"]]
+    diff = np.abs(broken.ct.array - intact.ct.array) > 1.0
+    near = ndimage.binary_dilation(np.isin(intact.labels.array, fractured), iterations=4)
+    assert diff.any() and not np.any(diff & ~near)
+    for lv, t in broken.truth["levels"].items():
+        if (t["kind"] or "").startswith("compression"):
+            assert t["genant_grade"] >= 2 and min(t["heights_mm"].values()) < min(
+                intact.truth["levels"][lv]["heights_mm"].values())
+            graded += 1
+    assert graded >= 1

@@ -24,11 +24,17 @@ def phantom_loaders(seeds: Sequence[int], config: dict | None = None) -> list[tu
     return [(f"phantom-{int(s)}-{tag}", (lambda s=int(s): make_phantom(s, cfg))) for s in seeds]
 
 
+#: Config fields added after caches existed, left out of the tag while at these values (the
+#: phantoms they make are the same bytes as before the field, so their cached cases stay valid).
+TAG_NEUTRAL = {"anatomy": "procedural"}
+
+
 def config_tag(cfg) -> str:
     """8 hex digits naming a :class:`PhantomConfig` and the generator version (keys caches)."""
     from ..data.phantom.generator import GENERATOR_VERSION
 
-    return hashlib.sha256(json.dumps([GENERATOR_VERSION, asdict(cfg)], sort_keys=True,
+    fields = {k: v for k, v in asdict(cfg).items() if not (k in TAG_NEUTRAL and v == TAG_NEUTRAL[k])}
+    return hashlib.sha256(json.dumps([GENERATOR_VERSION, fields], sort_keys=True,
                                      default=str).encode()).hexdigest()[:8]
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import anatomy, fractures
+from ...constants import LEVELS
+from . import anatomy, fractures, mesh_anatomy
 from .fractures import Fracture, Rendered
 from .layout import Column, Frame, rotation_z
 from .render import BoneObject
@@ -24,13 +25,16 @@ def bone_object(name: str, label: int, frame: Frame, lo, hi, evaluate, fill_hu=N
                       np.asarray(hi, float), evaluate, fill_hu)
 
 
-def build_objects(col: Column, breaks: dict[str, Fracture], disc_hu: float) -> list[BoneObject]:
+def build_objects(col: Column, breaks: dict[str, Fracture], disc_hu: float,
+                  anatomy_kind: str = "procedural") -> list[BoneObject]:
     """Everything to draw, in drawing order: fills first (brain, discs), then bones.
 
     Args:
         col: the laid-out column.
         breaks: fractures by level name.
         disc_hu: HU of the intervertebral discs.
+        anatomy_kind: ``procedural`` vertebrae, or ``mesh``: C1–C7 from the real-shape templates
+            (:mod:`~SpineFractureLib.data.phantom.mesh_anatomy`; T1 and below stay procedural).
     """
     objects: list[BoneObject] = []
     c1 = col.frames["C1"]
@@ -49,6 +53,13 @@ def build_objects(col: Column, breaks: dict[str, Fracture], disc_hu: float) -> l
     for name, s in col.shapes.items():
         f = breaks.get(name)
         margin = 4.0 + (float(np.abs(f.displacement).max()) if f is not None else 0.0)
+        if anatomy_kind == "mesh" and name in LEVELS:
+            lo, hi = mesh_anatomy.mesh_bounds(s)
+            hi = np.maximum(hi, [0.0, 0.0, s.height / 2 + 13.0]) if s.kind == "axis" else hi  # the dens
+            objects.append(bone_object(name, s.label, col.frames[name], lo - margin, hi + margin,
+                                       lambda u, v, w, s=s, f=f: fractures.render_vertebra(
+                                           u, v, w, s, f, mesh_anatomy.mesh_vertebra_shape)))
+            continue
         if s.kind == "atlas":
             lo, hi = np.array([-42.0, -15.0, -11.0]), np.array([42.0, 40.0, 11.0])
         else:

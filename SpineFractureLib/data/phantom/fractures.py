@@ -7,6 +7,7 @@ drawn before (and independently of) the fracture.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -141,10 +142,15 @@ class Rendered:
     impaction: Array  # bool: compressed trabecular bone under a depressed endplate
 
 
-def render_vertebra(u: Array, v: Array, w: Array, s: LevelShape, f: Fracture | None) -> Rendered:
-    """Evaluate vertebra ``s`` with fracture ``f`` (or none) at local coordinates (mm)."""
+def render_vertebra(u: Array, v: Array, w: Array, s: LevelShape, f: Fracture | None,
+                    shape: Callable[..., Array] = anatomy.vertebra) -> Rendered:
+    """Evaluate vertebra ``s`` with fracture ``f`` (or none) at local coordinates (mm).
+
+    ``shape(u, v, w, s, top, bottom)`` is the intact bone's signed distance: the procedural
+    :func:`~SpineFractureLib.data.phantom.anatomy.vertebra` or a real-shape template.
+    """
     top, bottom = endplates(s, f)
-    intact = anatomy.vertebra(u, v, w, s, top, bottom)
+    intact = shape(u, v, w, s, top, bottom)
     none = np.zeros(u.shape, dtype=bool)
     if f is None:
         return Rendered(intact, intact, intact <= 0, none, none)
@@ -165,7 +171,7 @@ def render_vertebra(u: Array, v: Array, w: Array, s: LevelShape, f: Fracture | N
     staying = np.maximum(intact, np.maximum(-gap_sdf, -moved_sdf))
     if np.any(f.displacement):
         d = f.displacement
-        moved_intact = anatomy.vertebra(u - d[0], v - d[1], w - d[2], s, top, bottom)
+        moved_intact = shape(u - d[0], v - d[1], w - d[2], s, top, bottom)
         side_m, off_m = _plane_coordinates(u - d[0], v - d[1], w - d[2], f.point, f.normal)
         fragment = np.maximum(moved_intact, np.maximum(f.gap / 2 - side_m, off_m - f.radius))
     else:

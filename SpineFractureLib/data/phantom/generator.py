@@ -14,7 +14,7 @@ import numpy as np
 from ...constants import HU_AIR, HU_MAX
 from ...volume import CTVolume
 from ..case import LEVELS, LabelledCase
-from . import dental, fov, fractures, realism
+from . import dental, fov, fractures, mesh_anatomy, realism
 from .builders import build_objects
 from .layout import lay_out_column, sample_pose
 from .render import BoneHU, Canvas
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 #: head-and-neck field of view, teeth and metal dental work. A neck phantom without contrast or
 #: teeth is the same, byte for byte, as in 1.0.
 GENERATOR_VERSION = "1.2"
+#: Vertebra shapes: the procedural ones, or C1–C7 from real-shape mesh templates.
+ANATOMY_KINDS = ("procedural", "mesh")
 #: Slice spacings (mm) of clinical neck CT protocols.
 CLINICAL_SLICE_MM = (0.5, 0.625, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0)
 #: Fields of view whose phantoms have teeth unless ``PhantomConfig.teeth`` says otherwise.
@@ -61,6 +63,8 @@ class PhantomConfig:
         teeth: draw the dental arches (teeth, maxilla, and in about two patients of three metal
             fillings with their streaks); None: where the face is in view (``head``,
             ``head-neck``, ``whole-body``), not in a ``neck`` phantom (which keeps its 1.0 bytes).
+        anatomy: ``procedural`` (the shipped models' training data) or ``mesh``: C1–C7 drawn
+            from real-shape templates (:mod:`~.mesh_anatomy`); same random draws, other bones.
     """
 
     size_xyz: tuple[int, int, int] | None = None
@@ -76,10 +80,13 @@ class PhantomConfig:
     fov: str = "neck"
     contrast: str = "none"
     teeth: bool | None = None
+    anatomy: str = "procedural"
 
     def __post_init__(self) -> None:
         if self.fov not in fov.FOV_KINDS:
             raise ValueError(f"fov must be one of {fov.FOV_KINDS}, got {self.fov!r}")
+        if self.anatomy not in ANATOMY_KINDS:
+            raise ValueError(f"anatomy must be one of {ANATOMY_KINDS}, got {self.anatomy!r}")
         if self.contrast not in CONTRAST_PHASES:
             raise ValueError(f"contrast must be one of {CONTRAST_PHASES}, got {self.contrast!r}")
         for name in ("fracture_rate", "streak_probability", "cut_probability"):
@@ -115,7 +122,7 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
     rng, rng_fracture, rng_scanner, rng_trunk = (np.random.default_rng(s)
                                                  for s in np.random.SeedSequence(seed).spawn(4))
     size = float(rng.uniform(0.9, 1.1))
-    column = lay_out_column(rng, size)
+    column = lay_out_column(rng, size, _real_body if config.anatomy == "mesh" else None)
     tissue = sample_soft_tissue(rng, size)
     bone_hu = BoneHU(cortical=float(rng.uniform(900, 1400)), cancellous=float(rng.uniform(170, 380)),
                      cortex_mm=float(rng.uniform(0.8, 1.3)))
@@ -147,7 +154,7 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
                                                             column, tissue, trunk))
     else:
         canvas.fill_soft_tissue(lambda x, y, z: soft_tissue_hu(x, y, z, column, tissue))
-    objects = build_objects(column, breaks, disc_hu)
+    objects = build_objects(column, breaks, disc_hu, config.anatomy)
     if in_trunk:
         objects += trunk_bones(column, tissue, trunk) + aorta(column, trunk, tissue)
     if config.contrast != "none":
@@ -194,13 +201,17 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
         "patient_fractured": bool(broken),
         "levels": {
             lv: level_truth(lv, column, breaks.get(lv), lv in present, pose, translation, ct, labels,
-                            cancellous.get(lv))
+                            cancellous.get(lv), mesh_anatomy.mesh_vertebra_shape if config.anatomy == "mesh" else None)
             for lv in LEVELS
         },
     }
     log.debug("phantom seed %d: %s voxels, fractured %s", seed, ct.shape_xyz, broken)
     return LabelledCase(f"phantom-{seed}", ct, grid.with_array(labels),
                         grid.with_array(canvas.fracture), truth)
+
+
+def _real_body(s):
+    return mesh_anatomy.mesh_shape(s) if s.name in LEVELS else s
 
 
 def _grid(rng: np.random.Generator, config: PhantomConfig, world: dict[str, np.ndarray]) -> CTVolume:

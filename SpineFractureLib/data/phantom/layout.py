@@ -8,6 +8,7 @@ its own axes, tilted along the lordotic curve.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,14 +60,19 @@ def rotation_z(angle: float) -> Array:
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
 
 
-def lay_out_column(rng: np.random.Generator, size: float) -> Column:
+def lay_out_column(rng: np.random.Generator, size: float,
+                   reshape: Callable[[LevelShape], LevelShape] | None = None) -> Column:
     """Scale the reference vertebrae for one patient and stack them along a lordotic curve.
 
     Args:
         rng: the phantom's random generator.
         size: patient scale factor (about 0.9–1.1).
+        reshape: applied to each scaled shape before stacking (e.g. the body sizes of real-shape
+            templates); it draws nothing from ``rng``.
     """
     shapes = {s.name: s.scaled(size * rng.uniform(0.97, 1.03)) for s in REFERENCE}
+    if reshape is not None:
+        shapes = {name: reshape(s) for name, s in shapes.items()}
     names = [s.name for s in REFERENCE]  # head to feet
     gaps = {name: float(rng.uniform(4.0, 6.0) * size) for name in names[2:]}  # disc above C3..T2 ...
     gaps["C2"] = 0.0  # C1-C2 is a joint between lateral masses, placed separately

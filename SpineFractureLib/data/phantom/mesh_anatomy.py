@@ -31,6 +31,7 @@ import numpy as np
 from scipy import ndimage
 
 from ...constants import LEVELS
+from . import sdf
 from .anatomy import REFERENCE, LevelShape
 
 log = logging.getLogger(__name__)
@@ -154,6 +155,27 @@ def mesh_vertebra(u: Array, v: Array, w: Array, s: LevelShape) -> Array:
     k = scale_for(s)
     idx = [(np.asarray(c, np.float32) / k - t.origin[a]) / TEMPLATE_SPACING for a, c in ((2, w), (1, v), (0, u))]
     return (ndimage.map_coordinates(t.sdf, idx, order=1, mode="constant", cval=OUTSIDE_MM) * k).astype(np.float32)
+
+
+def mesh_vertebra_shape(u: Array, v: Array, w: Array, s: LevelShape, top=None, bottom=None) -> Array:
+    """The real-shape vertebra as :func:`~SpineFractureLib.data.phantom.anatomy.vertebra` draws
+    the procedural one (same arguments), for the fracture renderer.
+
+    Where a fracture moves an endplate (``top`` / ``bottom`` not at ±H/2), the body is cut
+    there inside its footprint, as the procedural body is. C2 gets the procedural dens (a 4.8 mm
+    peg rising 12 mm above the body): the neck model's C2 has only a low rounded hump there.
+    """
+    d = mesh_vertebra(u, v, w, s)
+    if s.kind == "axis":
+        d = sdf.union(d, sdf.capsule(u, v, w, (0.0, -1.0, s.height / 2 - 3.0), (0.0, -1.5, s.height / 2 + 12.0), 4.8))
+    probe = np.linspace(-s.depth / 2, s.depth / 2, 9)
+    moved = [f for f, level in ((top, s.height / 2), (bottom, -s.height / 2))
+             if f is not None and np.abs(f(probe) - level).max() > 1e-6]
+    if moved:
+        footprint = (u / (s.width / 2)) ** 2 + (v / (s.depth / 2)) ** 2 <= 1.0
+        cut = np.maximum(w - top(v), bottom(v) - w)
+        d = np.where(footprint, np.maximum(d, cut), d).astype(np.float32)
+    return d
 
 
 def _smoothed_surface(path: Path):
@@ -296,4 +318,4 @@ def _atlas_origin(mask: Array, lo: Array) -> Array:
     return lo + centre + np.array([0.0, C1_ORIGIN_BEHIND_ARCH_MM, 0.0])
 
 
-__all__ = ["MESH_DIR", "MeshTemplate", "mesh_bounds", "mesh_file", "mesh_shape", "mesh_vertebra", "scale_for", "template"]
+__all__ = ["MESH_DIR", "MeshTemplate", "mesh_bounds", "mesh_file", "mesh_shape", "mesh_vertebra", "mesh_vertebra_shape", "scale_for", "template"]

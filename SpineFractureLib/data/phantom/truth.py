@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,8 @@ from .layout import Column
 
 def level_truth(level: str, col: Column, f: Fracture | None, present: bool, pose: np.ndarray,
                 translation: np.ndarray, ct: CTVolume, labels: np.ndarray,
-                cancellous_hu: float | None = None) -> dict[str, Any]:
+                cancellous_hu: float | None = None, shape: Callable[..., np.ndarray] | None = None
+                ) -> dict[str, Any]:
     """JSON-ready truth of one level.
 
     ``keypoints_lps_mm`` holds the six body keypoints (anterior/middle/posterior, each superior
@@ -22,6 +24,9 @@ def level_truth(level: str, col: Column, f: Fracture | None, present: bool, pose
     ``heights_mm`` the distances between each pair. C1 has no body: both are None.
     ``cancellous_hu`` is the HU the level's trabecular bone was drawn with (before blur and
     noise; compressed bone under a depressed endplate is drawn 120 HU denser).
+    ``shape``: the signed distance the level was drawn with when it is not the procedural box
+    body (a real-shape template, whose endplates are rounded): the heights are then measured
+    along w on that shape, not read from the endplate functions.
     """
     s = col.shapes[level]
     frame = col.frames[level]
@@ -37,16 +42,22 @@ def level_truth(level: str, col: Column, f: Fracture | None, present: bool, pose
     }
     if s.kind != "atlas":
         top, bottom = fractures.endplates(s, f)
-        keypoints, heights = {}, {}
+        flat_top, flat_bottom = fractures.endplates(s, None)
+        keypoints, heights, reduction = {}, {}, 0.0
         for name, frac in anatomy.HEIGHT_POINTS.items():
             v = np.array([frac * s.depth / 2])
-            sup, inf = float(top(v)[0]), float(bottom(v)[0])
+            if shape is None:
+                sup, inf = float(top(v)[0]), float(bottom(v)[0])
+                intact = s.height
+            else:
+                sup, inf = _body_extent(shape, s, top, bottom, float(v[0]))
+                intact = np.subtract(*_body_extent(shape, s, flat_top, flat_bottom, float(v[0])))
             keypoints[f"{name}_superior"] = np.round(to_world([0.0, v[0], sup]), 3).tolist()
             keypoints[f"{name}_inferior"] = np.round(to_world([0.0, v[0], inf]), 3).tolist()
             heights[name] = round(sup - inf, 3)
+            reduction = max(reduction, 1.0 - (sup - inf) / max(float(intact), 1e-6))
         out["heights_mm"] = heights
         out["keypoints_lps_mm"] = keypoints
-        reduction = max(1.0 - h / s.height for h in heights.values())
         out["genant_grade"] = genant_grade(reduction) if f is not None and f.kind == "compression" else 0
     mask = labels == s.label
     if present and mask.any():
@@ -55,3 +66,17 @@ def level_truth(level: str, col: Column, f: Fracture | None, present: bool, pose
     else:
         out["centroid_lps_mm"] = np.round(to_world([0.0, 12.0 if s.kind == "atlas" else 0.0, 0.0]), 3).tolist()
     return out
+
+
+def _body_extent(shape: Callable[..., np.ndarray], s, top, bottom, v: float, step: float = 0.05) -> tuple[float, float]:
+    """Superior and inferior w (mm) of the bone run through the body's mid-height on the line
+    (u = 0, v): where ``shape`` is inside, starting from the endplates' middle."""
+    w = np.arange(-s.height, s.height + step, step, dtype=np.float32)
+    inside = shape(np.zeros_like(w), np.full_like(w, v), w, s, top, bottom) <= 0
+    mid = (float(top(np.array([v]))[0]) + float(bottom(np.array([v]))[0])) / 2
+    i = int(np.argmin(np.abs(w - mid)))
+    if not inside[i]:
+        return mid, mid
+    hi = i + int(np.argmin(inside[i:])) - 1 if not inside[i:].all() else len(w) - 1
+    lo = i - int(np.argmin(inside[i::-1])) + 1 if not inside[:i + 1].all() else 0
+    return float(w[hi] + step / 2), float(w[lo] - step / 2)
