@@ -4,7 +4,8 @@
 
 Per level C1–C7 at the reference size: the axial section through the body centre (C1: through
 the ring) and the mid-sagittal section, procedural shape (``anatomy.vertebra``) in the top rows,
-mesh template (``mesh_anatomy.mesh_vertebra``, MIT-licensed neck-model geometry) below, in the
+mesh-based shape as the generator draws it (``mesh_anatomy.mesh_vertebra_shape``: MIT-licensed
+neck-model geometry, C2's dens and C5–C7's spinous processes procedural) below, in the
 same local frame and on the same 0.25 mm grid. Prints per level the bone volume (ml) of both.
 """
 
@@ -16,7 +17,7 @@ import json
 import numpy as np
 
 from SpineFractureLib.data.phantom.anatomy import REFERENCE, vertebra
-from SpineFractureLib.data.phantom.mesh_anatomy import mesh_vertebra
+from SpineFractureLib.data.phantom.mesh_anatomy import mesh_vertebra_shape
 
 STEP = 0.25  # mm
 U, V, W = np.arange(-45, 45, STEP), np.arange(-25, 60, STEP), np.arange(-25, 30, STEP)
@@ -49,7 +50,7 @@ def main() -> None:
     volumes = {}
     for i, s in enumerate(levels):
         proc = (lambda u, v, w, s: vertebra(u, v, w, s))
-        for r, (name, fn) in enumerate((("procedural", proc), ("mesh", mesh_vertebra))):
+        for r, (name, fn) in enumerate((("procedural", proc), ("mesh", mesh_vertebra_shape))):
             ax_axial, ax_sag = axes[2 * r, i], axes[2 * r + 1, i]
             axial, sagittal = sections(fn, s)
             ax_axial.imshow(axial, origin="lower", cmap="bone", extent=(U[0], U[-1], V[0], V[-1]))
@@ -63,8 +64,9 @@ def main() -> None:
             volumes.setdefault(s.name, {})[name] = round(volume_ml(fn, s), 2)
     for ax in axes.ravel():
         ax.tick_params(labelsize=6)
-    fig.suptitle("Phantom vertebrae at the reference size: procedural (rows 1-2) and real-shape mesh "
-                 "templates (rows 3-4; HYOID neck model geometry, MIT)", fontsize=11)
+    fig.suptitle("Phantom vertebrae at the reference size: procedural (rows 1-2) and mesh-based, as "
+                 "anatomy='mesh' draws them (rows 3-4: HYOID neck model geometry, MIT; C2 dens and "
+                 "C5-C7 spinous processes procedural)", fontsize=11)
     fig.tight_layout()
     fig.savefig(a.out)
     print(json.dumps(volumes, indent=1))

@@ -31,7 +31,7 @@ import numpy as np
 from scipy import ndimage
 
 from ...constants import LEVELS
-from . import sdf
+from . import anatomy, sdf
 from .anatomy import REFERENCE, LevelShape
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,8 @@ OUTSIDE_MM = 10.0
 #: C1's origin behind the posterior surface of its anterior arch: the atlanto-dens gap plus the
 #: dens radius of the procedural axis (mm).
 C1_ORIGIN_BEHIND_ARCH_MM = 1.5 + 4.8
+#: Levels whose mesh spinous process is replaced by the procedural one (see mesh_vertebra_shape).
+SLOPED_SPINOUS = ("C5", "C6", "C7")
 #: OpenSim (X anterior, Y superior, Z right) to the phantom frame (u left, v posterior, w superior).
 OPENSIM_TO_LOCAL = np.array([[0.0, 0.0, -1.0], [-1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 
@@ -60,6 +62,8 @@ class MeshTemplate:
         body: width, depth, height (mm) of the vertebral body as measured on the mesh (zeros for C1).
         tilt_deg: sagittal tilt of the mesh's endplates in the model's frame, taken out here
             (degrees; positive: rising posteriorly).
+        arch: (v, w) of the posterior arch's front on the mid-sagittal line, relative to the
+            origin (mm; zeros for C1).
     """
 
     level: str
@@ -67,6 +71,7 @@ class MeshTemplate:
     origin: Array
     body: tuple[float, float, float]
     tilt_deg: float = 0.0
+    arch: tuple[float, float] = (0.0, 0.0)
 
     @property
     def bounds(self) -> tuple[Array, Array]:
@@ -102,9 +107,10 @@ def template(level: str) -> MeshTemplate:
     outside = ndimage.distance_transform_edt(~mask, sampling=TEMPLATE_SPACING)
     inside = ndimage.distance_transform_edt(mask, sampling=TEMPLATE_SPACING)
     # Distances between voxel centres: the surface lies half a voxel from the last voxel inside.
-    sdf = np.where(mask, -(inside - TEMPLATE_SPACING / 2), outside - TEMPLATE_SPACING / 2).astype(np.float32)
-    t = MeshTemplate(level, sdf, lo - centre, body, tilt)
-    log.debug("mesh template %s: %s voxels, %.1f ml, body %s mm", level, sdf.shape, t.volume_ml(),
+    distance = np.where(mask, -(inside - TEMPLATE_SPACING / 2), outside - TEMPLATE_SPACING / 2).astype(np.float32)
+    arch = (0.0, 0.0) if level == "C1" else tuple(float(x) for x in _arch_front(mask, lo) - centre[1:])
+    t = MeshTemplate(level, distance, lo - centre, body, tilt, arch)
+    log.debug("mesh template %s: %s voxels, %.1f ml, body %s mm", level, distance.shape, t.volume_ml(),
               np.round(body, 1))
     return t
 
@@ -161,11 +167,19 @@ def mesh_vertebra_shape(u: Array, v: Array, w: Array, s: LevelShape, top=None, b
     """The real-shape vertebra as :func:`~SpineFractureLib.data.phantom.anatomy.vertebra` draws
     the procedural one (same arguments), for the fracture renderer.
 
+    C5–C7 keep the mesh up to just behind the junction of the laminae and get the procedural
+    spinous process from there (sloping down 25°, bifid where the level is): the model's are
+    thick horizontal plates.
     Where a fracture moves an endplate (``top`` / ``bottom`` not at ±H/2), the body is cut
     there inside its footprint, as the procedural body is. C2 gets the procedural dens (a 4.8 mm
     peg rising 12 mm above the body): the neck model's C2 has only a low rounded hump there.
     """
     d = mesh_vertebra(u, v, w, s)
+    if s.name in SLOPED_SPINOUS:
+        t, k = template(s.name), scale_for(s)
+        cut = (t.arch[0] + 5.0) * k  # just behind where the laminae meet
+        d = np.maximum(d, (v - cut).astype(np.float32))
+        d = sdf.union(d, *anatomy._spinous(u, v, w - (t.arch[1] * k + 1.5), s, cut - 2.0))
     if s.kind == "axis":
         d = sdf.union(d, sdf.capsule(u, v, w, (0.0, -1.0, s.height / 2 - 3.0), (0.0, -1.5, s.height / 2 + 12.0), 4.8))
     probe = np.linspace(-s.depth / 2, s.depth / 2, 9)
@@ -304,6 +318,17 @@ def _body_centre_and_size(mask: Array, lo: Array) -> tuple[Array, tuple[float, f
     run, _ = ndimage.label(row)
     width = float((run == run[iu]).sum()) * TEMPLATE_SPACING if run[iu] else 0.0
     return lo + np.array([iu, cv, cw]) * TEMPLATE_SPACING, (width, depth, height)
+
+
+def _arch_front(mask: Array, lo: Array) -> Array:
+    """(v, w; mm) of the front of the posterior arch on the mid-sagittal line: the most
+    anterior voxel of the bone piece holding the most posterior voxel, at its front's mid-height."""
+    sag, _ = _mid_sagittal(mask)
+    parts, _ = ndimage.label(sag)
+    pts = np.argwhere(sag)
+    piece = np.argwhere(parts == parts[tuple(pts[np.argmax(pts[:, 1])])])
+    front = piece[piece[:, 1] <= piece[:, 1].min() + 4]
+    return lo[1:] + np.array([piece[:, 1].min(), (front[:, 0].min() + front[:, 0].max()) / 2]) * TEMPLATE_SPACING
 
 
 def _atlas_origin(mask: Array, lo: Array) -> Array:
