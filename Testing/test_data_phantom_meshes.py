@@ -8,8 +8,8 @@ import pytest
 
 from SpineFractureLib.constants import LEVELS
 from SpineFractureLib.data.phantom.anatomy import REFERENCE
-from SpineFractureLib.data.phantom.mesh_anatomy import (MESH_DIR, mesh_bounds, mesh_file, mesh_shape, mesh_vertebra,
-                                                       scale_for, template)
+from SpineFractureLib.data.phantom.mesh_anatomy import (MESH_DIR, _narrowed_body, body_width_ratio, mesh_bounds,
+                                                       mesh_file, mesh_shape, mesh_vertebra, scale_for, template)
 
 SHAPES = {s.name: s for s in REFERENCE}
 
@@ -31,12 +31,61 @@ def test_packaged_meshes_are_the_ones_the_readme_names():
 def test_body_centre_is_bone_and_the_canal_behind_it_is_not(level):
     t, s = template(level), SHAPES[level]
     width, depth, height = t.body
-    assert 12.0 <= depth <= 20.0 and 9.0 <= height <= 18.0 and 15.0 <= width <= 32.0
+    assert 12.0 <= depth <= 20.0 and 9.0 <= height <= 18.0 and 14.0 <= width <= 24.0
     assert 7.0 <= t.volume_ml() <= 25.0
     shape = mesh_shape(s)
     assert _at(s, 0, 0, 0) < -2.0  # deep in the body
     assert _at(s, 0, shape.depth / 2 + 4.0, 0) > 0  # the spinal canal
     assert _at(s, 0, -shape.depth / 2 - 2.0, 0) > 0  # in front of the body
+
+
+@pytest.mark.parametrize("level", LEVELS[1:])
+def test_bodies_have_the_measured_width_to_depth_ratio_and_are_narrower_than_the_arch(level):
+    t, ref = template(level), SHAPES[level]
+    assert t.body[0] / t.body[1] == pytest.approx(ref.width / ref.depth, abs=0.08)
+    assert body_width_ratio(level, t.body) > 0.95  # narrowed once, not again
+    lo, hi = t.bounds
+    assert hi[0] - lo[0] > 2.5 * t.body[0]  # pedicles and transverse processes kept their span
+
+
+def test_narrowing_squeezes_the_body_and_spares_what_lies_behind_it():
+    import vtk
+    from vtk.util.numpy_support import vtk_to_numpy
+
+    parts = vtk.vtkAppendPolyData()
+    for centre in ((10.0, -5.0, 0.0), (20.0, 30.0, 0.0)):  # a body-side point and a transverse process
+        ball = vtk.vtkSphereSource()
+        ball.SetCenter(*centre)
+        ball.SetRadius(2.0)
+        parts.AddInputConnection(ball.GetOutputPort())
+    parts.Update()
+    before = vtk_to_numpy(parts.GetOutput().GetPoints().GetData()).copy()
+    after = vtk_to_numpy(_narrowed_body(parts.GetOutput(), np.zeros(3), (16.0, 15.0, 12.0), 0.7).GetPoints().GetData())
+    front, back = before[:, 1] < 0, before[:, 1] > 20
+    assert np.allclose(after[front, 0], 0.7 * before[front, 0], atol=1e-4)
+    assert np.allclose(after[back], before[back]) and np.allclose(after[:, 1:], before[:, 1:])
+    assert np.allclose(vtk_to_numpy(parts.GetOutput().GetPoints().GetData()), before)  # input left as it was
+
+
+@pytest.mark.parametrize("level", ["C2", "C4", "C7"])
+def test_bodies_are_cylinders_with_slightly_concave_endplates(level):
+    from SpineFractureLib.data.phantom.mesh_anatomy import ENDPLATE_CONCAVITY_MM, mesh_vertebra_shape
+
+    s = mesh_shape(SHAPES[level])
+    w = np.arange(-s.height, s.height, 0.05, dtype=np.float32)
+
+    def extent(u, v):
+        inside = w[mesh_vertebra_shape(np.full_like(w, u), np.full_like(w, v), w, s) <= 0]
+        inside = inside[inside < s.height / 2 + 1.0]  # below C2's dens
+        return inside.min(), inside.max()
+
+    lo_c, hi_c = extent(0.0, 0.0)
+    assert lo_c == pytest.approx(-s.height / 2 + ENDPLATE_CONCAVITY_MM, abs=0.1)  # inferior endplate dips in
+    if level != "C2":  # C2's top is the base of the dens
+        assert hi_c == pytest.approx(s.height / 2 - ENDPLATE_CONCAVITY_MM, abs=0.1)
+    for u, v in ((0.0, -0.9 * s.depth / 2), (0.9 * s.width / 2, 0.0)):  # near the rim: flat, at ±H/2
+        lo, hi = extent(u, v)
+        assert lo == pytest.approx(-s.height / 2, abs=0.2) and hi >= s.height / 2 - 0.2
 
 
 def test_atlas_is_a_ring_around_the_dens_axis():
@@ -155,3 +204,21 @@ def test_mesh_phantom_fractures_stay_in_their_level_and_compressions_are_graded(
                 intact.truth["levels"][lv]["heights_mm"].values())
             graded += 1
     assert graded >= 1
+
+
+def test_mesh_discs_fill_the_endplate_concavities_and_procedural_discs_are_unchanged():
+    from SpineFractureLib.data.phantom.builders import build_objects
+    from SpineFractureLib.data.phantom.layout import lay_out_column
+    from SpineFractureLib.data.phantom.mesh_anatomy import ENDPLATE_CONCAVITY_MM
+
+    for kind, reshape in (("mesh", lambda s: mesh_shape(s) if s.name in LEVELS else s), ("procedural", None)):
+        col = lay_out_column(np.random.default_rng(0), 1.0, reshape)
+        disc = next(o for o in build_objects(col, {}, 90.0, kind) if o.name == "disc above C5")
+        s, gap = col.shapes["C5"], col.disc_gaps["C5"]
+        at = (lambda w: float(disc.evaluate(*(np.array([x], np.float32) for x in (0.0, 0.0, w))).bone[0]))  # noqa: E731
+        in_dip = s.height / 2 - ENDPLATE_CONCAVITY_MM / 2  # inside the lower body's concavity
+        under_upper = s.height / 2 + gap + 0.3 + ENDPLATE_CONCAVITY_MM / 2  # inside the upper one's
+        if kind == "mesh":
+            assert at(in_dip) < 0 and at(under_upper) < 0
+        else:
+            assert at(in_dip) > 0 and at(under_upper) > 0 and at(s.height / 2 + gap / 2) < 0

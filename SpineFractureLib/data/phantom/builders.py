@@ -46,6 +46,11 @@ def build_objects(col: Column, breaks: dict[str, Fracture], disc_hu: float,
             continue
         gap = col.disc_gaps[name]
         top, _ = fractures.endplates(s, breaks.get(name))
+        if anatomy_kind == "mesh" and name in LEVELS + ("T1",):
+            # Fill the real-shape endplates' concavities: the disc starts lower and reaches higher
+            # (a fill is drawn only where no bone is).
+            dip = mesh_anatomy.ENDPLATE_CONCAVITY_MM
+            gap, top = gap + dip, (lambda v, top=top, dip=dip: top(v) - dip)
         objects.append(bone_object(f"disc above {name}", 0, col.frames[name],
                             (-s.width / 2, -s.depth / 2, -s.height), (s.width / 2, s.depth / 2, s.height / 2 + gap + 1),
                             lambda u, v, w, s=s, gap=gap, top=top: plain_shape(anatomy.disc(u, v, w, s, gap, top)),

@@ -13,6 +13,9 @@ body measured on the mesh itself, the dens excluded) and, for C1, the dens axis 
 mid-height (1.5 mm gap plus a 4.8 mm dens radius behind the anterior arch). OpenSim's body
 frames are +X anterior, +Y superior, +Z right: (u, v, w) = (−Z, −X, Y), a proper rotation.
 
+The neck model's bodies are half as wide again as measured ones, so each C2–C7 body is narrowed
+left-right (in front of its posterior wall only) to the reference width-to-depth ratio before
+voxelising (:func:`body_width_ratio`); the arch and transverse processes keep their span.
 :func:`mesh_vertebra` scales a template (isotropically, keeping its proportions) to the body
 depth and height of a :class:`~SpineFractureLib.data.phantom.anatomy.LevelShape`, so the
 generator's patient size and jitter apply to real shapes; :func:`mesh_shape` says which body
@@ -47,6 +50,8 @@ OUTSIDE_MM = 10.0
 C1_ORIGIN_BEHIND_ARCH_MM = 1.5 + 4.8
 #: Levels whose mesh spinous process is replaced by the procedural one (see mesh_vertebra_shape).
 SLOPED_SPINOUS = ("C5", "C6", "C7")
+#: Depth (mm) of the endplates' concavity at their centre (C2–C7; C2's inferior endplate only).
+ENDPLATE_CONCAVITY_MM = 0.6
 #: OpenSim (X anterior, Y superior, Z right) to the phantom frame (u left, v posterior, w superior).
 OPENSIM_TO_LOCAL = np.array([[0.0, 0.0, -1.0], [-1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 
@@ -102,8 +107,13 @@ def template(level: str) -> MeshTemplate:
     else:
         # The neck model's frames follow its posture, not each bone: level the body's endplates.
         tilt = _endplate_tilt_deg(mask, level)
-        mask, lo = _voxelise(_rotated_about_u(surface, _body_centre_and_size(mask, lo)[0], -tilt))
+        surface = _rotated_about_u(surface, _body_centre_and_size(mask, lo)[0], -tilt)
+        mask, lo = _voxelise(surface)
         centre, body = _body_centre_and_size(mask, lo)
+        ratio = body_width_ratio(level, body)
+        if ratio < 1.0:
+            mask, lo = _voxelise(_narrowed_body(surface, centre, body, ratio))
+            centre, body = _body_centre_and_size(mask, lo)
     outside = ndimage.distance_transform_edt(~mask, sampling=TEMPLATE_SPACING)
     inside = ndimage.distance_transform_edt(mask, sampling=TEMPLATE_SPACING)
     # Distances between voxel centres: the surface lies half a voxel from the last voxel inside.
@@ -113,6 +123,17 @@ def template(level: str) -> MeshTemplate:
     log.debug("mesh template %s: %s voxels, %.1f ml, body %s mm", level, distance.shape, t.volume_ml(),
               np.round(body, 1))
     return t
+
+
+def body_width_ratio(level: str, body: tuple[float, float, float]) -> float:
+    """The factor that brings a mesh body's width-to-depth ratio to the reference shape's.
+
+    The neck model's bodies are 1.5–1.75 times as wide as they are deep; measured cervical bodies
+    (Panjabi et al., Spine 1991, the source of :data:`~.anatomy.REFERENCE`) are 1.0–1.25 times,
+    narrower than the canal behind them. Never above 1: a narrow mesh body is left as it is.
+    """
+    ref = next(r for r in REFERENCE if r.name == level)
+    return float(min(1.0, (ref.width / ref.depth) / (body[0] / body[1])))
 
 
 def scale_for(s: LevelShape) -> float:
@@ -170,8 +191,8 @@ def mesh_vertebra_shape(u: Array, v: Array, w: Array, s: LevelShape, top=None, b
     C5–C7 keep the mesh up to just behind the junction of the laminae and get the procedural
     spinous process from there (sloping down 25°, bifid where the level is): the model's are
     thick horizontal plates.
-    Where a fracture moves an endplate (``top`` / ``bottom`` not at ±H/2), the body is cut
-    there inside its footprint, as the procedural body is. C2 gets the procedural dens (a 4.8 mm
+    The body is an elliptic cylinder between the endplates (:func:`_cylindrical_body`), cut
+    where a fracture moves them, as the procedural body is. C2 gets the procedural dens (a 4.8 mm
     peg rising 12 mm above the body): the neck model's C2 has only a low rounded hump there.
     """
     d = mesh_vertebra(u, v, w, s)
@@ -180,16 +201,34 @@ def mesh_vertebra_shape(u: Array, v: Array, w: Array, s: LevelShape, top=None, b
         cut = (t.arch[0] + 5.0) * k  # just behind where the laminae meet
         d = np.maximum(d, (v - cut).astype(np.float32))
         d = sdf.union(d, *anatomy._spinous(u, v, w - (t.arch[1] * k + 1.5), s, cut - 2.0))
+    if s.kind != "atlas":
+        d = _cylindrical_body(d, u, v, w, s, top, bottom)
     if s.kind == "axis":
         d = sdf.union(d, sdf.capsule(u, v, w, (0.0, -1.0, s.height / 2 - 3.0), (0.0, -1.5, s.height / 2 + 12.0), 4.8))
-    probe = np.linspace(-s.depth / 2, s.depth / 2, 9)
-    moved = [f for f, level in ((top, s.height / 2), (bottom, -s.height / 2))
-             if f is not None and np.abs(f(probe) - level).max() > 1e-6]
-    if moved:
-        footprint = (u / (s.width / 2)) ** 2 + (v / (s.depth / 2)) ** 2 <= 1.0
-        cut = np.maximum(w - top(v), bottom(v) - w)
-        d = np.where(footprint, np.maximum(d, cut), d).astype(np.float32)
     return d
+
+
+def _cylindrical_body(d: Array, u: Array, v: Array, w: Array, s: LevelShape, top, bottom) -> Array:
+    """The mesh with its body made an elliptic cylinder of the body's width and depth between
+    the endplates ``top`` / ``bottom`` (flat at ±H/2 unless a fracture moved them), each
+    concave by ENDPLATE_CONCAVITY_MM at its centre; the mesh's outline is kept where it reaches
+    outside the ellipse (posterior corners, uncinate margins).
+
+    The subdivided low-poly bodies are ovals in the sagittal plane, rounder than real bodies;
+    and a compression must move a flat endplate, as in the procedural body. C2's top is the base
+    of the dens: it is cut only where a fracture moved it, and without a concavity.
+    """
+    a, b = s.width / 2, s.depth / 2
+    ellipse = (u / a) ** 2 + (v / b) ** 2
+    dip = ENDPLATE_CONCAVITY_MM * np.clip(1.0 - ellipse, 0.0, 1.0)
+    flat_top = top is None or np.abs(top(np.linspace(-b, b, 9)) - s.height / 2).max() <= 1e-6
+    top = top or anatomy.flat(s.height / 2)
+    bottom = bottom or anatomy.flat(-s.height / 2)
+    upper = top(v) - (0.0 if s.kind == "axis" else dip)
+    lower = bottom(v) + dip
+    cut = lower - w if s.kind == "axis" and flat_top else np.maximum(w - upper, lower - w)
+    d = np.where(ellipse <= 1.0, np.maximum(d, cut), d)
+    return sdf.union(d, sdf.ellipse_cylinder(u, v, w, 0.0, 0.0, a, b, lower, upper)).astype(np.float32)
 
 
 def _smoothed_surface(path: Path):
@@ -221,6 +260,27 @@ def _smoothed_surface(path: Path):
     if surface.GetNumberOfPoints() == 0:
         raise ValueError(f"{path}: no surface could be read from this mesh file")
     return surface
+
+
+def _narrowed_body(surface, centre: Array, body: tuple[float, float, float], ratio: float):
+    """``surface`` with its vertebral body narrowed left-right by ``ratio`` about ``centre``.
+
+    The squeeze u -> centre + ratio·(u − centre) is full in front of the body's centre and fades
+    linearly to none 4 mm behind its posterior wall, so the pedicles, transverse processes,
+    canal and arch keep their real widths. Applied to the mesh's points before voxelising, the
+    signed distance stays exact (a squeezed distance field would not be).
+    """
+    from vtk.util.numpy_support import numpy_to_vtk, vtk_to_numpy
+
+    points = vtk_to_numpy(surface.GetPoints().GetData()).astype(float)
+    v = points[:, 1] - centre[1]
+    back = body[1] / 2 + 4.0
+    f = ratio + (1.0 - ratio) * np.clip(v / back, 0.0, 1.0)
+    points[:, 0] = centre[0] + f * (points[:, 0] - centre[0])
+    out = type(surface)()
+    out.DeepCopy(surface)
+    out.GetPoints().SetData(numpy_to_vtk(points, deep=True))
+    return out
 
 
 def _voxelise(surface) -> tuple[Array, Array]:
@@ -343,4 +403,4 @@ def _atlas_origin(mask: Array, lo: Array) -> Array:
     return lo + centre + np.array([0.0, C1_ORIGIN_BEHIND_ARCH_MM, 0.0])
 
 
-__all__ = ["MESH_DIR", "MeshTemplate", "mesh_bounds", "mesh_file", "mesh_shape", "mesh_vertebra", "mesh_vertebra_shape", "scale_for", "template"]
+__all__ = ["MESH_DIR", "MeshTemplate", "body_width_ratio", "mesh_bounds", "mesh_file", "mesh_shape", "mesh_vertebra", "mesh_vertebra_shape", "scale_for", "template"]
