@@ -34,7 +34,7 @@ import numpy as np
 from scipy import ndimage
 
 from ...constants import LEVELS
-from . import anatomy, sdf
+from . import anatomy, mesh_surface, sdf
 from .anatomy import REFERENCE, LevelShape
 
 log = logging.getLogger(__name__)
@@ -52,8 +52,6 @@ C1_ORIGIN_BEHIND_ARCH_MM = 1.5 + 4.8
 SLOPED_SPINOUS = ("C5", "C6", "C7")
 #: Depth (mm) of the endplates' concavity at their centre (C2–C7; C2's inferior endplate only).
 ENDPLATE_CONCAVITY_MM = 0.6
-#: OpenSim (X anterior, Y superior, Z right) to the phantom frame (u left, v posterior, w superior).
-OPENSIM_TO_LOCAL = np.array([[0.0, 0.0, -1.0], [-1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 
 
 @dataclass(frozen=True)
@@ -99,20 +97,20 @@ def mesh_file(level: str) -> Path:
 @lru_cache(maxsize=None)
 def template(level: str) -> MeshTemplate:
     """The signed-distance template of ``level`` (computed once per process, about 0.1 s)."""
-    surface = _smoothed_surface(mesh_file(level))
-    mask, lo = _voxelise(surface)
+    surface = mesh_surface.smoothed_surface(mesh_file(level))
+    mask, lo = mesh_surface.voxelise(surface, TEMPLATE_SPACING)
     tilt = 0.0
     if level == "C1":
         centre, body = _atlas_origin(mask, lo), (0.0, 0.0, 0.0)
     else:
         # The neck model's frames follow its posture, not each bone: level the body's endplates.
         tilt = _endplate_tilt_deg(mask, level)
-        surface = _rotated_about_u(surface, _body_centre_and_size(mask, lo)[0], -tilt)
-        mask, lo = _voxelise(surface)
+        surface = mesh_surface.rotated_about_u(surface, _body_centre_and_size(mask, lo)[0], -tilt)
+        mask, lo = mesh_surface.voxelise(surface, TEMPLATE_SPACING)
         centre, body = _body_centre_and_size(mask, lo)
         ratio = body_width_ratio(level, body)
         if ratio < 1.0:
-            mask, lo = _voxelise(_narrowed_body(surface, centre, body, ratio))
+            mask, lo = mesh_surface.voxelise(mesh_surface.narrowed_body(surface, centre, body, ratio), TEMPLATE_SPACING)
             centre, body = _body_centre_and_size(mask, lo)
     outside = ndimage.distance_transform_edt(~mask, sampling=TEMPLATE_SPACING)
     inside = ndimage.distance_transform_edt(mask, sampling=TEMPLATE_SPACING)
@@ -231,86 +229,6 @@ def _cylindrical_body(d: Array, u: Array, v: Array, w: Array, s: LevelShape, top
     return sdf.union(d, sdf.ellipse_cylinder(u, v, w, 0.0, 0.0, a, b, lower, upper)).astype(np.float32)
 
 
-def _smoothed_surface(path: Path):
-    import vtk
-
-    reader = vtk.vtkXMLPolyDataReader()
-    reader.SetFileName(str(path))
-    steps = [vtk.vtkCleanPolyData(), vtk.vtkTriangleFilter(), vtk.vtkFillHolesFilter(),
-             vtk.vtkLoopSubdivisionFilter(), vtk.vtkWindowedSincPolyDataFilter()]
-    steps[2].SetHoleSize(1000.0)  # C1's mesh has small open gaps; the others are closed
-    steps[3].SetNumberOfSubdivisions(2)
-    steps[4].SetNumberOfIterations(20)
-    steps[4].SetPassBand(0.1)
-    steps[4].NonManifoldSmoothingOn()
-    steps[4].NormalizeCoordinatesOn()
-    last = reader
-    for f in steps:
-        f.SetInputConnection(last.GetOutputPort())
-        last = f
-    transform = vtk.vtkTransform()  # metres in OpenSim axes -> mm in the local frame
-    m = np.eye(4)
-    m[:3, :3] = OPENSIM_TO_LOCAL * 1000.0
-    transform.SetMatrix(m.ravel().tolist())
-    moved = vtk.vtkTransformPolyDataFilter()
-    moved.SetTransform(transform)
-    moved.SetInputConnection(last.GetOutputPort())
-    moved.Update()
-    surface = moved.GetOutput()
-    if surface.GetNumberOfPoints() == 0:
-        raise ValueError(f"{path}: no surface could be read from this mesh file")
-    return surface
-
-
-def _narrowed_body(surface, centre: Array, body: tuple[float, float, float], ratio: float):
-    """``surface`` with its vertebral body narrowed left-right by ``ratio`` about ``centre``.
-
-    The squeeze u -> centre + ratio·(u − centre) is full in front of the body's centre and fades
-    linearly to none 4 mm behind its posterior wall, so the pedicles, transverse processes,
-    canal and arch keep their real widths. Applied to the mesh's points before voxelising, the
-    signed distance stays exact (a squeezed distance field would not be).
-    """
-    from vtk.util.numpy_support import numpy_to_vtk, vtk_to_numpy
-
-    points = vtk_to_numpy(surface.GetPoints().GetData()).astype(float)
-    v = points[:, 1] - centre[1]
-    back = body[1] / 2 + 4.0
-    f = ratio + (1.0 - ratio) * np.clip(v / back, 0.0, 1.0)
-    points[:, 0] = centre[0] + f * (points[:, 0] - centre[0])
-    out = type(surface)()
-    out.DeepCopy(surface)
-    out.GetPoints().SetData(numpy_to_vtk(points, deep=True))
-    return out
-
-
-def _voxelise(surface) -> tuple[Array, Array]:
-    """Inside mask (w, v, u) of a closed surface at TEMPLATE_SPACING, and the (u, v, w) of voxel 0."""
-    import vtk
-    from vtk.util.numpy_support import vtk_to_numpy
-
-    b = np.array(surface.GetBounds()).reshape(3, 2)
-    lo = np.floor(b[:, 0] - 3.0)
-    n = np.ceil((b[:, 1] + 3.0 - lo) / TEMPLATE_SPACING).astype(int) + 1
-    image = vtk.vtkImageData()
-    image.SetOrigin(*lo)
-    image.SetSpacing(*([TEMPLATE_SPACING] * 3))
-    image.SetDimensions(*n)
-    image.AllocateScalars(vtk.VTK_UNSIGNED_CHAR, 1)
-    image.GetPointData().GetScalars().Fill(1)
-    stencil = vtk.vtkPolyDataToImageStencil()
-    stencil.SetInputData(surface)
-    stencil.SetOutputOrigin(*lo)
-    stencil.SetOutputSpacing(*([TEMPLATE_SPACING] * 3))
-    stencil.SetOutputWholeExtent(image.GetExtent())
-    cut = vtk.vtkImageStencil()
-    cut.SetInputData(image)
-    cut.SetStencilConnection(stencil.GetOutputPort())
-    cut.SetBackgroundValue(0)
-    cut.Update()
-    mask = vtk_to_numpy(cut.GetOutput().GetPointData().GetScalars()).reshape(n[::-1]).astype(bool)
-    return mask, lo
-
-
 def _mid_sagittal(mask: Array) -> tuple[Array, int]:
     """The (w, v) slice through the middle of the bone's left-right extent, and its u index."""
     cols = np.nonzero(mask.any(axis=(0, 1)))[0]
@@ -347,21 +265,6 @@ def _endplate_tilt_deg(mask: Array, level: str) -> float:
     bottom = [np.nonzero(body2d[:, c])[0].min() for c in cols]
     slopes = [np.polyfit(cols, bottom, 1)[0]] + ([] if level == "C2" else [np.polyfit(cols, top, 1)[0]])
     return float(np.degrees(np.arctan(np.mean(slopes))))
-
-
-def _rotated_about_u(surface, centre: Array, degrees: float):
-    """``surface`` turned by ``degrees`` about the u axis through ``centre`` (v towards w positive)."""
-    import vtk
-
-    t = vtk.vtkTransform()
-    t.Translate(*centre)
-    t.RotateX(degrees)
-    t.Translate(*(-centre))
-    f = vtk.vtkTransformPolyDataFilter()
-    f.SetTransform(t)
-    f.SetInputData(surface)
-    f.Update()
-    return f.GetOutput()
 
 
 def _body_centre_and_size(mask: Array, lo: Array) -> tuple[Array, tuple[float, float, float]]:
