@@ -59,3 +59,22 @@ def test_to_spacing_makes_thick_slices_average_the_noise():
 def test_a_ct_without_a_body_is_refused():
     with pytest.raises(ValueError, match="no body"):
         image_stats(CTVolume(np.full((8, 8, 8), -1000.0, np.float32), (1.0, 1.0, 1.0), (0, 0, 0), np.eye(3)))
+
+
+def _bone_with_marrow(texture_hu: float, seed: int = 0) -> CTVolume:
+    """A 1.5 mm cortex (1000 HU) round a 24 mm cube of 250 HU marrow with a texture of
+    ``texture_hu`` standard deviation (white, so it survives a 2 mm local mean), in soft tissue."""
+    rng = np.random.default_rng(seed)
+    hu = np.full((70, 70, 70), -1000.0, np.float32)
+    hu[5:65, 5:65, 5:65] = 40.0
+    hu[22:48, 22:48, 22:48] = 1000.0
+    hu[24:46, 24:46, 24:46] = 250.0 + rng.normal(0.0, texture_hu, (22, 22, 22))
+    return CTVolume(hu, (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), np.eye(3))
+
+
+def test_cancellous_spread_measures_the_marrow_texture_not_the_cortex():
+    flat = image_stats(_bone_with_marrow(0.0)).cancellous_spread_hu
+    textured = image_stats(_bone_with_marrow(60.0)).cancellous_spread_hu
+    assert flat < 10.0  # the cortex 2 mm away is not counted as texture
+    assert textured == pytest.approx(60.0, rel=0.15)
+    assert image_stats(body_with_bone(noise_hu=5.0)).cancellous_spread_hu is None  # solid bone: no marrow

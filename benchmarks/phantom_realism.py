@@ -1,6 +1,7 @@
 """How CT-like the phantoms are: image statistics of phantoms and of the real CTs, on the same footing.
 
-    python benchmarks/phantom_realism.py OUT_DIR [--phantoms 4] [--seed 950000]
+    python benchmarks/phantom_realism.py OUT_DIR [--phantoms 4] [--seed 950000] [--matched-fov]
+        [--anatomy mesh] [--texture]
 
 For each real CT in ../shared/data, every phantom is brought to that scan's voxel size (blurred so
 that a voxel's width at half maximum is the new spacing, then resampled, as a scanner reconstructs
@@ -37,7 +38,8 @@ COLUMNS = [("body HU p5/p50/p95", lambda s: _pcts(s["body_hu_percentiles"])),
            ("bone HU p5/p50/p95", lambda s: _pcts(s["bone_hu_percentiles"])),
            ("bone fraction", lambda s: f"{s['bone_fraction']:.3f}"),
            ("soft-tissue noise (HU)", lambda s: _num(s["soft_tissue_noise_hu"], 1)),
-           ("bone edge (HU/mm)", lambda s: _num(s["bone_edge_hu_per_mm"], 0))]
+           ("bone edge (HU/mm)", lambda s: _num(s["bone_edge_hu_per_mm"], 0)),
+           ("cancellous spread (HU)", lambda s: _num(s.get("cancellous_spread_hu"), 0))]
 
 
 def _pcts(values) -> str:
@@ -91,14 +93,17 @@ def main() -> None:
     parser.add_argument("--phantoms", type=int, default=4)
     parser.add_argument("--seed", type=int, default=950000)
     parser.add_argument("--matched-fov", action="store_true", help="phantoms of each scan's field of view")
+    parser.add_argument("--anatomy", default="procedural", help="PhantomConfig.anatomy: procedural or mesh")
+    parser.add_argument("--texture", action="store_true", help="PhantomConfig.texture: trabecular texture")
     args = parser.parse_args()
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     seeds = range(args.seed, args.seed + args.phantoms)
     kinds = MATCHED_FOV if args.matched_fov else {name: "neck" for name in REAL_SCANS}
-    by_kind = {kind: [make_phantom(s, PhantomConfig(fov=kind)).ct for s in seeds] for kind in sorted(set(kinds.values()))}
+    by_kind = {kind: [make_phantom(s, PhantomConfig(fov=kind, anatomy=args.anatomy, texture=args.texture)).ct
+                      for s in seeds] for kind in sorted(set(kinds.values()))}
     results = {"phantom_seeds": [args.seed, args.seed + args.phantoms - 1], "generator_version": GENERATOR_VERSION,
-               "phantom_fov": kinds, "scans": {}}
+               "anatomy": args.anatomy, "texture": args.texture, "phantom_fov": kinds, "scans": {}}
     rows = ["| scan | source | " + " | ".join(c for c, _ in COLUMNS) + " |",
             "|---|---|" + "---|" * len(COLUMNS)]
     for name, (path, _) in REAL_SCANS.items():

@@ -26,7 +26,7 @@ def phantom_loaders(seeds: Sequence[int], config: dict | None = None) -> list[tu
 
 #: Config fields added after caches existed, left out of the tag while at these values (the
 #: phantoms they make are the same bytes as before the field, so their cached cases stay valid).
-TAG_NEUTRAL = {"anatomy": "procedural"}
+TAG_NEUTRAL = {"anatomy": "procedural", "texture": False}
 
 
 def config_tag(cfg) -> str:

@@ -35,6 +35,9 @@ class ImageStats:
         bone_fraction: bone voxels / body voxels.
         soft_tissue_noise_hu: standard deviation (HU) of soft tissue around its local mean.
         bone_edge_hu_per_mm: median gradient magnitude (HU/mm) on the bone surface.
+        cancellous_spread_hu: spread (HU, robust standard deviation) of the inside of bones
+            around its 2 mm local mean: trabecular texture plus noise (None where no bone
+            interior is at least 2 mm deep at this voxel size).
     """
 
     spacing_mm: tuple[float, float, float]
@@ -43,6 +46,7 @@ class ImageStats:
     bone_fraction: float
     soft_tissue_noise_hu: float | None
     bone_edge_hu_per_mm: float | None
+    cancellous_spread_hu: float | None = None
 
     def as_json(self) -> dict:
         """The figures as a JSON-ready dict (rounded)."""
@@ -78,6 +82,7 @@ def image_stats(ct: CTVolume) -> ImageStats:
         bone_fraction=float(bone.sum() / body.sum()),
         soft_tissue_noise_hu=_noise(hu, body),
         bone_edge_hu_per_mm=_edge(hu, bone, spacing_zyx),
+        cancellous_spread_hu=_cancellous_spread(hu, bone, spacing_zyx),
     )
 
 
@@ -103,6 +108,27 @@ def _noise(hu: np.ndarray, body: np.ndarray) -> float | None:
     residual = (hu - ndimage.uniform_filter(hu, size=3, mode="nearest"))[core]
     mad = float(np.median(np.abs(residual - np.median(residual))))
     return 1.4826 * mad * np.sqrt(27.0 / 26.0)
+
+
+def _cancellous_spread(hu: np.ndarray, bone: np.ndarray, spacing_zyx: np.ndarray,
+                       depth_mm: float = 2.0) -> float | None:
+    """Robust spread (HU) of marrow voxels around the Gaussian (σ = 2 mm) mean of the marrow near them.
+
+    Marrow: inside the bone outline (each axial slice's bone with its holes filled, as a cortex
+    encloses the medulla), at least ``depth_mm`` from that outline, below 600 HU (not cortex).
+    The local mean is taken over marrow voxels only (normalised convolution), so the bright
+    cortex beside them does not count as texture; median absolute deviation ×1.4826.
+    """
+    filled = np.stack([ndimage.binary_fill_holes(b) for b in bone])
+    marrow = filled & (hu < 600.0)
+    sample = marrow & (ndimage.distance_transform_edt(filled, sampling=spacing_zyx) >= depth_mm)
+    if sample.sum() < 100:
+        return None
+    sigma = 2.0 / spacing_zyx
+    weight = ndimage.gaussian_filter(marrow.astype(np.float32), sigma, mode="constant")
+    local = ndimage.gaussian_filter(np.where(marrow, hu, 0.0).astype(np.float32), sigma, mode="constant")
+    residual = (hu - local / np.maximum(weight, 1e-6))[sample]
+    return float(1.4826 * np.median(np.abs(residual - np.median(residual))))
 
 
 def _edge(hu: np.ndarray, bone: np.ndarray, spacing_zyx: np.ndarray) -> float | None:

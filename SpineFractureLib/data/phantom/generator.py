@@ -14,7 +14,7 @@ import numpy as np
 from ...constants import HU_AIR, HU_MAX
 from ...volume import CTVolume
 from ..case import LEVELS, LabelledCase
-from . import dental, fov, fractures, mesh_anatomy, realism
+from . import dental, fov, fractures, mesh_anatomy, realism, texture
 from .builders import build_objects
 from .layout import lay_out_column, sample_pose
 from .render import BoneHU, Canvas
@@ -65,6 +65,8 @@ class PhantomConfig:
             ``head-neck``, ``whole-body``), not in a ``neck`` phantom (which keeps its 1.0 bytes).
         anatomy: ``procedural`` (the shipped models' training data) or ``mesh``: C1–C7 drawn
             from real-shape templates (:mod:`~.mesh_anatomy`); same random draws, other bones.
+        texture: give cancellous bone a trabecular mottle (:mod:`~.texture`, its own random
+            stream: the rest of the phantom is the same as without it).
     """
 
     size_xyz: tuple[int, int, int] | None = None
@@ -81,6 +83,7 @@ class PhantomConfig:
     contrast: str = "none"
     teeth: bool | None = None
     anatomy: str = "procedural"
+    texture: bool = False
 
     def __post_init__(self) -> None:
         if self.fov not in fov.FOV_KINDS:
@@ -160,9 +163,12 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
     if config.contrast != "none":
         objects += neck_arteries(column, tissue, trunk.organ_hu["blood"])
     cancellous = {}
+    # A fifth stream (the first four are the same children of the seed with or without it).
+    mottle = (texture.sample_texture(np.random.default_rng(np.random.SeedSequence(seed).spawn(5)[4]))
+              if config.texture else None)
     for obj in objects:
         level_jitter = float(rng.normal(0.0, 12.0))  # drawn for every bone: independent of fractures
-        canvas.draw(obj, BoneHU(bone_hu.cortical, bone_hu.cancellous + level_jitter, bone_hu.cortex_mm))
+        canvas.draw(obj, BoneHU(bone_hu.cortical, bone_hu.cancellous + level_jitter, bone_hu.cortex_mm), mottle)
         if 1 <= obj.label <= len(LEVELS):
             cancellous[LEVELS[obj.label - 1]] = bone_hu.cancellous + level_jitter
     teeth = config.fov in DENTAL_FOVS if config.teeth is None else config.teeth

@@ -10,6 +10,7 @@ import numpy as np
 
 from ...volume import CTVolume
 from .fractures import Rendered
+from .texture import TrabecularTexture
 
 Array = np.ndarray
 #: Slices per slab when filling the soft tissue (bounds the memory of coordinate arrays).
@@ -88,8 +89,11 @@ class Canvas:
             x, y, z = self.coordinates(np.eye(3), np.zeros(3), box)
             self.hu[box] = tissue(*np.broadcast_arrays(x, y, z))
 
-    def draw(self, obj: BoneObject, hu: BoneHU) -> None:
-        """Draw one bone, or a soft fill where no bone has been drawn yet."""
+    def draw(self, obj: BoneObject, hu: BoneHU, texture: TrabecularTexture | None = None) -> None:
+        """Draw one bone, or a soft fill where no bone has been drawn yet.
+
+        ``texture``: added to the cancellous HU, in the bone's own frame (None: flat cancellous bone).
+        """
         box = self.box_of(obj)
         if box is None:
             return
@@ -102,6 +106,8 @@ class Canvas:
             return
         cortical = inside & (r.shell > -hu.cortex_mm)
         target[inside] = hu.cancellous + 120.0 * r.impaction[inside]
+        if texture is not None:
+            target[inside] += texture.hu(u[inside], v[inside], w[inside], obj.name)
         target[cortical] = hu.cortical
         if obj.label:
             gap = r.labelled & ~inside
