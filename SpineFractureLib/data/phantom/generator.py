@@ -14,7 +14,7 @@ import numpy as np
 from ...constants import HU_AIR, HU_MAX
 from ...volume import CTVolume
 from ..case import LEVELS, LabelledCase
-from . import dental, fov, fractures, mesh_anatomy, realism, texture
+from . import dental, fov, fractures, mesh_anatomy, mesh_fractures, realism, texture
 from .builders import build_objects
 from .layout import lay_out_column, sample_pose
 from .render import BoneHU, Canvas
@@ -150,6 +150,8 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
     present = [lv for lv in LEVELS if _inside(grid, world[lv])]
     broken = fractures.sample_fractured_levels(rng_fracture, present, config.fracture_rate)
     breaks = {lv: fractures.sample_fracture(rng_fracture, column.shapes[lv], difficulty) for lv in broken}
+    if config.anatomy == "mesh":  # posterior-element cracks onto the real shapes' arches and pedicles
+        breaks = {lv: mesh_fractures.fit_fracture(f, column.shapes[lv]) for lv, f in breaks.items()}
 
     canvas = Canvas(grid, pose, translation)
     if in_trunk:
