@@ -78,3 +78,15 @@ def test_cancellous_spread_measures_the_marrow_texture_not_the_cortex():
     assert flat < 10.0  # the cortex 2 mm away is not counted as texture
     assert textured == pytest.approx(60.0, rel=0.15)
     assert image_stats(body_with_bone(noise_hu=5.0)).cancellous_spread_hu is None  # solid bone: no marrow
+
+
+def test_cancellous_spread_leaves_out_brain_inside_a_skull_ring():
+    rng = np.random.default_rng(1)
+    hu = np.full((70, 70, 70), -1000.0, np.float32)
+    hu[5:65, 5:65, 5:65] = 1000.0  # a closed bony box, as a skull's ring is in every axial slice
+    hu[7:63, 7:63, 7:63] = 35.0 + rng.normal(0.0, 30.0, (56, 56, 56))  # brain, noisy
+    assert image_stats(CTVolume(hu, (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), np.eye(3))).cancellous_spread_hu is None
+    hu[24:46, 24:46, 24:46] = 1000.0  # a bone with textured marrow inside the box
+    hu[26:44, 26:44, 26:44] = 250.0 + rng.normal(0.0, 60.0, (18, 18, 18))
+    spread = image_stats(CTVolume(hu, (1.0, 1.0, 1.0), (0.0, 0.0, 0.0), np.eye(3))).cancellous_spread_hu
+    assert spread == pytest.approx(60.0, rel=0.15)  # the marrow, not the 30 HU brain

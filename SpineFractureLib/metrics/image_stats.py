@@ -22,6 +22,8 @@ BONE_HU = 200.0
 #: Soft tissue for the noise estimate (HU): fat to muscle and blood, no bone, no air.
 SOFT_TISSUE_HU = (-150.0, 150.0)
 PERCENTILES = (5, 25, 50, 75, 95)
+#: Cancellous bone's 2 mm local mean is above this (HU); brain, fat and water are below it.
+MARROW_MIN_HU = 100.0
 
 
 @dataclass(frozen=True)
@@ -115,9 +117,11 @@ def _cancellous_spread(hu: np.ndarray, bone: np.ndarray, spacing_zyx: np.ndarray
     """Robust spread (HU) of marrow voxels around the Gaussian (σ = 2 mm) mean of the marrow near them.
 
     Marrow: inside the bone outline (each axial slice's bone with its holes filled, as a cortex
-    encloses the medulla), at least ``depth_mm`` from that outline, below 600 HU (not cortex).
-    The local mean is taken over marrow voxels only (normalised convolution), so the bright
-    cortex beside them does not count as texture; median absolute deviation ×1.4826.
+    encloses the medulla), at least ``depth_mm`` from that outline, below 600 HU (not cortex),
+    where the local mean is at least :data:`MARROW_MIN_HU` (the brain inside a skull's ring, or
+    the fat of a lumen, fills the same holes but is not marrow). The local mean is taken over
+    marrow voxels only (normalised convolution), so the bright cortex beside them does not count
+    as texture; median absolute deviation ×1.4826.
     """
     filled = np.stack([ndimage.binary_fill_holes(b) for b in bone])
     marrow = filled & (hu < 600.0)
@@ -127,7 +131,11 @@ def _cancellous_spread(hu: np.ndarray, bone: np.ndarray, spacing_zyx: np.ndarray
     sigma = 2.0 / spacing_zyx
     weight = ndimage.gaussian_filter(marrow.astype(np.float32), sigma, mode="constant")
     local = ndimage.gaussian_filter(np.where(marrow, hu, 0.0).astype(np.float32), sigma, mode="constant")
-    residual = (hu - local / np.maximum(weight, 1e-6))[sample]
+    mean = local / np.maximum(weight, 1e-6)
+    sample &= mean >= MARROW_MIN_HU
+    if sample.sum() < 100:
+        return None
+    residual = (hu - mean)[sample]
     return float(1.4826 * np.median(np.abs(residual - np.median(residual))))
 
 
@@ -141,4 +149,4 @@ def _edge(hu: np.ndarray, bone: np.ndarray, spacing_zyx: np.ndarray) -> float | 
     return float(np.median(magnitude))
 
 
-__all__ = ["BODY_HU", "BONE_HU", "ImageStats", "PERCENTILES", "SOFT_TISSUE_HU", "image_stats"]
+__all__ = ["BODY_HU", "BONE_HU", "ImageStats", "MARROW_MIN_HU", "PERCENTILES", "SOFT_TISSUE_HU", "image_stats"]
