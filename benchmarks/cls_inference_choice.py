@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -81,6 +82,23 @@ def raw_outputs(model: str, first: int, count: int, cache: str) -> list[dict]:
     return cases
 
 
+def cached_raw_outputs(model: str, first: int, count: int, cache: str, keep: str | None) -> list[dict]:
+    """:func:`raw_outputs`, kept in ``keep/raw-<model sha256>-<first>-<count>.json`` when ``keep`` is
+    given (a rerun on the same weights and seeds reads it back instead of running the network again)."""
+    if keep is None:
+        return raw_outputs(model, first, count, cache)
+    path = Path(keep) / f"raw-{load_classifier(model).info.sha256[:12]}-{first}-{count}.json"
+    if path.is_file():
+        cases = json.loads(path.read_text())
+        for c in cases:  # JSON keys are strings; the levels are ints
+            c["pointing"] = {h: {int(v): hit for v, hit in d.items()} for h, d in c["pointing"].items()}
+        return cases
+    cases = raw_outputs(model, first, count, cache)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(cases, default=lambda a: np.asarray(a).tolist()))
+    return cases
+
+
 def metrics(cases: list[dict], cal: Calibration, heat: str) -> dict:
     """Macro and patient AUC, ECE, RSNA log loss and pointing rate of one readout on ``cases``
     (``cal`` fitted on validation: its temperatures and balanced threshold are used as they are)."""
@@ -116,6 +134,7 @@ def main() -> None:
     parser.add_argument("--write-weights", metavar="OUT.pt",
                         help="write the model's network with the chosen readout and calibration here")
     parser.add_argument("--version", help="version recorded in --write-weights (required with it)")
+    parser.add_argument("--keep-raw", metavar="DIR", help="keep the network's outputs per weights and seed range here (JSON)")
     parser.add_argument("--name", help="model name recorded in --write-weights (default: the model's own; "
                         "a train-cls run is named spine-cls unless told otherwise)")
     a = parser.parse_args()
@@ -123,7 +142,7 @@ def main() -> None:
         parser.error("--write-weights needs --version (the version the new weights will carry)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(2)
-    val = raw_outputs(a.model, *a.val, a.cache)
+    val = cached_raw_outputs(a.model, *a.val, a.cache, a.keep_raw)
     info = {"source": f"phantoms seeds {a.val[0]}..{a.val[0] + a.val[1] - 1}", "cases": len(val)}
     chosen = choose_readout(val, info)  # mirror and patient source, by validation AUC
     table = {f"flip={f} patient={p} heat={h}": metrics(val, fit_readout(val, f, p, info), h)
@@ -138,7 +157,7 @@ def main() -> None:
                                  name=a.name or loaded.info.name, version=a.version, trained_on=loaded.info.trained_on,
                                  extra_meta=kept | {"readout_chosen_from": f"{loaded.info.name} {loaded.info.version}"})
         log.info("wrote %s (sha256 %s)", a.write_weights, digest)
-    test = raw_outputs(a.model, *a.test, a.cache)
+    test = cached_raw_outputs(a.model, *a.test, a.cache, a.keep_raw)
     print(json.dumps({"validation": table, "validation_choice": chosen.validation["readout_choice"],
                       "chosen_on_validation": {"flip_average": chosen.flip_average,
                                                "patient_source": chosen.patient_source, "heatmap": heat},
