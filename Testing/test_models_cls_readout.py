@@ -21,6 +21,18 @@ def test_patient_sources():
         patient_probability("vote", z, 0.0, 1.0, 1.0)
 
 
+def test_noisy_or_has_a_temperature_of_its_own():
+    z = np.array([-2.0, 1.0, 0.5])
+    q = 1 - np.prod(1 - 1 / (1 + np.exp(-z / 2.0)))
+    assert patient_raw_logit("noisy_or", z, -3.0, 2.0) == pytest.approx(np.log(q / (1 - q)))
+    # temperature 2 halves the noisy-OR's logit: the probability moves towards 0.5
+    scaled = patient_probability("noisy_or", z, -3.0, 2.0, 2.0)
+    assert scaled == pytest.approx(1 / (1 + np.exp(-np.log(q / (1 - q)) / 2.0)))
+    assert 0.5 < scaled < q
+    # a saturated noisy-OR keeps a finite logit
+    assert np.isfinite(patient_raw_logit("noisy_or", np.full(7, 40.0), 0.0))
+
+
 def test_mirrored_flips_left_right_only():
     x = torch.arange(2 * 3 * 2 * 2 * 4, dtype=torch.float32).reshape(2, 3, 2, 2, 4)
     m = mirrored(x)

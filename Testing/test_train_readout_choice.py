@@ -51,3 +51,30 @@ def test_per_level_auc_skips_a_level_without_fractures():
     aucs = per_level_auc(cases, cal)
     assert len(aucs) == 7 and aucs[6] is None and all(0.0 <= a <= 1.0 for a in aucs[:6])
     assert macro_level_auc(cases, cal) == np.mean(aucs[:6])
+
+
+def test_noisy_or_gets_a_temperature_where_clustered_levels_overstate_it():
+    # fractures come three adjacent levels at a time: the product of per-level odds counts one
+    # patient's evidence three times, so the fitted patient temperature exceeds 1
+    rng = np.random.default_rng(3)
+    cases = []
+    for _ in range(200):
+        targets = np.zeros(7, int)
+        if rng.random() < 0.4:
+            first = rng.integers(0, 5)
+            targets[first:first + 3] = 1
+        z = 1.2 * (2.0 * targets - 1.0) + rng.normal(0, 1.0, 7)
+        cases.append({"levels": np.arange(7), "targets": targets, "level_logits": z, "level_logits_flip": z,
+                      "patient_logit": 0.0, "patient_logit_flip": 0.0, "patient": int(targets.any())})
+    cal = fit_readout(cases, False, "noisy_or", {})
+    assert cal.patient_temperature > 1.1
+    py = np.array([c["patient"] for c in cases])
+    scaled = readout_scores(cases, cal)[2]
+    cal.patient_temperature = 1.0
+    plain = readout_scores(cases, cal)[2]
+
+    def log_loss(p):
+        p = np.clip(p, 1e-12, 1 - 1e-12)
+        return -np.mean(py * np.log(p) + (1 - py) * np.log(1 - p))
+
+    assert log_loss(scaled) < log_loss(plain)

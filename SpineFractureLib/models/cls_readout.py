@@ -7,8 +7,11 @@ readout was chosen on validation; these functions are the one place each readout
 - ``flip_average``: level and patient logits averaged with those of the left-right mirrored ROIs
   (training flips half of the cases, so the mirror is in distribution);
 - patient source (:data:`PATIENT_SOURCES`): ``head`` (the patient head's logit), ``max_level``
-  (the largest level logit), ``mean_head_max`` (the mean of the two), each divided by the patient
-  temperature; or ``noisy_or``: 1 − ∏(1 − p) over the calibrated level probabilities;
+  (the largest level logit), ``mean_head_max`` (the mean of the two), or ``noisy_or`` (the logit of
+  1 − ∏(1 − p) over the calibrated level probabilities), each divided by the patient temperature.
+  The noisy-OR needs a temperature of its own too: levels of one patient are not independent
+  (fractures cluster), so the product overstates the patient's probability; weights files written
+  before it was fitted carry 1.0, which reads them as before;
 - heat map (:data:`HEATMAPS`): ``gradcam``, or ``gradcam_x_region``: Grad-CAM times the
   fracture-region head's probability, rescaled to a maximum of 1 per level (Grad-CAM says what
   drove the decision, the region head where in the vertebra the fracture-like evidence lies).
@@ -28,14 +31,25 @@ def mirrored(rois: torch.Tensor) -> torch.Tensor:
     return torch.flip(rois, dims=(-1,))
 
 
-def patient_raw_logit(source: str, level_logits: np.ndarray, patient_logit: float) -> float:
-    """The uncalibrated patient logit of ``source`` (not ``noisy_or``, which has none).
+#: The noisy-OR probability is clipped this far from 0 and 1 before its logit is taken.
+_NOISY_OR_EPS = 1e-7
+
+
+def patient_raw_logit(source: str, level_logits: np.ndarray, patient_logit: float,
+                      level_temperature: float = 1.0) -> float:
+    """The patient logit of ``source`` before the patient temperature.
 
     Args:
-        source: ``head``, ``max_level`` or ``mean_head_max``.
+        source: a member of :data:`PATIENT_SOURCES`.
         level_logits: (P,) logits of the present levels (P ≥ 1).
         patient_logit: the patient head's logit.
+        level_temperature: divides the level logits (``noisy_or`` only: it combines the
+            calibrated level probabilities).
     """
+    if source == "noisy_or":
+        probs = 1.0 / (1.0 + np.exp(-np.asarray(level_logits, float) / level_temperature))
+        q = float(np.clip(1.0 - np.prod(1.0 - probs), _NOISY_OR_EPS, 1.0 - _NOISY_OR_EPS))
+        return float(np.log(q / (1.0 - q)))
     top = float(np.max(level_logits))
     if source == "head":
         return float(patient_logit)
@@ -43,7 +57,7 @@ def patient_raw_logit(source: str, level_logits: np.ndarray, patient_logit: floa
         return top
     if source == "mean_head_max":
         return (float(patient_logit) + top) / 2.0
-    raise ValueError(f"patient source must be one of {PATIENT_SOURCES[:3]} here, got {source!r}")
+    raise ValueError(f"patient source must be one of {PATIENT_SOURCES}, got {source!r}")
 
 
 def patient_probability(source: str, level_logits: np.ndarray, patient_logit: float,
@@ -56,12 +70,12 @@ def patient_probability(source: str, level_logits: np.ndarray, patient_logit: fl
         patient_logit: the patient head's logit.
         level_temperature, patient_temperature: from validation.
     """
-    if source not in PATIENT_SOURCES:
-        raise ValueError(f"patient source must be one of {PATIENT_SOURCES}, got {source!r}")
-    if source == "noisy_or":
+    if source == "noisy_or" and patient_temperature == 1.0:
+        # unclipped: files fitted before the noisy-OR had a temperature read exactly as before
         probs = 1.0 / (1.0 + np.exp(-np.asarray(level_logits, float) / level_temperature))
         return float(1.0 - np.prod(1.0 - probs))
-    return float(1.0 / (1.0 + np.exp(-patient_raw_logit(source, level_logits, patient_logit) / patient_temperature)))
+    z = patient_raw_logit(source, level_logits, patient_logit, level_temperature)
+    return float(1.0 / (1.0 + np.exp(-z / patient_temperature)))
 
 
 def readout_heat(kind: str, cam: np.ndarray, region: np.ndarray | None) -> np.ndarray:

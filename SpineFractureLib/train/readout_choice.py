@@ -48,9 +48,8 @@ def fit_readout(predictions: list[dict[str, Any]], flip: bool, source: str, vali
     lz, ly = _known_levels(predictions, flip)
     py = np.array([p["patient"] for p in predictions])
     t_level = fit_temperature(lz, ly)
-    t_patient = 1.0
-    if source != "noisy_or":
-        t_patient = fit_temperature(np.array([patient_raw_logit(source, *case_logits(p, flip)) for p in predictions]), py)
+    t_patient = fit_temperature(np.array([patient_raw_logit(source, *case_logits(p, flip), t_level)
+                                          for p in predictions]), py)
     cal = Calibration(t_level, t_patient, validation=dict(validation), flip_average=flip, patient_source=source)
     _, _, patient_p = readout_scores(predictions, cal)
     level_points = operating_points(ly, 1.0 / (1.0 + np.exp(-lz / t_level)))
