@@ -206,8 +206,10 @@ class SpineFractureWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                            for task, m in findings.model.items())
         self.ui.modelInfoLabel.text = _("Models — {models}. Research use only.").format(models=models)
         prob = findings.patient.get("fracture_probability")
-        lines = [] if prob is None else [_("Patient fracture probability {p:.2f}: {d}").format(
-            p=prob, d=_("fracture") if findings.patient.get("fracture") else _("no fracture"))]
+        threshold = findings.patient.get("threshold", findings.threshold)  # the patient's own threshold
+        lines = [] if prob is None else [_("Patient fracture probability {p:.2f}: {d} (patient threshold {t})").format(
+            p=prob, d=_("fracture") if findings.patient.get("fracture") else _("no fracture"),
+            t="–" if threshold is None else f"{threshold:.2f}")]
         lines += findings.warnings
         self.ui.patientLabel.text = "\n".join(lines)
 

@@ -111,6 +111,9 @@ def e2e_case(root: Path):
     write_dicom_series(case.ct, root / "dicom", patient_id="SECRET^PATIENT")
     torch.manual_seed(0)
     net = FractureClassifier(channels=(4, 8, 8, 12), dim=16, region_head=True, pool="mean_max")
-    save_classifier(root / "cls.pt", net, inputs={"windows": 3, "fracture_input": True}, calibration=Calibration(),
+    # the patient threshold differs from the level one, as in every calibrated file
+    calibration = Calibration(thresholds={"balanced": {"level": 0.5, "patient": 0.35},
+                                          "triage": {"level": 0.1, "patient": 0.2}})
+    save_classifier(root / "cls.pt", net, inputs={"windows": 3, "fracture_input": True}, calibration=calibration,
                     name="untrained-test", version="0", trained_on="nothing (a test)")
     return case

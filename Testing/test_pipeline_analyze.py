@@ -53,6 +53,9 @@ def test_analyze_writes_every_output_of_the_contract(analyzed, phantom):
         else:
             assert v["fracture_probability"] is None and v["volume_ml"] is None
     assert 0.0 <= doc["patient"]["fracture_probability"] <= 1.0
+    # the patient is decided at its own threshold (the calibration's), not the levels'
+    assert doc["threshold"] == 0.5 and doc["patient"]["threshold"] == 0.35
+    assert doc["patient"]["fracture"] == (doc["patient"]["fracture_probability"] >= 0.35)
     assert {"segment", "classify", "gradcam", "measure", "export", "load", "total"} <= set(doc["timings_s"])
     labels = np.asarray(nib.load(out / "segmentation.nii.gz").dataobj).transpose(2, 1, 0)
     assert labels.shape == case.ct.array.shape and set(np.unique(labels)) <= set(range(8))
@@ -61,6 +64,7 @@ def test_analyze_writes_every_output_of_the_contract(analyzed, phantom):
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "http://" not in html.replace("http://www.w3.org", "")
     assert "synthetic phantoms" in html
+    assert "at patient threshold 0.350" in html and "fractured at probability ≥ 0.500" in html
     for name in ("findings.json", "findings.csv", "report.html"):
         assert "SECRET" not in (out / name).read_text()  # no patient identifier anywhere
     assert b"SECRET" not in (out / "segmentation.dcm").read_bytes()

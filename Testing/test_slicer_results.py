@@ -145,6 +145,7 @@ def test_threshold_updates_decisions_without_rerun(scene):
     f = logic.set_threshold(table, 0.95)
     assert [table.GetCellText(r, col) for r in (0, 2, 3)] == ["no fracture"] * 3
     assert f.operating_point == "user" and f.threshold == 0.95 and f.patient["fracture"] is False
+    assert f.patient["threshold"] == 0.95  # a user's threshold decides the patient too
     logic.set_threshold(table, 0.1)
     assert [table.GetCellText(r, col) for r in (0, 2, 3)] == ["fracture"] * 3
     assert table.GetCellText(1, col) == ""  # absent stays undecided

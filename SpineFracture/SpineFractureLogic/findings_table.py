@@ -102,6 +102,7 @@ def set_threshold(node: slicer.vtkMRMLTableNode, threshold: float) -> Findings:
     p = findings.patient.get("fracture_probability")
     if p is not None:
         findings.patient["fracture"] = bool(p >= threshold)
+        findings.patient["threshold"] = findings.threshold
     _store(node, findings)
     return findings
 

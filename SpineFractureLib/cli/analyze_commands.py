@@ -103,8 +103,9 @@ def _summary(analysis) -> str:
     if f.patient["fracture_probability"] is not None:
         flagged = [f"{v.level} ({v.fracture_probability:.2f})" for v in present if v.fracture]
         lines.append(f"patient fracture probability {f.patient['fracture_probability']:.2f}"
-                     f" ({'fracture' if f.patient['fracture'] else 'no fracture'} at threshold {f.threshold:.2f}); "
-                     f"suspicious levels: {', '.join(flagged) or 'none'}")
+                     f" ({'fracture' if f.patient['fracture'] else 'no fracture'} at patient threshold "
+                     f"{f.patient.get('threshold', f.threshold):.2f}); suspicious levels (level threshold "
+                     f"{f.threshold:.2f}): {', '.join(flagged) or 'none'}")
     return "\n".join(lines)
 
 

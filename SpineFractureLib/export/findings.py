@@ -61,7 +61,9 @@ class Findings:
         threshold: the level decision threshold used, or None without a classifier.
         operating_point: "balanced", "triage" or "user" (None without a classifier).
         vertebrae: seven entries, C1..C7.
-        patient: {fracture_probability, fracture}.
+        patient: {fracture_probability, fracture, threshold}: ``threshold`` is the patient decision
+            threshold, the operating point's own (calibrated on validation apart from the levels'),
+            or the user's; files written before it have no such key.
         timings_s: seconds per stage.
         device: what ran the networks ("cpu", "cuda:0", ...).
         warnings: what the reader must know (no cervical spine in view, a cut level, ...).
@@ -72,7 +74,8 @@ class Findings:
     threshold: float | None = None
     operating_point: str | None = None
     vertebrae: list[VertebraFinding] = field(default_factory=lambda: [VertebraFinding(lv) for lv in LEVELS])
-    patient: dict[str, Any] = field(default_factory=lambda: {"fracture_probability": None, "fracture": None})
+    patient: dict[str, Any] = field(
+        default_factory=lambda: {"fracture_probability": None, "fracture": None, "threshold": None})
     timings_s: dict[str, float] = field(default_factory=dict)
     device: str = "cpu"
     warnings: list[str] = field(default_factory=list)

@@ -177,7 +177,7 @@ class Analyzer:
         findings.threshold = round(result.threshold, 6)
         findings.operating_point = result.operating_point
         findings.patient = {"fracture_probability": _round(result.patient_probability),
-                            "fracture": result.patient_fractured}
+                            "fracture": result.patient_fractured, "threshold": round(result.patient_threshold, 6)}
         for i, level in enumerate(LEVELS):
             v = findings.level(level)
             v.fracture_probability, v.fracture = _round(result.probabilities[i]), result.fractured[i]

@@ -50,8 +50,11 @@ def report_html(doc: dict[str, Any], png: bytes | None) -> str:
     timings = ", ".join(f"{html.escape(k)} {v:.1f} s" for k, v in doc["timings_s"].items() if v is not None)
     picture = (f"<img alt='mid-sagittal and coronal slices with the levels and the heat map, and the probabilities' "
                f"src='data:image/png;base64,{base64.b64encode(png).decode()}'>") if png else ""
-    threshold = "" if doc["threshold"] is None else \
-        f" at threshold {doc['threshold']:.3f} ({html.escape(str(doc['operating_point']))} operating point)"
+    point = html.escape(str(doc["operating_point"]))
+    patient_t = patient.get("threshold", doc["threshold"])  # files before the patient's own threshold
+    threshold = "" if patient_t is None else f" at patient threshold {patient_t:.3f} ({point} operating point)"
+    level_t = "" if doc["threshold"] is None else \
+        f"<p class=\"note\">A level is called fractured at probability ≥ {doc['threshold']:.3f} ({point} operating point).</p>"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>SpineFracture report</title><style>{STYLE}</style></head>
 <body><h1>SpineFracture: cervical spine C1–C7</h1>
@@ -64,6 +67,7 @@ fracture: <b>{_cell(patient['fracture'])}</b>{threshold}.</p>
 <table><tr><th>level</th><th>present</th><th>probability</th><th>fracture</th><th>review</th><th>Genant</th>
 <th>anterior mm</th><th>middle mm</th><th>posterior mm</th><th>volume mL</th><th>mean HU</th><th>peak slice</th></tr>
 {''.join(rows)}</table>
+{level_t}
 <p class="note">Heights on each body's mid-sagittal plane; Genant grade from the largest height loss against the
 body's own and its neighbours' heights (C3–C7). Mean HU of the cancellous body, 2.5 mm inside the mask.
 Peak slice: the slice (k index of the input) through the level's most suspicious voxel (the classifier's
