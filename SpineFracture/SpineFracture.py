@@ -206,7 +206,7 @@ class SpineFractureWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                            for task, m in findings.model.items())
         self.ui.modelInfoLabel.text = _("Models — {models}. Research use only.").format(models=models)
         prob = findings.patient.get("fracture_probability")
-        threshold = findings.patient.get("threshold", findings.threshold)  # the patient's own threshold
+        threshold = findings.patient.get("threshold")  # the patient's own (None in older files)
         lines = [] if prob is None else [_("Patient fracture probability {p:.2f}: {d} (patient threshold {t})").format(
             p=prob, d=_("fracture") if findings.patient.get("fracture") else _("no fracture"),
             t="–" if threshold is None else f"{threshold:.2f}")]

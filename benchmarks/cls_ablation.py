@@ -27,6 +27,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from SpineFractureLib.constants import LEVELS
+
 log = logging.getLogger("cls_ablation")
 HERE = Path(__file__).resolve().parent
 #: Row name -> (train-cls flags, what the row switches off). ``base`` is the full model.
@@ -39,7 +41,6 @@ ROWS: dict[str, tuple[list[str], str]] = {
     "no-fracture-input": (["--no-fracture-input"], "fracture-region input channel"),
     "region-weight-0": (["--region-weight", "0"], "dense fracture-region loss"),
 }
-LEVELS = ("C1", "C2", "C3", "C4", "C5", "C6", "C7")
 
 
 def train_command(row: str, a: argparse.Namespace) -> list[str]:

@@ -102,9 +102,10 @@ def _summary(analysis) -> str:
     lines = [f"levels found: {', '.join(v.level for v in present) or 'none'}"]
     if f.patient["fracture_probability"] is not None:
         flagged = [f"{v.level} ({v.fracture_probability:.2f})" for v in present if v.fracture]
+        t = f.patient.get("threshold")
         lines.append(f"patient fracture probability {f.patient['fracture_probability']:.2f}"
-                     f" ({'fracture' if f.patient['fracture'] else 'no fracture'} at patient threshold "
-                     f"{f.patient.get('threshold', f.threshold):.2f}); suspicious levels (level threshold "
+                     f" ({'fracture' if f.patient['fracture'] else 'no fracture'}"
+                     f"{'' if t is None else f' at patient threshold {t:.2f}'}); suspicious levels (level threshold "
                      f"{f.threshold:.2f}): {', '.join(flagged) or 'none'}")
     return "\n".join(lines)
 

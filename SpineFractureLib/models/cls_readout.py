@@ -11,7 +11,7 @@ readout was chosen on validation; these functions are the one place each readout
   1 − ∏(1 − p) over the calibrated level probabilities), each divided by the patient temperature.
   The noisy-OR needs a temperature of its own too: levels of one patient are not independent
   (fractures cluster), so the product overstates the patient's probability; weights files written
-  before it was fitted carry 1.0, which reads them as before;
+  before it was fitted carry 1.0, which reads them as before (to within the 1e-7 clip);
 - heat map (:data:`HEATMAPS`): ``gradcam``, or ``gradcam_x_region``: Grad-CAM times the
   fracture-region head's probability, rescaled to a maximum of 1 per level (Grad-CAM says what
   drove the decision, the region head where in the vertebra the fracture-like evidence lies).
@@ -70,10 +70,6 @@ def patient_probability(source: str, level_logits: np.ndarray, patient_logit: fl
         patient_logit: the patient head's logit.
         level_temperature, patient_temperature: from validation.
     """
-    if source == "noisy_or" and patient_temperature == 1.0:
-        # unclipped: files fitted before the noisy-OR had a temperature read exactly as before
-        probs = 1.0 / (1.0 + np.exp(-np.asarray(level_logits, float) / level_temperature))
-        return float(1.0 - np.prod(1.0 - probs))
     z = patient_raw_logit(source, level_logits, patient_logit, level_temperature)
     return float(1.0 / (1.0 + np.exp(-z / patient_temperature)))
 

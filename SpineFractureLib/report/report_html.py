@@ -51,7 +51,7 @@ def report_html(doc: dict[str, Any], png: bytes | None) -> str:
     picture = (f"<img alt='mid-sagittal and coronal slices with the levels and the heat map, and the probabilities' "
                f"src='data:image/png;base64,{base64.b64encode(png).decode()}'>") if png else ""
     point = html.escape(str(doc["operating_point"]))
-    patient_t = patient.get("threshold", doc["threshold"])  # files before the patient's own threshold
+    patient_t = patient.get("threshold")  # None in files written before it was recorded
     threshold = "" if patient_t is None else f" at patient threshold {patient_t:.3f} ({point} operating point)"
     level_t = "" if doc["threshold"] is None else \
         f"<p class=\"note\">A level is called fractured at probability ≥ {doc['threshold']:.3f} ({point} operating point).</p>"
