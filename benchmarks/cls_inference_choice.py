@@ -47,38 +47,46 @@ from SpineFractureLib.train.readout_choice import (choose_readout, fit_readout, 
 log = logging.getLogger("cls_inference_choice")
 
 
+def case_record(net: torch.nn.Module, inputs: dict, s, device: str | torch.device = "cpu") -> dict | None:
+    """One prepared case's record (None where no level was found): ``case``, ``levels``, ``targets``
+    (present levels), ``targets7`` (C1..C7 truth), plain and mirrored level and patient logits,
+    ``patient`` and, per heat map, whether each fractured level's peak points at its true fracture
+    region (``net`` already on ``device``)."""
+    rois = extract_rois(s.hu, s.predicted, s.fracture_prob.astype(np.float32) / 255.0)
+    RoiInputs(int(inputs.get("windows", 3)), bool(inputs.get("fracture_input", True))).apply(rois.channels)
+    if len(rois.levels) == 0:
+        return None
+    x, lv = torch.from_numpy(rois.channels).to(device), torch.from_numpy(rois.levels).to(device)
+    with torch.no_grad():
+        z, pz, region = net(x, lv, with_region=True)
+        zf, pzf = net(mirrored(x), lv)
+    cam = gradcam_maps(net, x, lv)
+    reg = region_maps(region, tuple(x.shape[2:]))
+    pointing = {}
+    for name in HEATMAPS:
+        peaks = _peaks(readout_heat(name, cam, reg), rois.starts, rois.levels, s.predicted)
+        pointing[name] = {int(v): (_points_at_fracture(s, int(v) + 1, peaks[int(v)])
+                                   if s.fractured[int(v)] == 1 and s.fracture_truth is not None else None)
+                          for v in rois.levels}
+    return {"case": s.case_id, "levels": rois.levels.tolist(), "targets": s.fractured[rois.levels].tolist(),
+            "targets7": s.fractured.tolist(), "level_logits": z.float().cpu().numpy(),
+            "level_logits_flip": zf.float().cpu().numpy(), "patient_logit": float(pz), "patient_logit_flip": float(pzf),
+            "patient": int((s.fractured == 1).any()), "pointing": pointing}
+
+
 def raw_outputs(model: str, first: int, count: int, cache: str) -> list[dict]:
     """Per case, the records of ``train.classification.predict_logits`` (plain and mirrored logits)
     plus ``targets7`` (C1..C7 truth) and, per heat map, whether each fractured level's peak points
-    at its true fracture region."""
+    at its true fracture region (:func:`case_record`)."""
     loaded = load_classifier(model)
-    net = loaded.network
     store = ClsCache(phantom_loaders(range(first, first + count), None), cache, lambda: Segmenter("default", "cpu"),
                      tag=segmenter_tag("default"))
     cases = []
     for i in range(len(store)):
-        s = store[i]
-        rois = extract_rois(s.hu, s.predicted, s.fracture_prob.astype(np.float32) / 255.0)
-        RoiInputs(int(loaded.inputs.get("windows", 3)), bool(loaded.inputs.get("fracture_input", True))).apply(rois.channels)
-        if len(rois.levels) == 0:
-            continue
-        x, lv = torch.from_numpy(rois.channels), torch.from_numpy(rois.levels)
-        with torch.no_grad():
-            z, pz, region = net(x, lv, with_region=True)
-            zf, pzf = net(mirrored(x), lv)
-        cam = gradcam_maps(net, x, lv)
-        reg = region_maps(region, tuple(x.shape[2:]))
-        pointing = {}
-        for name in HEATMAPS:
-            peaks = _peaks(readout_heat(name, cam, reg), rois.starts, rois.levels, s.predicted)
-            pointing[name] = {int(v): (_points_at_fracture(s, int(v) + 1, peaks[int(v)])
-                                       if s.fractured[int(v)] == 1 and s.fracture_truth is not None else None)
-                              for v in rois.levels}
-        cases.append({"case": s.case_id, "levels": rois.levels.tolist(), "targets": s.fractured[rois.levels].tolist(),
-                      "targets7": s.fractured.tolist(), "level_logits": z.numpy(), "level_logits_flip": zf.numpy(),
-                      "patient_logit": float(pz), "patient_logit_flip": float(pzf),
-                      "patient": int((s.fractured == 1).any()), "pointing": pointing})
-        log.info("%s done (%d/%d)", s.case_id, i + 1, len(store))
+        record = case_record(loaded.network, loaded.inputs, store[i])
+        if record is not None:
+            cases.append(record)
+        log.info("%s done (%d/%d)", store.loaders[i][0], i + 1, len(store))
     return cases
 
 

@@ -1,0 +1,120 @@
+"""Generate phantoms and record the classifier's raw outputs on them in many processes, for a
+machine with many cores (and a GPU): the files ``cls_inference_choice.py --keep-raw`` reads.
+
+Each worker generates its share of the seeds, segments them, runs the classifier (plain, mirrored,
+Grad-CAM) on ``--device`` and appends one JSON line per case to ``OUT/parts/part-<k>.jsonl``. Workers
+take no new case after ``--deadline`` seconds, so a run on a borrowed machine ends in time with
+what it has. The parent then writes, per seed range, ``OUT/raw-<weights sha256[:12]>-<first>-<n>.json``
+for the longest run of consecutive seeds from ``first`` that finished (the seeds are interleaved
+over the workers, so that run is nearly all that finished).
+
+    python benchmarks/cls_raw_parallel.py --out RAW --seeds 810192 768 --seeds 900384 384 \
+        [--workers 15] [--device cuda] [--deadline 480] [--model default] [--cache CACHE]
+
+On CUDA, TF32 is switched off so that the segmentation and the classifier compute in float32 as
+on a CPU. The shipped weights are trained on synthetic phantoms; these cases are phantoms too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("cls_raw_parallel")
+
+
+def _worker(args: tuple[int, list[int], str, str, str | None, float, str]) -> int:
+    import torch
+
+    from cls_inference_choice import case_record
+    from SpineFractureLib.data.cls_cases import ClsCache
+    from SpineFractureLib.data.phantom_loaders import phantom_loaders
+    from SpineFractureLib.models.classifier_weights import load_classifier
+    from SpineFractureLib.models.registry import segmenter_tag
+    from SpineFractureLib.pipeline.segment import Segmenter
+
+    k, seeds, model, device, cache, stop_at, out = args
+    torch.set_num_threads(1)  # one core per worker: the workers are the parallelism
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    loaded = load_classifier(model)
+    net = loaded.network.to(device)
+    store = ClsCache(phantom_loaders(seeds), cache, lambda: Segmenter("default", device), tag=segmenter_tag("default"))
+    done = 0
+    with open(Path(out) / "parts" / f"part-{k}.jsonl", "a") as f:
+        for i, seed in enumerate(seeds):
+            if time.time() > stop_at:
+                break
+            record = case_record(net, loaded.inputs, store[i], device)
+            f.write(json.dumps({"seed": seed, "record": record}, default=lambda a: np.asarray(a).tolist()) + "\n")
+            f.flush()
+            done += 1
+    return done
+
+
+def interleave(ranges: list[tuple[int, int]]) -> list[int]:
+    """Seeds of all ranges, round-robin (so every range advances at the same pace)."""
+    out: list[int] = []
+    for i in range(max(count for _, count in ranges)):
+        out += [first + i for first, count in ranges if i < count]
+    return out
+
+
+def merge(out: Path, ranges: list[tuple[int, int]], sha12: str) -> dict[str, list[int]]:
+    """Write ``raw-<sha12>-<first>-<n>.json`` per range (the longest finished run from ``first``);
+    returns per range the seeds finished and the ``n`` written."""
+    finished: dict[int, dict | None] = {}
+    for part in sorted((out / "parts").glob("part-*.jsonl")):
+        for line in part.read_text().splitlines():
+            if line.strip():
+                row = json.loads(line)
+                finished[int(row["seed"])] = row["record"]
+    summary = {}
+    for first, count in ranges:
+        n = 0
+        while n < count and first + n in finished:
+            n += 1
+        cases = [finished[s] for s in range(first, first + n) if finished[s] is not None]
+        if n:
+            (out / f"raw-{sha12}-{first}-{n}.json").write_text(json.dumps(cases))
+        summary[f"{first}+{count}"] = [n, len(cases), sum(first <= s < first + count for s in finished)]
+        log.info("seeds %d..: %d consecutive finished (%d with levels), %d finished in all", first, n, len(cases),
+                 summary[f"{first}+{count}"][2])
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--seeds", nargs=2, type=int, action="append", required=True, metavar=("FIRST", "COUNT"))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--deadline", type=float, default=1e9, help="seconds after which no worker starts a case")
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--cache", help="keep the prepared cases here too (train-cls / evaluate cache)")
+    a = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    from SpineFractureLib.models.classifier_weights import load_classifier
+
+    sha12 = load_classifier(a.model).info.sha256[:12]
+    (a.out / "parts").mkdir(parents=True, exist_ok=True)
+    ranges = [tuple(r) for r in a.seeds]
+    seeds = interleave(ranges)
+    t0 = time.time()
+    jobs = [(k, seeds[k::a.workers], a.model, a.device, a.cache, t0 + a.deadline, str(a.out)) for k in range(a.workers)]
+    # spawn, not fork: each worker opens its own CUDA context
+    with ProcessPoolExecutor(a.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        done = sum(pool.map(_worker, jobs))
+    log.info("%d cases in %.0f s with %d workers on %s", done, time.time() - t0, a.workers, a.device)
+    print(json.dumps(merge(a.out, ranges, sha12)))
+
+
+if __name__ == "__main__":
+    main()
