@@ -21,6 +21,7 @@ import argparse
 import json
 import logging
 import multiprocessing
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -41,6 +42,8 @@ def _worker(args: tuple[int, list[int], str, str, str | None, float, str]) -> in
     from SpineFractureLib.pipeline.segment import Segmenter
 
     k, seeds, model, device, cache, stop_at, out = args
+    if hasattr(os, "sched_setaffinity"):  # a launcher may pin the job to one core; the workers need all
+        os.sched_setaffinity(0, range(os.cpu_count() or 1))
     torch.set_num_threads(1)  # one core per worker: the workers are the parallelism
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
