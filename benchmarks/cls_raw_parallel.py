@@ -1,12 +1,13 @@
 """Generate phantoms and record the classifier's raw outputs on them in many processes, for a
 machine with many cores (and a GPU): the files ``cls_inference_choice.py --keep-raw`` reads.
 
-Each worker generates its share of the seeds, segments them, runs the classifier (plain, mirrored,
-Grad-CAM) on ``--device`` and appends one JSON line per case to ``OUT/parts/part-<k>.jsonl``. Workers
-take no new case after ``--deadline`` seconds, so a run on a borrowed machine ends in time with
-what it has. The parent then writes, per seed range, ``OUT/raw-<weights sha256[:12]>-<first>-<n>.json``
-for the longest run of consecutive seeds from ``first`` that finished (the seeds are interleaved
-over the workers, so that run is nearly all that finished).
+Workers take the seeds one at a time from a shared queue: each generates the phantom, segments it,
+runs the classifier (plain, mirrored, Grad-CAM) on ``--device``; the parent appends one JSON line per
+case to ``OUT/parts/part-0.jsonl``. No case starts after ``--deadline`` seconds, so a run on a
+borrowed machine ends in time with what it has. The parent then writes, per seed range,
+``OUT/raw-<weights sha256[:12]>-<first>-<n>.json`` for the longest run of consecutive seeds from
+``first`` that finished (the queue keeps the seeds in order, so that run is nearly all that
+finished; a first version gave each worker a fixed share and kept only 503 of 646 cases).
 
     python benchmarks/cls_raw_parallel.py --out RAW --seeds 810192 768 --seeds 900384 384 \
         [--workers 15] [--device cuda] [--deadline 480] [--model default] [--cache CACHE]
@@ -31,35 +32,45 @@ import numpy as np
 log = logging.getLogger("cls_raw_parallel")
 
 
-def _worker(args: tuple[int, list[int], str, str, str | None, float, str]) -> int:
+_STATE: dict = {}
+
+
+def _init_worker(model: str, device: str, cache: str | None, stop_at: float) -> None:
+    """Load the classifier and (on first need) the segmenter once per worker process."""
     import torch
 
-    from cls_inference_choice import case_record
-    from SpineFractureLib.data.cls_cases import ClsCache
-    from SpineFractureLib.data.phantom_loaders import phantom_loaders
     from SpineFractureLib.models.classifier_weights import load_classifier
-    from SpineFractureLib.models.registry import segmenter_tag
     from SpineFractureLib.pipeline.segment import Segmenter
 
-    k, seeds, model, device, cache, stop_at, out = args
     if hasattr(os, "sched_setaffinity"):  # a launcher may pin the job to one core; the workers need all
         os.sched_setaffinity(0, range(os.cpu_count() or 1))
     torch.set_num_threads(1)  # one core per worker: the workers are the parallelism
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
     loaded = load_classifier(model)
-    net = loaded.network.to(device)
-    store = ClsCache(phantom_loaders(seeds), cache, lambda: Segmenter("default", device), tag=segmenter_tag("default"))
-    done = 0
-    with open(Path(out) / "parts" / f"part-{k}.jsonl", "a") as f:
-        for i, seed in enumerate(seeds):
-            if time.time() > stop_at:
-                break
-            record = case_record(net, loaded.inputs, store[i], device)
-            f.write(json.dumps({"seed": seed, "record": record}, default=lambda a: np.asarray(a).tolist()) + "\n")
-            f.flush()
-            done += 1
-    return done
+    _STATE.update(loaded=loaded, net=loaded.network.to(device), device=device, cache=cache, stop_at=stop_at,
+                  new_segmenter=lambda: Segmenter("default", device))
+
+
+def _segmenter():
+    """The worker's one segmenter, built on first need (not at all where every case is cached)."""
+    if "segmenter" not in _STATE:
+        _STATE["segmenter"] = _STATE["new_segmenter"]()
+    return _STATE["segmenter"]
+
+
+def _case(seed: int) -> tuple[int, str | None]:
+    """One seed's record as a JSON line (None past the deadline: the seed is left undone)."""
+    from cls_inference_choice import case_record
+    from SpineFractureLib.data.cls_cases import ClsCache
+    from SpineFractureLib.data.phantom_loaders import phantom_loaders
+    from SpineFractureLib.models.registry import segmenter_tag
+
+    if time.time() > _STATE["stop_at"]:
+        return seed, None
+    store = ClsCache(phantom_loaders([seed]), _STATE["cache"], _segmenter, tag=segmenter_tag("default"))
+    record = case_record(_STATE["net"], _STATE["loaded"].inputs, store[0], _STATE["device"])
+    return seed, json.dumps({"seed": seed, "record": record}, default=lambda a: np.asarray(a).tolist())
 
 
 def interleave(ranges: list[tuple[int, int]]) -> list[int]:
@@ -111,10 +122,18 @@ def main() -> None:
     ranges = [tuple(r) for r in a.seeds]
     seeds = interleave(ranges)
     t0 = time.time()
-    jobs = [(k, seeds[k::a.workers], a.model, a.device, a.cache, t0 + a.deadline, str(a.out)) for k in range(a.workers)]
-    # spawn, not fork: each worker opens its own CUDA context
-    with ProcessPoolExecutor(a.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        done = sum(pool.map(_worker, jobs))
+    done = 0
+    # One task per seed from a shared queue (chunksize 1), so seeds finish nearly in order and the
+    # consecutive run written below holds nearly every finished case. spawn, not fork: each
+    # worker opens its own CUDA context.
+    with ProcessPoolExecutor(a.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                             initargs=(a.model, a.device, a.cache, t0 + a.deadline)) as pool, \
+            open(a.out / "parts" / "part-0.jsonl", "a") as f:
+        for seed, line in pool.map(_case, seeds, chunksize=1):
+            if line is not None:
+                f.write(line + "\n")
+                f.flush()
+                done += 1
     log.info("%d cases in %.0f s with %d workers on %s", done, time.time() - t0, a.workers, a.device)
     print(json.dumps(merge(a.out, ranges, sha12)))
 
