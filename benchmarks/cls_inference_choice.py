@@ -13,7 +13,8 @@ The mirror and the patient source are chosen as ``train-cls`` chooses them
 (``train.readout_choice.choose_readout``), the heat map by validation pointing rate; the test
 seeds are then measured once with the choice, and with today's readout.
 
-    python benchmarks/cls_inference_choice.py --cache CACHE [--val 810000 48] [--test 900000 48] [--write-weights OUT.pt --version V [--name N]]
+    python benchmarks/cls_inference_choice.py --cache CACHE [--val 810000 48 [--val F N ...]] [--test 900000 48 ...]
+        [--keep-raw DIR] [--write-weights OUT.pt --version V [--name N]]
 
 Prints one JSON object: per option its validation macro / patient AUC, ECE, RSNA log loss and
 pointing rate, the chosen options, and the test figures of the chosen and of today's inference.
@@ -32,7 +33,8 @@ import torch
 from SpineFractureLib.constants import LEVELS, N_LEVELS
 from SpineFractureLib.data.cls_cases import ClsCache
 from SpineFractureLib.data.phantom_loaders import phantom_loaders
-from SpineFractureLib.metrics.classification import expected_calibration_error, roc_auc, rsna_weighted_log_loss
+from SpineFractureLib.metrics.classification import (ece_if_calibrated, expected_calibration_error, roc_auc,
+                                                     rsna_weighted_log_loss)
 from SpineFractureLib.models.classifier_weights import CLASSIFIER_FORMAT, Calibration, load_classifier, save_classifier
 from SpineFractureLib.models.cls_readout import HEATMAPS, PATIENT_SOURCES, mirrored, readout_heat
 from SpineFractureLib.models.gradcam import gradcam_maps
@@ -126,6 +128,7 @@ def metrics(cases: list[dict], cal: Calibration, heat: str) -> dict:
             "pooled_auc": round(roc_auc(ly, lp), 4), "patient_auc": round(roc_auc(py, pp), 4),
             "ece_level": round(expected_calibration_error(ly, lp), 4),
             "ece_patient": round(expected_calibration_error(py, pp), 4),
+            "ece_if_calibrated": {"level": _floor(ly, lp), "patient": _floor(py, pp)},
             "rsna_log_loss": round(rsna_weighted_log_loss(full, np.array([c["targets7"] for c in cases]), pp, py), 4),
             "pointing": round(float(np.mean(hits)), 4) if hits else None, "true_positives": len(hits),
             "readout": {"flip_average": cal.flip_average, "patient_source": cal.patient_source, "heatmap": heat,
@@ -133,12 +136,20 @@ def metrics(cases: list[dict], cal: Calibration, heat: str) -> dict:
                         "balanced_threshold": balanced}}
 
 
+def _floor(y: np.ndarray, p: np.ndarray) -> dict:
+    """The ECE a calibrated model would show on these cases, and the p-value of the measured one."""
+    floor = ece_if_calibrated(y, p)
+    return {"expected": round(floor["expected"], 4), "p_value": round(floor["p_value"], 3)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", required=True)
     parser.add_argument("--model", default="default")
-    parser.add_argument("--val", nargs=2, type=int, default=(810000, 48))
-    parser.add_argument("--test", nargs=2, type=int, default=(900000, 48))
+    parser.add_argument("--val", nargs=2, type=int, action="append", metavar=("FIRST", "COUNT"),
+                        help="validation seeds (repeat for several ranges; default 810000 48)")
+    parser.add_argument("--test", nargs=2, type=int, action="append", metavar=("FIRST", "COUNT"),
+                        help="test seeds (repeat for several ranges; default 900000 48)")
     parser.add_argument("--write-weights", metavar="OUT.pt",
                         help="write the model's network with the chosen readout and calibration here")
     parser.add_argument("--version", help="version recorded in --write-weights (required with it)")
@@ -150,8 +161,9 @@ def main() -> None:
         parser.error("--write-weights needs --version (the version the new weights will carry)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(2)
-    val = cached_raw_outputs(a.model, *a.val, a.cache, a.keep_raw)
-    info = {"source": f"phantoms seeds {a.val[0]}..{a.val[0] + a.val[1] - 1}", "cases": len(val)}
+    a.val, a.test = a.val or [(810000, 48)], a.test or [(900000, 48)]
+    val = [c for first, count in a.val for c in cached_raw_outputs(a.model, first, count, a.cache, a.keep_raw)]
+    info = {"source": "phantoms seeds " + ", ".join(f"{f}..{f + n - 1}" for f, n in a.val), "cases": len(val)}
     chosen = choose_readout(val, info)  # mirror and patient source, by validation AUC
     table = {f"flip={f} patient={p} heat={h}": metrics(val, fit_readout(val, f, p, info), h)
              for f in (False, True) for p in PATIENT_SOURCES for h in HEATMAPS}
@@ -165,13 +177,13 @@ def main() -> None:
                                  name=a.name or loaded.info.name, version=a.version, trained_on=loaded.info.trained_on,
                                  extra_meta=kept | {"readout_chosen_from": f"{loaded.info.name} {loaded.info.version}"})
         log.info("wrote %s (sha256 %s)", a.write_weights, digest)
-    test = cached_raw_outputs(a.model, *a.test, a.cache, a.keep_raw)
+    test = [c for first, count in a.test for c in cached_raw_outputs(a.model, first, count, a.cache, a.keep_raw)]
     print(json.dumps({"validation": table, "validation_choice": chosen.validation["readout_choice"],
                       "chosen_on_validation": {"flip_average": chosen.flip_average,
                                                "patient_source": chosen.patient_source, "heatmap": heat},
                       "test_chosen": metrics(test, chosen, heat),
                       "test_today": metrics(test, fit_readout(val, False, "head", info), "gradcam"),
-                      "val_seeds": list(a.val), "test_seeds": list(a.test)}, indent=1))
+                      "val_seeds": a.val, "test_seeds": a.test}, indent=1))
 
 
 if __name__ == "__main__":
