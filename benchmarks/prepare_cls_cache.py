@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -28,6 +29,7 @@ def _prepare(args: tuple[str, list[int], str, dict]) -> int:
 
     cache, seeds, segmentation, phantom = args
     torch.set_num_threads(1)  # one core per worker: the workers are the parallelism
+    os.environ["SPINEFRACTURE_PHANTOM_THREADS"] = "1"  # likewise for the phantom generator
     store = ClsCache(phantom_loaders(seeds, phantom or None), cache, lambda: Segmenter(segmentation, "cpu"),
                      tag=segmenter_tag(segmentation))
     for i in range(len(store)):

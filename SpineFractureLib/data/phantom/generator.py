@@ -18,6 +18,7 @@ from . import dental, fov, fractures, mesh_anatomy, mesh_fractures, realism, tex
 from .builders import build_objects
 from .layout import lay_out_column, sample_pose
 from .render import BoneHU, Canvas
+from .threads import phantom_threads
 from .tissues import sample_soft_tissue, soft_tissue_hu
 from .truth import level_truth
 from .trunk_bones import aorta, neck_arteries, trunk_bones
@@ -154,11 +155,12 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
         breaks = {lv: mesh_fractures.fit_fracture(f, column.shapes[lv]) for lv, f in breaks.items()}
 
     canvas = Canvas(grid, pose, translation)
+    threads = phantom_threads()
     if in_trunk:
         canvas.fill_soft_tissue(lambda x, y, z: paint_trunk(soft_tissue_hu(x, y, z, column, tissue), x, y, z,
-                                                            column, tissue, trunk))
+                                                            column, tissue, trunk), threads)
     else:
-        canvas.fill_soft_tissue(lambda x, y, z: soft_tissue_hu(x, y, z, column, tissue))
+        canvas.fill_soft_tissue(lambda x, y, z: soft_tissue_hu(x, y, z, column, tissue), threads)
     objects = build_objects(column, breaks, disc_hu, config.anatomy)
     if in_trunk:
         objects += trunk_bones(column, tissue, trunk) + aorta(column, trunk, tissue)
@@ -168,32 +170,32 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
     # A fifth stream (the first four are the same children of the seed with or without it).
     mottle = (texture.sample_texture(np.random.default_rng(np.random.SeedSequence(seed).spawn(5)[4]))
               if config.texture else None)
+    hus = []
     for obj in objects:
         level_jitter = float(rng.normal(0.0, 12.0))  # drawn for every bone: independent of fractures
-        canvas.draw(obj, BoneHU(bone_hu.cortical, bone_hu.cancellous + level_jitter, bone_hu.cortex_mm), mottle)
+        hus.append(BoneHU(bone_hu.cortical, bone_hu.cancellous + level_jitter, bone_hu.cortex_mm))
         if 1 <= obj.label <= len(LEVELS):
             cancellous[LEVELS[obj.label - 1]] = bone_hu.cancellous + level_jitter
+    canvas.draw_all(objects, hus, mottle, threads)
     teeth = config.fov in DENTAL_FOVS if config.teeth is None else config.teeth
     dentition = dental.sample_dentition(rng_trunk) if teeth else None
     metal = None
     if dentition is not None:
         tooth_bones, metal_work = dental.dental_objects(column, dentition)
-        for obj in tooth_bones:
-            canvas.draw(obj, dental.TOOTH_HU)
-        for obj in metal_work:
-            canvas.draw(obj, dental.METAL_HU)
+        canvas.draw_all(tooth_bones + metal_work, [dental.TOOTH_HU] * len(tooth_bones)
+                        + [dental.METAL_HU] * len(metal_work), threads=threads)
         metal = canvas.hu >= dental.METAL_THRESHOLD_HU
     labels = canvas.labels
     for lv in LEVELS:  # a level whose centre is outside the field of view counts as absent
         if lv not in present:
             labels[labels == LEVELS.index(lv) + 1] = 0
 
-    hu = realism.blur(canvas.hu, grid.spacing, config.psf_fwhm_mm)
+    hu = realism.blur(canvas.hu, grid.spacing, config.psf_fwhm_mm, threads)
     if metal is not None and metal.any():
         dental.add_metal_streaks(hu, rng_trunk, metal, grid.spacing, float(rng_trunk.uniform(300.0, 900.0)))
     if rng_scanner.random() < config.streak_probability:
         realism.add_streaks(hu, rng_scanner, canvas.is_bone, n_slices=int(rng_scanner.integers(3, 12)))
-    realism.add_noise(hu, rng_scanner, noise_hu)
+    realism.add_noise(hu, rng_scanner, noise_hu, threads)
     np.clip(hu, HU_AIR, HU_MAX, out=hu)
 
     ct = grid.with_array(hu, series_description="SpineFracture phantom", source=f"phantom seed {seed}")

@@ -3,13 +3,14 @@ disc only inside its own bounding box (which keeps a 256×256×200 phantom withi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ...volume import CTVolume
 from .fractures import Rendered
+from .threads import ordered_map
 from .texture import TrabecularTexture
 
 Array = np.ndarray
@@ -29,6 +30,16 @@ class BoneObject:
     hi: Array
     evaluate: Callable[[Array, Array, Array], Rendered]
     fill_hu: float | None = None  # soft fill (discs, brain): drawn only where no bone is
+
+
+@dataclass
+class Shaped:
+    """One bone evaluated on its box: what :meth:`Canvas.draw` paints (see :meth:`Canvas.shape`)."""
+
+    box: tuple[slice, slice, slice]
+    rendered: Rendered
+    inside: Array  # bool, the bone (r.bone <= 0)
+    mottle: Array | None  # texture HU at the inside voxels, or None
 
 
 @dataclass(frozen=True)
@@ -81,33 +92,54 @@ class Canvas:
             return None
         return slice(lo[2], hi[2]), slice(lo[1], hi[1]), slice(lo[0], hi[0])
 
-    def fill_soft_tissue(self, tissue: Callable[[Array, Array, Array], Array]) -> None:
-        """Fill ``hu`` slab by slab with ``tissue(x, y, z)`` of anatomical coordinates."""
+    def fill_soft_tissue(self, tissue: Callable[[Array, Array, Array], Array], threads: int = 1) -> None:
+        """Fill ``hu`` slab by slab with ``tissue(x, y, z)`` of anatomical coordinates.
+
+        ``threads``: slabs computed at once (each writes only its own slices: the same bytes).
+        """
         nz, ny, nx = self.hu.shape
-        for k0 in range(0, nz, SLAB):
+
+        def fill(k0: int) -> None:
             box = (slice(k0, min(k0 + SLAB, nz)), slice(0, ny), slice(0, nx))
             x, y, z = self.coordinates(np.eye(3), np.zeros(3), box)
             self.hu[box] = tissue(*np.broadcast_arrays(x, y, z))
 
-    def draw(self, obj: BoneObject, hu: BoneHU, texture: TrabecularTexture | None = None) -> None:
-        """Draw one bone, or a soft fill where no bone has been drawn yet.
+        for _ in ordered_map(fill, range(0, nz, SLAB), threads):
+            pass
 
-        ``texture``: added to the cancellous HU, in the bone's own frame (None: flat cancellous bone).
-        """
+    def shape(self, obj: BoneObject, texture: TrabecularTexture | None = None) -> Shaped | None:
+        """The part of drawing ``obj`` that reads nothing drawn so far (so bones can be shaped in
+        parallel and painted in order): its box, shape and texture. None where it is off the grid."""
         box = self.box_of(obj)
         if box is None:
-            return
+            return None
         u, v, w = np.broadcast_arrays(*self.coordinates(obj.frame_rotation, obj.frame_centre, box))
         r = obj.evaluate(u, v, w)
         inside = r.bone <= 0
+        mottle = None
+        if texture is not None and obj.fill_hu is None:
+            mottle = texture.hu(u[inside], v[inside], w[inside], obj.name)
+        return Shaped(box, r, inside, mottle)
+
+    def draw(self, obj: BoneObject, hu: BoneHU, texture: TrabecularTexture | None = None,
+             shaped: Shaped | None = None) -> None:
+        """Draw one bone, or a soft fill where no bone has been drawn yet.
+
+        ``texture``: added to the cancellous HU, in the bone's own frame (None: flat cancellous bone).
+        ``shaped``: :meth:`shape` of ``obj`` with the same ``texture``, computed already (None: here).
+        """
+        shaped = shaped or self.shape(obj, texture)
+        if shaped is None:
+            return
+        box, r, inside = shaped.box, shaped.rendered, shaped.inside
         target = self.hu[box]
         if obj.fill_hu is not None:  # never over bone, nor over a vertebra's fracture gap
             target[inside & ~self.is_bone[box] & (self.labels[box] == 0)] = obj.fill_hu
             return
         cortical = inside & (r.shell > -hu.cortex_mm)
         target[inside] = hu.cancellous + 120.0 * r.impaction[inside]
-        if texture is not None:
-            target[inside] += texture.hu(u[inside], v[inside], w[inside], obj.name)
+        if shaped.mottle is not None:
+            target[inside] += shaped.mottle
         target[cortical] = hu.cortical
         if obj.label:
             gap = r.labelled & ~inside
@@ -115,3 +147,12 @@ class Canvas:
             self.labels[box][r.labelled] = obj.label
             self.fracture[box][r.region] = 1
         self.is_bone[box] |= inside
+
+    def draw_all(self, objects: Sequence[BoneObject], hus: Sequence[BoneHU],
+                 texture: TrabecularTexture | None = None, threads: int = 1) -> None:
+        """Draw ``objects`` in order (later ones over earlier ones), shaping up to ``threads`` ahead
+        in parallel; the arrays are the same, byte for byte, as drawing them one by one."""
+        shaped = ordered_map(lambda obj: self.shape(obj, texture), objects, threads)
+        for obj, hu, sh in zip(objects, hus, shaped):
+            if sh is not None:
+                self.draw(obj, hu, texture, sh)
