@@ -74,3 +74,17 @@ def test_same_seed_same_bytes_for_a_trunk_phantom():
     b = make_phantom(5, PhantomConfig(fov="abdomen", contrast="venous", **COARSE))
     assert a.ct.array.tobytes() == b.ct.array.tobytes() and a.labels.array.tobytes() == b.labels.array.tobytes()
     assert a.truth == b.truth
+
+
+def test_trunk_ellipsoid_equals_evaluating_every_point():
+    from SpineFractureLib.data.phantom.trunk_tissue import _ellipsoid
+
+    rng = np.random.default_rng(3)
+    x, y, z = (rng.uniform(-200, 200, 20000).astype(np.float32) for _ in range(3))
+    hw = rng.uniform(100, 150, x.shape)  # per-point axes, as the trunk's outline gives
+    for centre, axes in [((0.15 * hw, -30.0, 12.5), (0.36 * hw, 80.0, 58.0)), ((10.0, 0.0, -40.0), (28.0, 24.0, 55.0)),
+                         ((0.0, 0.0, 500.0), (20.0, 20.0, 20.0))]:
+        brute = (((x - centre[0]) / axes[0]) ** 2 + ((y - centre[1]) / axes[1]) ** 2
+                 + ((z - centre[2]) / axes[2]) ** 2) <= 1.0
+        assert np.array_equal(_ellipsoid(x, y, z, centre, axes), brute)
+    assert _ellipsoid(x, y, z, (10.0, 0.0, -40.0), (28.0, 24.0, 55.0)).any()
