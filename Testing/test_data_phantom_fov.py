@@ -87,4 +87,5 @@ def test_trunk_ellipsoid_equals_evaluating_every_point():
         brute = (((x - centre[0]) / axes[0]) ** 2 + ((y - centre[1]) / axes[1]) ** 2
                  + ((z - centre[2]) / axes[2]) ** 2) <= 1.0
         assert np.array_equal(_ellipsoid(x, y, z, centre, axes), brute)
+        assert np.array_equal(_ellipsoid(x, y, z, centre, axes, (float(z.min()), float(z.max()))), brute)
     assert _ellipsoid(x, y, z, (10.0, 0.0, -40.0), (28.0, 24.0, 55.0)).any()

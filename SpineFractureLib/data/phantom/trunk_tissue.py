@@ -78,15 +78,20 @@ def diaphragm_z(col: Column, x: Array, dy: Array) -> Array:
     return top - 0.003 * x ** 2 - 0.0015 * dy ** 2 + 10.0 * (x < 0)
 
 
-def _ellipsoid(x, y, z, centre, axes) -> Array:
+def _ellipsoid(x, y, z, centre, axes, z_span: tuple[float, float] | None = None) -> Array:
     """Inside an axis-aligned ellipsoid (points as 1-D arrays; x and y centre and axes may be arrays
     of their shape, the z centre and axis are numbers).
 
     Only points within the z extent (and 0.1 % more) are evaluated: outside it the z term alone
     exceeds 1, so the answer is the same as evaluating everywhere, at a fraction of the cost.
+    ``z_span``: (lowest, highest) of ``z``, known to the caller: an ellipsoid wholly outside it is
+    not looked at point by point.
     """
-    near = np.abs(z - centre[2]) <= abs(axes[2]) * 1.001
     inside = np.zeros(np.shape(z), bool)
+    reach = abs(axes[2]) * 1.001
+    if z_span is not None and (z_span[1] < centre[2] - reach or z_span[0] > centre[2] + reach):
+        return inside
+    near = np.abs(z - centre[2]) <= reach
     if not near.any():
         return inside
     cx, cy, ax, ay = (np.asarray(v)[near] if np.ndim(v) else v for v in (centre[0], centre[1], axes[0], axes[1]))
@@ -112,6 +117,7 @@ def paint_trunk(hu: Array, x: Array, y: Array, z: Array, col: Column, tissue: So
     if not sel.any():
         return hu
     xs, ys, zs = x[sel], y[sel], z[sel]
+    span = (float(zs.min()), float(zs.max()))
     y_sp = col.body_y(zs)
     hw, hd, cy = outline(col, tissue, trunk, zs)
     r = np.sqrt((xs / hw) ** 2 + ((ys - cy) / hd) ** 2)
@@ -135,9 +141,9 @@ def paint_trunk(hu: Array, x: Array, y: Array, z: Array, col: Column, tissue: So
         out[lung & thorax & (np.abs(xs - 0.1 * hw_in) > 22.0)] = trunk.lung_hu
     z_t8 = col.frames["T8"].centre[2]
     heart_c = (0.15 * hw_in, cy - 0.2 * hd_in, z_t8 - 5.0)
-    heart = _ellipsoid(xs, ys, zs, heart_c, (0.36 * hw_in, 0.45 * hd_in, 58.0)) & thorax
+    heart = _ellipsoid(xs, ys, zs, heart_c, (0.36 * hw_in, 0.45 * hd_in, 58.0), span) & thorax
     out[heart] = organ["myocardium"]
-    out[heart & _ellipsoid(xs, ys, zs, heart_c, (0.25 * hw_in, 0.32 * hd_in, 42.0))] = organ["blood"]
+    out[heart & _ellipsoid(xs, ys, zs, heart_c, (0.25 * hw_in, 0.32 * hd_in, 42.0), span)] = organ["blood"]
     # Trachea down to the carina (about T5), where the neck's airway continues
     airway_y = y_sp - 20.0 - tissue.airway_radius
     trachea = ((xs / (1.2 * tissue.airway_radius)) ** 2 + ((ys - airway_y) / tissue.airway_radius) ** 2) <= 1.0
@@ -148,20 +154,20 @@ def paint_trunk(hu: Array, x: Array, y: Array, z: Array, col: Column, tissue: So
     solid = np.zeros(xs.shape, bool)
     for name, centre, axes in (("liver", (-0.35 * hw_in, 0.05 * hd_in, dome - 60.0), (0.58 * hw_in, 0.85 * hd_in, 80.0)),
                                ("spleen", (0.6 * hw_in, 0.35 * hd_in, dome - 45.0), (0.22 * hw_in, 0.32 * hd_in, 50.0))):
-        m = _ellipsoid(xs, dy, zs, centre, axes) & abdomen
+        m = _ellipsoid(xs, dy, zs, centre, axes, span) & abdomen
         out[m] = organ[name]
         solid |= m
     z_l1 = col.frames["L1"].centre[2]
     for side in (-1.0, 1.0):
         centre = (side * (0.3 * hw_in + 10.0), 0.0, z_l1 - (15.0 if side < 0 else 0.0))
         near = abdomen | ((r <= 1.0) & (ys < y_sp + 30.0))
-        fat = _ellipsoid(xs, ys - y_sp, zs, centre, (40.0, 34.0, 70.0)) & near & ~solid
+        fat = _ellipsoid(xs, ys - y_sp, zs, centre, (40.0, 34.0, 70.0), span) & near & ~solid
         out[fat] = tissue.fat_hu
-        kidney = _ellipsoid(xs, ys - y_sp, zs, centre, (28.0, 24.0, 55.0)) & near
+        kidney = _ellipsoid(xs, ys - y_sp, zs, centre, (28.0, 24.0, 55.0), span) & near
         out[kidney] = organ["kidney"]
         solid |= kidney
     for gx, gy, gz, gr in trunk.gas:
-        out[_ellipsoid(xs, dy, zs, (gx * hw_in, gy * hd_in, dome - gz), (gr, gr, gr)) & abdomen & ~solid] = -950.0
+        out[_ellipsoid(xs, dy, zs, (gx * hw_in, gy * hd_in, dome - gz), (gr, gr, gr), span) & abdomen & ~solid] = -950.0
     hu[sel] = out
     return hu
 
