@@ -136,9 +136,11 @@ def metrics(cases: list[dict], cal: Calibration, heat: str) -> dict:
                         "balanced_threshold": balanced}}
 
 
-def _floor(y: np.ndarray, p: np.ndarray) -> dict:
+def _floor(y: np.ndarray, p: np.ndarray) -> dict | None:
     """The ECE a calibrated model would show on these cases, and the p-value of the measured one."""
     floor = ece_if_calibrated(y, p)
+    if floor is None:
+        return None
     return {"expected": round(floor["expected"], 4), "p_value": round(floor["p_value"], 3)}
 
 

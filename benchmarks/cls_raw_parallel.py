@@ -3,8 +3,9 @@ machine with many cores (and a GPU): the files ``cls_inference_choice.py --keep-
 
 Workers take the seeds one at a time from a shared queue: each generates the phantom, segments it,
 runs the classifier (plain, mirrored, Grad-CAM) on ``--device``; the parent appends one JSON line per
-case to ``OUT/parts/part-0.jsonl``. No case starts after ``--deadline`` seconds, so a run on a
-borrowed machine ends in time with what it has. The parent then writes, per seed range,
+case to ``OUT/parts/part-<weights sha256[:12]>.jsonl`` (a rerun skips the seeds found there). No
+case starts after ``--deadline`` seconds, so a run on a borrowed machine ends in time with what it
+has. The parent then writes (also when a worker fails), per seed range,
 ``OUT/raw-<weights sha256[:12]>-<first>-<n>.json`` for the longest run of consecutive seeds from
 ``first`` that finished (the queue keeps the seeds in order, so that run is nearly all that
 finished; a first version gave each worker a fixed share and kept only 503 of 646 cases).
@@ -82,15 +83,10 @@ def interleave(ranges: list[tuple[int, int]]) -> list[int]:
     return out
 
 
-def merge(out: Path, ranges: list[tuple[int, int]], sha12: str) -> dict[str, list[int]]:
+def merge(part: Path, out: Path, ranges: list[tuple[int, int]], sha12: str) -> dict[str, list[int]]:
     """Write ``raw-<sha12>-<first>-<n>.json`` per range (the longest finished run from ``first``);
-    returns per range the seeds finished and the ``n`` written."""
-    finished: dict[int, dict | None] = {}
-    for part in sorted((out / "parts").glob("part-*.jsonl")):
-        for line in part.read_text().splitlines():
-            if line.strip():
-                row = json.loads(line)
-                finished[int(row["seed"])] = row["record"]
+    returns per range the ``n`` written, the cases in it with levels, and the seeds finished in all."""
+    finished = _finished(part)
     summary = {}
     for first, count in ranges:
         n = 0
@@ -120,23 +116,34 @@ def main() -> None:
 
     sha12 = load_classifier(a.model).info.sha256[:12]
     (a.out / "parts").mkdir(parents=True, exist_ok=True)
+    part = a.out / "parts" / f"part-{sha12}.jsonl"  # per weights: a rerun with other weights never mixes in
     ranges = [tuple(r) for r in a.seeds]
-    seeds = interleave(ranges)
+    finished = _finished(part)
+    seeds = [s for s in interleave(ranges) if s not in finished]  # a rerun resumes
     t0 = time.time()
     done = 0
     # One task per seed from a shared queue (chunksize 1), so seeds finish nearly in order and the
     # consecutive run written below holds nearly every finished case. spawn, not fork: each
-    # worker opens its own CUDA context.
-    with ProcessPoolExecutor(a.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
-                             initargs=(a.model, a.device, a.cache, t0 + a.deadline)) as pool, \
-            open(a.out / "parts" / "part-0.jsonl", "a") as f:
-        for seed, line in pool.map(_case, seeds, chunksize=1):
-            if line is not None:
-                f.write(line + "\n")
-                f.flush()
-                done += 1
-    log.info("%d cases in %.0f s with %d workers on %s", done, time.time() - t0, a.workers, a.device)
-    print(json.dumps(merge(a.out, ranges, sha12)))
+    # worker opens its own CUDA context. Whatever happens to the pool, what finished is merged.
+    try:
+        with ProcessPoolExecutor(a.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                                 initargs=(a.model, a.device, a.cache, t0 + a.deadline)) as pool, open(part, "a") as f:
+            for seed, line in pool.map(_case, seeds, chunksize=1):
+                if line is not None:
+                    f.write(line + "\n")
+                    f.flush()
+                    done += 1
+    finally:
+        log.info("%d cases in %.0f s with %d workers on %s", done, time.time() - t0, a.workers, a.device)
+        print(json.dumps(merge(part, a.out, ranges, sha12)))
+
+
+def _finished(part: Path) -> dict[int, dict | None]:
+    """The records already in ``part``, by seed."""
+    if not part.is_file():
+        return {}
+    rows = (json.loads(line) for line in part.read_text().splitlines() if line.strip())
+    return {int(row["seed"]): row["record"] for row in rows}
 
 
 if __name__ == "__main__":

@@ -101,9 +101,10 @@ def gradcam_maps(classifier: FractureClassifier, rois: torch.Tensor, levels: tor
         raise ValueError(f"method must be one of {sorted(CAM_METHODS)}, got {method!r}")
     was_training = classifier.training
     cam = CAM_METHODS[method](nn_module=_OwnLevelLogits(classifier, levels), target_layers=f"classifier.{layer}")
-    # cuDNN's GRU refuses a backward pass in eval mode (CUDA only); the native kernels compute
-    # the same, and Grad-CAM must not switch the network to training mode (batch statistics).
-    with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False):
+    # cuDNN's GRU refuses a backward pass in eval mode (CUDA only; MONAI puts the model in eval
+    # mode, which Grad-CAM needs for its batch statistics): on CUDA the pass runs on the native
+    # kernels (slower convolutions; results equal to rounding). On a CPU nothing changes.
+    with torch.enable_grad(), torch.backends.cudnn.flags(enabled=not rois.is_cuda):
         raw = cam.compute_map(rois, class_idx=0)  # (P, 1, z', y', x'), ReLU'd, at the layer's stride
     classifier.train(was_training)
     maps = F.interpolate(raw.detach().float(), size=tuple(rois.shape[2:]), mode="trilinear", align_corners=False)[:, 0]

@@ -36,7 +36,8 @@ def gaussian_filter_slabs(a: Array, sigma: list[float] | tuple[float, ...], mode
     SciPy filters one array on one core; the slabs use several.
     """
     nz = a.shape[0]
-    if threads <= 1 or nz < 4 * threads:
+    # The wrap modes read the far end of the array: a slab cannot see it (one pass instead).
+    if threads <= 1 or nz < 4 * threads or mode in ("wrap", "grid-wrap"):
         return ndimage.gaussian_filter(a, sigma=sigma, output=a, mode=mode, truncate=truncate)
     halo = int(truncate * float(sigma[0]) + 0.5) if sigma[0] > 0 else 0
     edges = np.linspace(0, nz, threads + 1).astype(int)

@@ -5,6 +5,7 @@ the result stays the same, byte for byte."""
 from __future__ import annotations
 
 import os
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -19,11 +20,15 @@ THREADS_ENV = "SPINEFRACTURE_PHANTOM_THREADS"
 def phantom_threads() -> int:
     """Threads one phantom may use: ``$SPINEFRACTURE_PHANTOM_THREADS`` or the usable cores (≤ 4).
 
-    Processes that generate phantoms side by side (cache workers) set the variable to 1.
+    Processes that generate phantoms side by side (cache workers) set the variable to 1;
+    DataLoader workers get 1.
     """
     value = os.environ.get(THREADS_ENV)
     if value:
         return max(1, int(value))
+    if "torch" in sys.modules and sys.modules["torch"].utils.data.get_worker_info() is not None:
+        return 1  # a DataLoader worker: the workers are the parallelism
+
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(4, cores))
 
