@@ -30,7 +30,7 @@ def test_ordered_map_keeps_order_and_runs_ahead_at_most_threads():
 
 
 @pytest.mark.parametrize("sigma, mode, truncate", [((1.3, 0.8, 0.8), "nearest", 3.0), ((0.0, 0.6, 0.6), "reflect", 2.5),
-                                                   ((2.5, 0.5, 1.0), "nearest", 3.0)])
+                                                   ((2.5, 0.5, 1.0), "nearest", 3.0), ((1.3, 0.8, 0.8), "wrap", 3.0)])
 @pytest.mark.parametrize("threads", [2, 3, 5])
 def test_slab_filter_is_scipys_byte_for_byte(sigma, mode, truncate, threads):
     a = np.random.default_rng(0).normal(0, 100, (41, 17, 13)).astype(np.float32)
