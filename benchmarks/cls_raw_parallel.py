@@ -40,13 +40,14 @@ def _init_worker(model: str, device: str, cache: str | None, stop_at: float) -> 
     """Load the classifier and (on first need) the segmenter once per worker process."""
     import torch
 
+    from SpineFractureLib.data.phantom.threads import THREADS_ENV
     from SpineFractureLib.models.classifier_weights import load_classifier
     from SpineFractureLib.pipeline.segment import Segmenter
 
     if hasattr(os, "sched_setaffinity"):  # a launcher may pin the job to one core; the workers need all
         os.sched_setaffinity(0, range(os.cpu_count() or 1))
     torch.set_num_threads(1)  # one core per worker: the workers are the parallelism
-    os.environ["SPINEFRACTURE_PHANTOM_THREADS"] = "1"  # likewise for the phantom generator
+    os.environ[THREADS_ENV] = "1"  # likewise for the phantom generator
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
     loaded = load_classifier(model)

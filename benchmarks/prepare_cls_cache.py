@@ -23,13 +23,14 @@ def _prepare(args: tuple[str, list[int], str, dict]) -> int:
     import torch
 
     from SpineFractureLib.data.cls_cases import ClsCache
+    from SpineFractureLib.data.phantom.threads import THREADS_ENV
     from SpineFractureLib.data.phantom_loaders import phantom_loaders
     from SpineFractureLib.models.registry import segmenter_tag
     from SpineFractureLib.pipeline.segment import Segmenter
 
     cache, seeds, segmentation, phantom = args
     torch.set_num_threads(1)  # one core per worker: the workers are the parallelism
-    os.environ["SPINEFRACTURE_PHANTOM_THREADS"] = "1"  # likewise for the phantom generator
+    os.environ[THREADS_ENV] = "1"  # likewise for the phantom generator
     store = ClsCache(phantom_loaders(seeds, phantom or None), cache, lambda: Segmenter(segmentation, "cpu"),
                      tag=segmenter_tag(segmentation))
     for i in range(len(store)):

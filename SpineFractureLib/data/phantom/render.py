@@ -34,7 +34,7 @@ class BoneObject:
 
 @dataclass
 class Shaped:
-    """One bone evaluated on its box: what :meth:`Canvas.draw` paints (see :meth:`Canvas.shape`)."""
+    """One bone evaluated on its box: what :meth:`Canvas.paint` paints (see :meth:`Canvas.shape`)."""
 
     box: tuple[slice, slice, slice]
     rendered: Rendered
@@ -121,16 +121,8 @@ class Canvas:
             mottle = texture.hu(u[inside], v[inside], w[inside], obj.name)
         return Shaped(box, r, inside, mottle)
 
-    def draw(self, obj: BoneObject, hu: BoneHU, texture: TrabecularTexture | None = None,
-             shaped: Shaped | None = None) -> None:
-        """Draw one bone, or a soft fill where no bone has been drawn yet.
-
-        ``texture``: added to the cancellous HU, in the bone's own frame (None: flat cancellous bone).
-        ``shaped``: :meth:`shape` of ``obj`` with the same ``texture``, computed already (None: here).
-        """
-        shaped = shaped or self.shape(obj, texture)
-        if shaped is None:
-            return
+    def paint(self, obj: BoneObject, hu: BoneHU, shaped: Shaped) -> None:
+        """Paint one shaped bone over what is drawn, or a soft fill where no bone has been drawn yet."""
         box, r, inside = shaped.box, shaped.rendered, shaped.inside
         target = self.hu[box]
         if obj.fill_hu is not None:  # never over bone, nor over a vertebra's fracture gap
@@ -151,8 +143,13 @@ class Canvas:
     def draw_all(self, objects: Sequence[BoneObject], hus: Sequence[BoneHU],
                  texture: TrabecularTexture | None = None, threads: int = 1) -> None:
         """Draw ``objects`` in order (later ones over earlier ones), shaping up to ``threads`` ahead
-        in parallel; the arrays are the same, byte for byte, as drawing them one by one."""
+        in parallel; the arrays are the same, byte for byte, as drawing them one by one.
+
+        ``texture``: added to the cancellous HU, in each bone's own frame (None: flat cancellous bone).
+        """
+        if len(hus) != len(objects):
+            raise ValueError(f"{len(objects)} objects but {len(hus)} densities")
         shaped = ordered_map(lambda obj: self.shape(obj, texture), objects, threads)
         for obj, hu, sh in zip(objects, hus, shaped):
             if sh is not None:
-                self.draw(obj, hu, texture, sh)
+                self.paint(obj, hu, sh)
