@@ -89,3 +89,41 @@ def test_trunk_ellipsoid_equals_evaluating_every_point():
         assert np.array_equal(_ellipsoid(x, y, z, centre, axes), brute)
         assert np.array_equal(_ellipsoid(x, y, z, centre, axes, (float(z.min()), float(z.max()))), brute)
     assert _ellipsoid(x, y, z, (10.0, 0.0, -40.0), (28.0, 24.0, 55.0)).any()
+
+
+def test_trunk_tissue_paints_every_organ_and_does_not_depend_on_point_order():
+    """paint_trunk evaluates each organ on its cavity's points only: every organ is there, and
+    shuffling the points shuffles the answer (an index mix-up between a cavity and the whole would not)."""
+    from SpineFractureLib.data.phantom.layout import lay_out_column
+    from SpineFractureLib.data.phantom.tissues import sample_soft_tissue, soft_tissue_hu
+    from SpineFractureLib.data.phantom.trunk_column import extend_column
+    from SpineFractureLib.data.phantom.trunk_tissue import paint_trunk, sample_trunk
+
+    rng = np.random.default_rng(11)
+    column = lay_out_column(rng, 1.0)
+    tissue = sample_soft_tissue(rng, 1.0)
+    trunk = sample_trunk(rng, tissue, "arterial")
+    column = extend_column(rng, column, 1.0)
+    top, bottom = column.frames["C1"].centre[2] + 30, column.frames["L3"].centre[2] - 40
+    z, y, x = np.meshgrid(np.arange(bottom, top, 4.0), np.arange(-260.0, 160.0, 4.0), np.arange(-220.0, 220.0, 4.0),
+                          indexing="ij")
+    x, y, z = (a.ravel().astype(np.float32) for a in (x, y, z))
+    hu = paint_trunk(soft_tissue_hu(x, y, z, column, tissue), x, y, z, column, tissue, trunk)
+    values = set(np.unique(hu).tolist())
+    organs = {trunk.lung_hu, -950.0, -40.0, *trunk.organ_hu.values()}
+    assert {np.float32(v).item() for v in organs} <= values
+    order = np.random.default_rng(0).permutation(x.size)
+    shuffled = paint_trunk(soft_tissue_hu(x[order], y[order], z[order], column, tissue),
+                           x[order], y[order], z[order], column, tissue, trunk)
+    assert np.array_equal(shuffled, hu[order])
+    # the neck's tissue on 3-D arrays (a neck phantom's slabs) equals the same on their flat points
+    box = tuple(a.reshape(-1, 105, 110)[:20] for a in (x, y, z))
+    assert np.array_equal(soft_tissue_hu(*box, column, tissue).ravel(),
+                          soft_tissue_hu(*(a.ravel() for a in box), column, tissue))
+
+
+def test_power_on_the_ramp_only_equals_the_power_everywhere():
+    from SpineFractureLib.data.phantom.tissues import _pow_inside
+
+    a = np.linspace(-0.2, 1.2, 1001, dtype=np.float32).clip(0.0, 1.0).reshape(7, 11, 13)[:, :, ::-1]
+    assert np.array_equal(_pow_inside(a, 1.5), a ** 1.5)

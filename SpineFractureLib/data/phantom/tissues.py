@@ -49,7 +49,7 @@ def soft_tissue_hu(x: Array, y: Array, z: Array, col: Column, t: SoftTissue) -> 
     # Outline: neck, widening to the shoulders below C7 and to the head above C1
     shoulders = np.clip((z_c7 - 5.0 - z) / 40.0, 0.0, 1.0)
     head = np.clip((z - z_c1 - 10.0) / 30.0, 0.0, 1.0)
-    half_w = t.neck_half_width * (1 + 1.8 * shoulders ** 1.5 + 0.25 * head)
+    half_w = t.neck_half_width * (1 + 1.8 * _pow_inside(shoulders, 1.5) + 0.25 * head)
     half_d = t.neck_half_depth * (1 + 0.4 * shoulders + 0.45 * head)
     centre_y = y_spine - 12.0 + 10.0 * head
     r = np.sqrt((x / half_w) ** 2 + ((y - centre_y) / half_d) ** 2)
@@ -65,14 +65,30 @@ def soft_tissue_hu(x: Array, y: Array, z: Array, col: Column, t: SoftTissue) -> 
     airway_y = y_spine - 20.0 - t.airway_radius
     in_air = (((x / (1.2 * t.airway_radius)) ** 2 + ((y - airway_y) / t.airway_radius) ** 2) <= 1.0)
     hu[in_air & (z < z_c1 + 25.0)] = -1000.0
-    # Thyroid lobes beside the trachea, C6 to T1
+    # Thyroid lobes beside the trachea, C6 to T1; each ellipsoid is evaluated only in its z band
+    # (outside it the z term alone exceeds 1: the same mask, without a pass over a whole head).
+    band = np.abs(z - (z_c7 - 4.0)) <= 22.0 * 1.001
+    xb, yb, zb, hub = x[band], y[band] - airway_y[band], z[band], hu[band]
     for side in (-1.0, 1.0):
-        lobe = (((x - side * (t.airway_radius + 9.0)) / 8.0) ** 2 + ((y - airway_y) / 9.0) ** 2
-                + ((z - (z_c7 - 4.0)) / 22.0) ** 2) <= 1.0
-        hu[lobe & ~in_air] = 80.0
+        lobe = (((xb - side * (t.airway_radius + 9.0)) / 8.0) ** 2 + (yb / 9.0) ** 2
+                + ((zb - (z_c7 - 4.0)) / 22.0) ** 2) <= 1.0
+        hub[lobe & ~in_air[band]] = 80.0
+    hu[band] = hub
     # Lung apices rise lateral to T1
+    band = np.abs(z - (z_t1 - 45.0)) <= 55.0 * 1.001
+    xb, yb, zb, hub = x[band], y[band] - y_spine[band], z[band], hu[band]
     for side in (-1.0, 1.0):
-        apex = (((x - side * (t.neck_half_width * 0.95 + 10.0)) / 38.0) ** 2 + ((y - y_spine - 8.0) / 45.0) ** 2
-                + ((z - (z_t1 - 45.0)) / 55.0) ** 2) <= 1.0
-        hu[apex] = -850.0
+        apex = (((xb - side * (t.neck_half_width * 0.95 + 10.0)) / 38.0) ** 2 + ((yb - 8.0) / 45.0) ** 2
+                + ((zb - (z_t1 - 45.0)) / 55.0) ** 2) <= 1.0
+        hub[apex] = -850.0
+    hu[band] = hub
     return hu
+
+
+def _pow_inside(a: Array, p: float) -> Array:
+    """``a ** p`` for ``a`` in [0, 1], computed only where it is strictly between (0 and 1 are
+    fixed points): most of a large field of view lies wholly above or below a ramp."""
+    out = a.copy()
+    ramp = (a > 0.0) & (a < 1.0)
+    out[ramp] = a[ramp] ** p
+    return out
