@@ -4,7 +4,9 @@
 Every row trains from the same data, seed and budget (``--config``) with one flag added; the rows
 run ``--parallel`` at a time as separate ``spinefracture`` processes, each with ``--threads`` CPU
 threads (on a GPU machine give ``--device cuda``: the rows then share the GPU). A row whose
-evaluation JSON already exists is not run again, so an interrupted ablation resumes.
+evaluation JSON already exists is not run again, and a row whose training was stopped goes on from its
+last checkpoint (``OUT/<row>/last.pt``), so an interrupted ablation resumes. A resumed row restarts its
+current epoch's data order, so it is not step-for-step the run it would have been.
 
     python benchmarks/cls_ablation.py --config A.json --out runs/ablation --cache CACHE \
         [--train 2240 240] [--val 810000 48] [--eval 810000 48] [--rows base init-none ...] \
@@ -43,11 +45,12 @@ ROWS: dict[str, tuple[list[str], str]] = {
 }
 
 
-def train_command(row: str, a: argparse.Namespace) -> list[str]:
-    """The ``spinefracture train-cls`` command line of one row."""
+def train_command(row: str, a: argparse.Namespace, resume: Path | None = None) -> list[str]:
+    """The ``spinefracture train-cls`` command line of one row (``resume``: a checkpoint to go on from)."""
     return ["spinefracture", "-v", "train-cls", "--config", str(a.config), "--out", str(a.out / row),
             "--phantom-seeds", *map(str, a.train), "--val-phantom-seeds", *map(str, a.val),
-            "--cache", str(a.cache), "--device", a.device, "--version", f"abl-{row}", *ROWS[row][0]]
+            "--cache", str(a.cache), "--device", a.device, "--version", f"abl-{row}", *ROWS[row][0],
+            *(["--resume", str(resume)] if resume else [])]
 
 
 def eval_command(row: str, a: argparse.Namespace) -> list[str]:
@@ -63,8 +66,9 @@ def run_row(row: str, a: argparse.Namespace) -> dict:
     if not result.is_file():
         env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
         t0 = time.perf_counter()
-        with open(a.out / f"{row}.log", "w") as logf:
-            for cmd in (train_command(row, a), eval_command(row, a)):
+        last = a.out / row / "last.pt"
+        with open(a.out / f"{row}.log", "a") as logf:
+            for cmd in (train_command(row, a, last if last.is_file() else None), eval_command(row, a)):
                 logf.write("$ " + shlex.join(cmd) + "\n")
                 logf.flush()
                 subprocess.run(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env, check=True)
