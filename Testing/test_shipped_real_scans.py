@@ -55,13 +55,18 @@ def test_no_cervical_level_is_placed_down_in_the_chest(shared_data, segmenter):
     assert all(note.startswith("a C") for note in result.notes)
 
 
-def test_the_head_and_neck_scan_keeps_c1_to_c5_in_order(shared_data, segmenter):
+def test_the_head_and_neck_scan_keeps_c1_to_c5_in_order_and_the_cut_c6_apart(shared_data, segmenter):
+    """C1-C5 in order, head to feet, and the body cut by the scan's bottom edge is C6 on its own:
+    until session 23 it was merged into C5 (the 1 mm mask grows C2-C6 into one piece, and C5's
+    share of its level votes was under the 10 % a level needed to be split off)."""
     ct = load_ct(shared_data / "ct-head-neck-dicom", auto_hu_correction=True)
     result = segmenter.segment(ct)
     placed = {lv: c for lv, c in centroids_lps(result.labels).items() if c is not None}
-    assert list(placed) == list(LEVELS[:5]), result.notes
-    heights = [placed[lv][2] for lv in LEVELS[:5]]
+    assert list(placed) == list(LEVELS[:6]), result.notes
+    heights = [placed[lv][2] for lv in LEVELS[:6]]
     assert heights == sorted(heights, reverse=True)  # LPS z grows towards the head
+    assert 8.0 <= heights[4] - heights[5] <= 20.0  # C5 and C6 one vertebra apart, not one body split
+    assert heights[5] - float(ct.index_to_lps(np.zeros(3))[2]) < 15.0  # C6 at the scan's bottom edge
     assert result.notes == []
 
 

@@ -81,7 +81,8 @@ def voxelwise_rule(vertebra: np.ndarray, probs: np.ndarray) -> np.ndarray:
 
 def constant_rule(name: str, value: float) -> Rule:
     """The shipped :func:`assign_levels` with another value of one of its module constants
-    (``CANDIDATE_SHARE``; ``BACKGROUND_SPLIT_SHARE``, where 1.0 drops every background piece)."""
+    (``CANDIDATE_SHARE``; ``MIN_CANDIDATE_VOXELS``, where 10**9 is the share alone;
+    ``BACKGROUND_SPLIT_SHARE``, where 1.0 drops every background piece)."""
     def rule(vertebra: np.ndarray, probs: np.ndarray) -> np.ndarray:
         saved = getattr(postprocess, name)
         setattr(postprocess, name, value)
@@ -130,6 +131,7 @@ RULES: dict[str, Rule] = {
     "voxelwise": voxelwise_rule,
     "dominant-0.6": dominant_rule(0.6),
     **{f"candidate-{s}": constant_rule("CANDIDATE_SHARE", s) for s in (0.03, 0.05, 0.2)},
+    **{f"candidate-floor-{n}": constant_rule("MIN_CANDIDATE_VOXELS", n) for n in (500, 2000, 10 ** 9)},
 }
 
 
