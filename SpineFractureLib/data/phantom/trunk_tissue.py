@@ -133,18 +133,18 @@ def paint_trunk(hu: Array, x: Array, y: Array, z: Array, col: Column, tissue: So
     hw_in, hd_in = hw - wall, hd - wall
     cavity = (((xs / hw_in) ** 2 + ((ys - cy) / hd_in) ** 2) <= 1.0) & (ys < y_sp + 12.0)
     dy = ys - cy
-    zd = diaphragm_z(col, xs, dy)
-    thorax, abdomen = cavity & (zs > zd), cavity & (zs <= zd)
+    c = np.flatnonzero(cavity)
+    zc, zd = zs[c], diaphragm_z(col, xs[c], dy[c])
+    thorax, a = c[zc > zd], c[zc <= zd]  # point indices, the diaphragm between them
     organ = trunk.organ_hu
     out[thorax] = -40.0  # mediastinal fat and vessels, averaged
-    _paint_thorax(out, np.flatnonzero(thorax), xs, ys, zs, dy, hw_in, hd_in, cy, z_t1, col, organ, trunk.lung_hu)
+    _paint_thorax(out, thorax, xs, ys, zs, dy, hw_in, hd_in, cy, z_t1, col, organ, trunk.lung_hu)
     # Trachea down to the carina (about T5), where the neck's airway continues
     airway_y = y_sp - 20.0 - tissue.airway_radius
     trachea = ((xs / (1.2 * tissue.airway_radius)) ** 2 + ((ys - airway_y) / tissue.airway_radius) ** 2) <= 1.0
     out[trachea & (r <= 1.0) & (zs > col.frames["T5"].centre[2])] = -1000.0
 
-    out[abdomen] = organ["abdomen"]
-    a = np.flatnonzero(abdomen)
+    out[a] = organ["abdomen"]
     xa, za, dya, hwa, hda = xs[a], zs[a], dy[a], hw_in[a], hd_in[a]
     span = (float(za.min()), float(za.max())) if a.size else (0.0, 0.0)
     dome = col.frames["T10"].centre[2] + 20.0
@@ -155,7 +155,9 @@ def paint_trunk(hu: Array, x: Array, y: Array, z: Array, col: Column, tissue: So
         out[m] = organ[name]
         solid[m] = True
     z_l1 = col.frames["L1"].centre[2]
-    near = np.flatnonzero(abdomen | ((r <= 1.0) & (ys < y_sp + 30.0)))  # the kidneys' fat reaches the back wall
+    near = (r <= 1.0) & (ys < y_sp + 30.0)  # the kidneys' fat reaches the back wall
+    near[a] = True
+    near = np.flatnonzero(near)
     xn, yn, zn = xs[near], ys[near] - y_sp[near], zs[near]
     span_n = (float(zn.min()), float(zn.max())) if near.size else (0.0, 0.0)
     for side in (-1.0, 1.0):
