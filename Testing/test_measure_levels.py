@@ -95,3 +95,30 @@ def test_measurements_do_not_depend_on_how_much_empty_scan_surrounds_the_spine(m
         assert (m.mean_hu is None) == (again[name].mean_hu is None)
         assert m.mean_hu is None or abs(again[name].mean_hu - m.mean_hu) < 1.0
         np.testing.assert_allclose(again[name].centroid_lps_mm, m.centroid_lps_mm, atol=1e-6)
+
+
+def test_a_body_cut_by_the_scan_gets_no_heights_but_a_dens_cut_by_it_keeps_them():
+    """The visible part of a cut body is lower than the body: it would grade an intact vertebra as
+    compressed (the real head-and-neck CT's cut C6, Genant 1-2). A cut dens leaves C2's body whole."""
+    case = make_phantom(4, PhantomConfig(**SMALL))
+    lab = case.labels.array
+    nz, ny, nx = lab.shape
+    c7 = np.flatnonzero((lab == 7).any(axis=(1, 2)))
+    c2 = np.flatnonzero((lab == 2).any(axis=(1, 2)))
+    assert c7.max() < c2.min()  # slices grow towards the head
+    lo, hi = (c7.min() + c7.max()) // 2, c2.max() - 4  # through C7's body; through the dens
+    sub = case.ct.sub_volume((lo, 0, 0), (hi, ny, nx))
+    levels = measure_levels(sub, lab[lo:hi])
+    c7m = levels["C7"]
+    assert c7m.heights_mm is None and c7m.genant_grade is None and c7m.volume_ml > 0
+    assert any("first or last slice" in n for n in c7m.notes)
+    assert levels["C2"].heights_mm["anterior"] > 5 and levels["C6"].genant_grade is not None
+
+
+def test_a_coarse_scan_gets_no_heights():
+    """Over 2 mm voxels a height's error alone nears a Genant grade: volume and density only."""
+    case = make_phantom(4, PhantomConfig(**(SMALL | dict(size_xyz=(48, 48, 60), spacing=(2.2, 2.2, 2.5)))))
+    levels = measure_levels(case.ct, case.labels.array)
+    graded = [levels[n] for n in ("C3", "C4", "C5") if n in levels]
+    assert graded and all(m.heights_mm is None and m.genant_grade is None and m.volume_ml > 0 for m in graded)
+    assert all(any("too coarse" in n for n in m.notes) for m in graded)

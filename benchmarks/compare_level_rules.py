@@ -32,7 +32,8 @@ from SpineFractureLib.metrics.segmentation import level_agreement
 from SpineFractureLib.data.phantom_loaders import phantom_loaders
 
 log = logging.getLogger("compare_level_rules")
-Rule = Callable[[np.ndarray, np.ndarray], np.ndarray]
+#: (vertebra mask, level probabilities) -> labels; a rule with ``soft = True`` also takes P(vertebra).
+Rule = Callable[..., np.ndarray]
 
 
 def network_outputs(model: str, seeds: list[int], cache: Path) -> list[tuple]:
@@ -93,34 +94,56 @@ def constant_rule(name: str, value: float) -> Rule:
     return rule
 
 
-def watershed_rule(confidence: float, min_depth: float) -> Rule:
-    """Merged pieces split by a marker watershed on the mask's distance map (narrowest necks)."""
+def _split_merged(vertebra: np.ndarray, probs: np.ndarray, confidence: float, min_levels: int,
+                  landscape: Callable[[np.ndarray, tuple], tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """The shipped vote, then every piece holding ``min_levels`` levels or more re-split by a marker
+    watershed: each level's confident core (``confidence`` of the present levels' share, inside the
+    ``core`` that ``landscape(mask, box)`` gives with the ``height`` to flood) grows until they meet."""
     import SimpleITK as sitk
 
-    def rule(vertebra: np.ndarray, probs: np.ndarray) -> np.ndarray:
-        out = assign_levels(vertebra, probs)
-        pieces, _ = ndimage.label(vertebra, structure=np.ones((3, 3, 3), bool))
-        for i, box in enumerate(ndimage.find_objects(pieces), start=1):
-            box = tuple(slice(max(0, b.start - 1), b.stop + 1) for b in box)
-            mask = pieces[box] == i
-            levels = np.unique(out[box][mask])
-            levels = levels[levels > 0]
-            if len(levels) < 2:
-                continue
-            p = probs[(levels, *box)]
-            share = p / np.clip(p.sum(0, keepdims=True), 1e-6, None)
-            depth = ndimage.distance_transform_edt(mask)
-            markers = np.zeros(mask.shape, np.uint8)
-            for j, lv in enumerate(levels):
-                markers[mask & (share[j] >= confidence) & (depth >= min_depth)] = lv
-            if len(np.unique(markers)) - 1 < len(levels):
-                continue  # a level without a confident core: keep the voxelwise split
-            height = np.where(mask, depth.max() - depth, depth.max() + 1).astype(np.float32)
-            ws = sitk.GetArrayFromImage(sitk.MorphologicalWatershedFromMarkers(
-                sitk.GetImageFromArray(height), sitk.GetImageFromArray(markers),
-                markWatershedLine=False, fullyConnected=True))
-            out[box][mask] = ws[mask]
-        return out
+    out = assign_levels(vertebra, probs)
+    pieces, _ = ndimage.label(vertebra, structure=np.ones((3, 3, 3), bool))
+    for i, box in enumerate(ndimage.find_objects(pieces), start=1):
+        box = tuple(slice(max(0, b.start - 1), b.stop + 1) for b in box)
+        mask = pieces[box] == i
+        levels = np.unique(out[box][mask])
+        levels = levels[levels > 0]
+        if len(levels) < max(2, min_levels):
+            continue
+        p = probs[(levels, *box)]
+        share = p / np.clip(p.sum(0, keepdims=True), 1e-6, None)
+        height, core = landscape(mask, box)
+        markers = np.zeros(mask.shape, np.uint8)
+        for j, lv in enumerate(levels):
+            markers[core & (share[j] >= confidence)] = lv
+        if len(np.unique(markers)) - 1 < len(levels):
+            continue  # a level without a confident core: keep the voxelwise split
+        ws = sitk.GetArrayFromImage(sitk.MorphologicalWatershedFromMarkers(
+            sitk.GetImageFromArray(height.astype(np.float32)), sitk.GetImageFromArray(markers),
+            markWatershedLine=False, fullyConnected=True))
+        out[box][mask] = ws[mask]
+    return out
+
+
+def watershed_rule(confidence: float, min_depth: float) -> Rule:
+    """Merged pieces split by a marker watershed on the mask's distance map (narrowest necks)."""
+    def landscape(mask: np.ndarray, box: tuple) -> tuple[np.ndarray, np.ndarray]:
+        depth = ndimage.distance_transform_edt(mask)
+        return np.where(mask, depth.max() - depth, depth.max() + 1), mask & (depth >= min_depth)
+
+    return lambda vertebra, probs: _split_merged(vertebra, probs, confidence, 2, landscape)
+
+
+def probability_watershed_rule(confidence: float, min_levels: int = 2) -> Rule:
+    """Merged pieces split by a marker watershed on 1 - P(vertebra): the levels' confident cores
+    flood the piece and meet where the vertebra probability dips, at the discs, instead of where
+    the coarse level network switches. Only pieces holding ``min_levels`` levels or more."""
+    def rule(vertebra: np.ndarray, probs: np.ndarray, soft: np.ndarray) -> np.ndarray:
+        def landscape(mask: np.ndarray, box: tuple) -> tuple[np.ndarray, np.ndarray]:
+            return np.where(mask, np.round((1.0 - soft[box]) * 1000.0), 2000.0), mask
+
+        return _split_merged(vertebra, probs, confidence, min_levels, landscape)
+    rule.soft = True  # takes P(vertebra) as a third argument
     return rule
 
 
@@ -128,6 +151,8 @@ RULES: dict[str, Rule] = {
     "shipped": assign_levels,
     **{f"background-split-{s}": constant_rule("BACKGROUND_SPLIT_SHARE", s) for s in (0.1, 0.3, 1.0)},
     **{f"watershed-{c}-{d}": watershed_rule(c, d) for c in (0.8, 0.95) for d in (1.0, 2.0)},
+    **{f"prob-watershed-{c}": probability_watershed_rule(c) for c in (0.8, 0.9, 0.95)},
+    **{f"prob-watershed-{c}-3": probability_watershed_rule(c, 3) for c in (0.8, 0.9)},
     "voxelwise": voxelwise_rule,
     "dominant-0.6": dominant_rule(0.6),
     **{f"candidate-{s}": constant_rule("CANDIDATE_SHARE", s) for s in (0.03, 0.05, 0.2)},
@@ -152,7 +177,10 @@ def main() -> None:
         per_case = []
         for key, coarse, vertebra, truth in cases:
             probs = upsample_probabilities(torch.from_numpy(coarse.astype(np.float32)), vertebra.shape).numpy()
-            labels = postprocess_levels(RULES[name](vertebra.astype(np.float32) > 0.5, probs))
+            soft = vertebra.astype(np.float32)
+            rule = RULES[name]
+            labels = postprocess_levels(rule(soft > 0.5, probs, soft) if getattr(rule, "soft", False)
+                                        else rule(soft > 0.5, probs))
             per_case.append({"case": key, "levels": level_agreement(truth.with_array(labels), truth)})
         s = summarise(per_case, [])
         log.info("%-14s dice %.3f ident %.3f | %s", name, s["dice"]["mean"], s["identification_rate"],

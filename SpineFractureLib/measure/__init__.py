@@ -1,5 +1,5 @@
 """Measurements of the segmented vertebrae: volume, cancellous HU, body heights, Genant grade."""
 
-from .levels import LevelMeasurement, measure_levels
+from .levels import LevelMeasurement, levels_cut_by_scan, measure_levels
 
-__all__ = ["LevelMeasurement", "measure_levels"]
+__all__ = ["LevelMeasurement", "levels_cut_by_scan", "measure_levels"]

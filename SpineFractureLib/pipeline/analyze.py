@@ -18,7 +18,7 @@ import numpy as np
 
 from ..constants import LEVELS
 from ..export.findings import Findings, add_measurements
-from ..measure import measure_levels
+from ..measure import levels_cut_by_scan, measure_levels
 from ..models.registry import read_registry
 from ..preprocess.crop import crop_to_box
 from ..preprocess.geometry import resample_like
@@ -240,11 +240,8 @@ def _format(ct: CTVolume) -> str | None:
 
 def _cut_levels(labels: np.ndarray) -> list[str]:
     """Warnings for levels that touch the first or last slice (cut by the field of view)."""
-    out = []
-    for i, level in enumerate(LEVELS, start=1):
-        if np.any(labels[0] == i) or np.any(labels[-1] == i):
-            out.append(f"{level} touches the edge of the scan: it may be cut, and its measurements incomplete")
-    return out
+    return [f"{LEVELS[v - 1]} touches the edge of the scan: it may be cut, and its measurements incomplete"
+            for v in levels_cut_by_scan(labels)]
 
 
 __all__ = ["Analysis", "Analyzer", "NO_CLASSIFIER", "NO_SPINE", "PHANTOM_CLASSIFIER", "default_classifier_installed"]
