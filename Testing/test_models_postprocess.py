@@ -115,6 +115,21 @@ def test_assign_levels_keeps_a_whole_vertebra_with_a_small_share_of_a_long_piece
     assert (out[14:18] == 5).all() and (out[0:14] == 6).all() and (out[18:32] == 4).all()
 
 
+def test_assign_levels_keeps_a_faint_level_out_of_a_long_piece():
+    """C7 at 0.6 in a 300-voxel pocket of the same piece, and faint everywhere else: its summed
+    votes pass 1 ml (5 % share) but it wins under 1 ml, so it takes nothing (a "C7" there would
+    reorder the whole column before the level checks could drop it)."""
+    vertebra = np.zeros((60, 20, 20), bool)
+    vertebra[0:58] = True
+    bands = [(6, 0), (5, 14), (4, 18), (3, 32), (2, 46)]
+    probs = _probs(vertebra.shape, lambda z: next(lv for lv, lo in reversed(bands) if z >= lo))
+    probs[:, 20:23, 5:15, 5:15] = 0.0
+    probs[7, 20:23, 5:15, 5:15], probs[4, 20:23, 5:15, 5:15] = 0.6, 0.4
+    assert probs[7][vertebra].sum() > 1000
+    out = assign_levels(vertebra, probs)
+    assert not (out == 7).any() and (out[20:23] == 4).all()
+
+
 def _background_and_c7(shape, c7_from):
     """P(background) 0.9 / P(C7) 0.1 below slice c7_from, 0.2 / 0.8 from it up."""
     p = np.zeros((8, *shape), np.float32)

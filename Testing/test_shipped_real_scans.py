@@ -66,7 +66,8 @@ def test_the_head_and_neck_scan_keeps_c1_to_c5_in_order_and_the_cut_c6_apart(sha
     heights = [placed[lv][2] for lv in LEVELS[:6]]
     assert heights == sorted(heights, reverse=True)  # LPS z grows towards the head
     assert 8.0 <= heights[4] - heights[5] <= 20.0  # C5 and C6 one vertebra apart, not one body split
-    assert heights[5] - float(ct.index_to_lps(np.zeros(3))[2]) < 15.0  # C6 at the scan's bottom edge
+    ends = [float(ct.index_to_lps(np.array([0.0, 0.0, k]))[2]) for k in (0, ct.array.shape[0] - 1)]
+    assert 0.0 < heights[5] - min(ends) < 15.0  # C6 at the scan's lower edge (LPS z: towards the head)
     assert result.notes == []
 
 

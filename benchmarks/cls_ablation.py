@@ -5,7 +5,8 @@ Every row trains from the same data, seed and budget (``--config``) with one fla
 run ``--parallel`` at a time as separate ``spinefracture`` processes, each with ``--threads`` CPU
 threads (on a GPU machine give ``--device cuda``: the rows then share the GPU). A row whose
 evaluation JSON already exists is not run again, and a row whose training was stopped goes on from its
-last checkpoint (``OUT/<row>/last.pt``), so an interrupted ablation resumes. A resumed row restarts its
+last checkpoint (``OUT/<row>/last.pt``; only when ``OUT/<row>/command.json`` shows the same command and
+config wrote it), so an interrupted ablation resumes. A resumed row restarts its
 current epoch's data order, so it is not step-for-step the run it would have been.
 
     python benchmarks/cls_ablation.py --config A.json --out runs/ablation --cache CACHE \
@@ -66,7 +67,14 @@ def run_row(row: str, a: argparse.Namespace) -> dict:
     if not result.is_file():
         env = dict(os.environ, OMP_NUM_THREADS=str(a.threads), MKL_NUM_THREADS=str(a.threads))
         t0 = time.perf_counter()
-        last = a.out / row / "last.pt"
+        last, started = a.out / row / "last.pt", a.out / row / "command.json"
+        # A checkpoint is gone on from only by the command that wrote it (same config, data, flags).
+        command = train_command(row, a) + [a.config.read_text()]
+        if last.is_file() and (not started.is_file() or json.loads(started.read_text()) != command):
+            raise SystemExit(f"{last}: written by another command or config than this row's; "
+                             "move it away to start the row afresh")
+        (a.out / row).mkdir(parents=True, exist_ok=True)
+        started.write_text(json.dumps(command))
         with open(a.out / f"{row}.log", "a") as logf:
             for cmd in (train_command(row, a, last if last.is_file() else None), eval_command(row, a)):
                 logf.write("$ " + shlex.join(cmd) + "\n")
