@@ -146,3 +146,16 @@ def test_assign_levels_keeps_a_level_grown_onto_a_background_piece():
     assert (out[22:32] == 7).all() and not out[:22].any()
     # with no level holding a fifth of the votes (C7 has 17 %), the piece is dropped whole
     assert not assign_levels(vertebra, _background_and_c7(vertebra.shape, 29)).any()
+
+
+def test_assign_levels_gives_back_what_the_level_network_is_sure_is_background():
+    """C7 and T1 in one piece with the column: the vote would give T1 to C7; the level network is
+    sure T1 is background, and it stays background."""
+    vertebra = np.zeros((40, 6, 6), bool)
+    vertebra[0:38] = True
+    probs = _probs(vertebra.shape, lambda z: 6 if z >= 24 else 7)
+    probs[:, 0:10] = 0.0
+    probs[0, 0:10] = 1.0  # T1: background to the level network
+    probs[7, 0:10] = 1e-5
+    out = assign_levels(vertebra, probs)
+    assert not out[0:10].any() and (out[10:24] == 7).all() and (out[24:38] == 6).all()

@@ -83,6 +83,7 @@ def voxelwise_rule(vertebra: np.ndarray, probs: np.ndarray) -> np.ndarray:
 def constant_rule(name: str, value: float) -> Rule:
     """The shipped :func:`assign_levels` with another value of one of its module constants
     (``CANDIDATE_SHARE``; ``MIN_CANDIDATE_VOXELS``, where 10**9 is the share alone;
+    ``CONFIDENT_BACKGROUND``, where 1.1 keeps every voted voxel;
     ``BACKGROUND_SPLIT_SHARE``, where 1.0 drops every background piece)."""
     def rule(vertebra: np.ndarray, probs: np.ndarray) -> np.ndarray:
         saved = getattr(postprocess, name)
@@ -153,6 +154,7 @@ RULES: dict[str, Rule] = {
     **{f"watershed-{c}-{d}": watershed_rule(c, d) for c in (0.8, 0.95) for d in (1.0, 2.0)},
     **{f"prob-watershed-{c}": probability_watershed_rule(c) for c in (0.8, 0.9, 0.95)},
     **{f"prob-watershed-{c}-3": probability_watershed_rule(c, 3) for c in (0.8, 0.9)},
+    **{f"confident-background-{t}": constant_rule("CONFIDENT_BACKGROUND", t) for t in (0.99, 0.9999, 1.1)},
     "voxelwise": voxelwise_rule,
     "dominant-0.6": dominant_rule(0.6),
     **{f"candidate-{s}": constant_rule("CANDIDATE_SHARE", s) for s in (0.03, 0.05, 0.2)},
