@@ -120,6 +120,9 @@ def measure_levels(ct: CTVolume, labels: np.ndarray) -> dict[str, LevelMeasureme
     if labels.shape != ct.array.shape:
         raise ValueError(f"labels {labels.shape} are not on the CT's grid {ct.array.shape}")
     cut, scan = levels_cut_by_scan(labels), ct
+    coarse = (f"the scan's voxels ({' x '.join(f'{v:g}' for v in ct.spacing)} mm) are too coarse to measure "
+              f"heights to within a Genant grade (at most {MAX_MEASURE_VOXEL_MM:g} mm)"
+              if max(ct.spacing) > MAX_MEASURE_VOXEL_MM else "")
     ct, labels = _around_levels(ct, labels)
     voxel_ml = float(np.prod(ct.spacing)) / 1000.0
     parts = {v: _level_part(ct, labels, box) for v, box in _level_boxes(labels).items()}
@@ -144,12 +147,8 @@ def measure_levels(ct: CTVolume, labels: np.ndarray) -> dict[str, LevelMeasureme
             m.notes.append("no vertebral body found on the mid-sagittal plane")
             continue
         body, frame = found
-        doubt = _doubt(name, counts, value, body)
-        if max(scan.spacing) > MAX_MEASURE_VOXEL_MM:
-            doubt = (f"the scan's voxels ({' x '.join(f'{v:g}' for v in scan.spacing)} mm) are too coarse to "
-                     f"measure heights to within a Genant grade (at most {MAX_MEASURE_VOXEL_MM:g} mm)")
-        elif value in cut and _body_at_edge(scan, body):
-            doubt = "its body reaches the first or last slice of the scan (the field of view cuts it)"
+        doubt = coarse or ("its body reaches the first or last slice of the scan (the field of view cuts it)"
+                           if value in cut and _body_at_edge(scan, body) else _doubt(name, counts, value, body))
         if doubt:
             m.notes.append(f"{doubt}: heights and grade not reported")
         else:
@@ -208,7 +207,7 @@ def _level_part(ct: CTVolume, labels: np.ndarray, box: tuple[slice, ...]) -> tup
 
 
 def levels_cut_by_scan(labels: np.ndarray) -> list[int]:
-    """Level values (1..7) with a voxel on the scan's first or last slice, head to feet order of values.
+    """Level values (1..7, ascending) with a voxel on the scan's first or last slice.
 
     The field of view may cut them: the visible part of a cut body is lower than the body, and its
     heights would grade an intact vertebra as compressed. (An in-plane edge cuts the posterior
@@ -280,4 +279,5 @@ def _grade(levels: dict[str, LevelMeasurement]) -> None:
         m.genant_grade = genant_grade(m.height_loss)
 
 
-__all__ = ["CORTEX_MARGIN_MM", "MAX_MEASURE_VOXEL_MM", "LevelMeasurement", "cancellous_mean_hu", "levels_cut_by_scan", "measure_levels"]
+__all__ = ["CORTEX_MARGIN_MM", "MAX_MEASURE_VOXEL_MM", "LevelMeasurement", "cancellous_mean_hu", "levels_cut_by_scan",
+           "measure_levels"]

@@ -41,9 +41,9 @@ def assign_levels(vertebra: np.ndarray, level_probs: np.ndarray) -> np.ndarray:
     network, up-sampled) say which vertebra it is. Voting per piece puts the level boundaries on the
     discs, where the mask separates, instead of wherever the coarse argmax happens to switch; a
     piece holding several levels (see :data:`CANDIDATE_SHARE` and :data:`MIN_CANDIDATE_VOXELS`) is
-    split voxel by voxel among those levels only, so that a stray vote cannot start an eighth level in it. A piece whose voxels vote
-    more for background than for all levels together (a thoracic vertebra, the skull base) is
-    dropped, unless a level holds :data:`BACKGROUND_SPLIT_SHARE` of its votes: then it is split
+    split voxel by voxel among those levels only, so that a stray vote cannot start an eighth level
+    in it. A piece whose voxels vote more for background than for all levels together (a thoracic
+    vertebra, the skull base) is dropped, unless a level holds :data:`BACKGROUND_SPLIT_SHARE` of its votes: then it is split
     voxel by voxel between background and those levels. Last, every voxel the level network calls
     background with :data:`CONFIDENT_BACKGROUND` certainty is background.
 
@@ -182,5 +182,5 @@ def postprocess_levels(labels: np.ndarray) -> np.ndarray:
     return close_level_gaps(order_levels(keep_largest_component(labels)))
 
 
-__all__ = ["BACKGROUND_SPLIT_SHARE", "CANDIDATE_SHARE", "CONFIDENT_BACKGROUND", "MIN_CANDIDATE_VOXELS", "assign_levels", "close_level_gaps", "keep_largest_component",
-           "order_levels", "postprocess_levels"]
+__all__ = ["BACKGROUND_SPLIT_SHARE", "CANDIDATE_SHARE", "CONFIDENT_BACKGROUND", "MIN_CANDIDATE_VOXELS", "assign_levels",
+           "close_level_gaps", "keep_largest_component", "order_levels", "postprocess_levels"]

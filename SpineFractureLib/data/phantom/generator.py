@@ -23,7 +23,7 @@ from .tissues import sample_soft_tissue, soft_tissue_hu
 from .truth import level_truth
 from .trunk_bones import aorta, neck_arteries, trunk_bones
 from .trunk_column import extend_column
-from .trunk_tissue import CONTRAST_PHASES, SHOULDER_BELOW_T1_MM, paint_trunk, sample_trunk
+from .trunk_tissue import CONTRAST_PHASES, sample_trunk, trunk_hu
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
     canvas = Canvas(grid, pose, translation)
     threads = phantom_threads()
     if in_trunk:
-        canvas.fill_soft_tissue(lambda x, y, z: _trunk_hu(x, y, z, column, tissue, trunk), threads)
+        canvas.fill_soft_tissue(lambda x, y, z: trunk_hu(x, y, z, column, tissue, trunk), threads)
     else:
         canvas.fill_soft_tissue(lambda x, y, z: soft_tissue_hu(x, y, z, column, tissue), threads)
     objects = build_objects(column, breaks, disc_hu, config.anatomy)
@@ -217,19 +217,6 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
     log.debug("phantom seed %d: %s voxels, fractured %s", seed, ct.shape_xyz, broken)
     return LabelledCase(f"phantom-{seed}", ct, grid.with_array(labels),
                         grid.with_array(canvas.fracture), truth)
-
-
-def _trunk_hu(x: np.ndarray, y: np.ndarray, z: np.ndarray, column, tissue, trunk) -> np.ndarray:
-    """Soft tissue of a trunk field of view: the neck's above the shoulders, the trunk's below.
-
-    :func:`paint_trunk` overwrites every point below the shoulder line, so the neck's tissue is
-    computed only above it (the same values, without the wasted work on most of a whole body).
-    """
-    above = ~(z < column.frames["T1"].centre[2] - SHOULDER_BELOW_T1_MM)
-    hu = np.empty(x.shape, np.float32)
-    if above.any():
-        hu[above] = soft_tissue_hu(x[above], y[above], z[above], column, tissue)
-    return paint_trunk(hu, x, y, z, column, tissue, trunk)
 
 
 def _real_body(s):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .layout import Column
-from .tissues import SoftTissue
+from .tissues import SoftTissue, soft_tissue_hu
 
 Array = np.ndarray
 #: Contrast phases a phantom can be drawn in.
@@ -119,7 +119,7 @@ def paint_trunk(hu: Array, x: Array, y: Array, z: Array, col: Column, tissue: So
         ``hu``.
     """
     z_t1 = col.frames["T1"].centre[2]
-    sel = z < z_t1 - SHOULDER_BELOW_T1_MM
+    sel = below_shoulders(col, z)
     if not sel.any():
         return hu
     xs, ys, zs = x[sel], y[sel], z[sel]
@@ -174,6 +174,25 @@ def paint_trunk(hu: Array, x: Array, y: Array, z: Array, col: Column, tissue: So
     return hu
 
 
+def below_shoulders(col: Column, z: Array) -> Array:
+    """Where the trunk's tissues hold (below the shoulder line; the neck's above it)."""
+    return z < col.frames["T1"].centre[2] - SHOULDER_BELOW_T1_MM
+
+
+def trunk_hu(x: Array, y: Array, z: Array, col: Column, tissue: SoftTissue, trunk: Trunk) -> Array:
+    """Soft tissue of a trunk field of view at anatomical points (mm, arrays of one shape): the
+    neck's above the shoulder line, the trunk's below it.
+
+    The neck's tissue is computed only above the line (:func:`paint_trunk` would overwrite the
+    rest): the same values as computing it everywhere, without the work on most of a whole body.
+    """
+    above = ~below_shoulders(col, z)
+    hu = np.empty(x.shape, np.float32)
+    if above.any():
+        hu[above] = soft_tissue_hu(x[above], y[above], z[above], col, tissue)
+    return paint_trunk(hu, x, y, z, col, tissue, trunk)
+
+
 def _paint_thorax(out: Array, t: Array, xs: Array, ys: Array, zs: Array, dy: Array, hw_in: Array, hd_in: Array,
                   cy: Array, z_t1: float, col: Column, organ: dict[str, float], lung_hu: float) -> None:
     """Lungs, heart and its blood pool at the thorax's points ``t`` (indices into the trunk's points)."""
@@ -194,5 +213,5 @@ def _paint_thorax(out: Array, t: Array, xs: Array, ys: Array, zs: Array, dy: Arr
     out[t[heart & _ellipsoid(xt, yt, zt, heart_c, (0.25 * hwt, 0.32 * hdt, 42.0), span)]] = organ["blood"]
 
 
-__all__ = ["CONTRAST_PHASES", "SHOULDER_BELOW_T1_MM", "Trunk", "diaphragm_z", "outline", "paint_trunk",
-           "sample_trunk"]
+__all__ = ["CONTRAST_PHASES", "SHOULDER_BELOW_T1_MM", "Trunk", "below_shoulders", "diaphragm_z", "outline",
+           "paint_trunk", "sample_trunk", "trunk_hu"]
