@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from SpineFractureLib.models.level_checks import MIN_LEVEL_ML, check_levels, drop_lone_level
+from SpineFractureLib.models.level_checks import (
+    C7_ABOVE_JUNCTION_MM,
+    MIN_LEVEL_ML,
+    anchor_at_junction,
+    check_levels,
+    drop_lone_level,
+)
 
 
 def column(shape=(160, 40, 40), step=18, first=150, levels=range(1, 8), half=(5, 8, 8)):
@@ -52,6 +58,23 @@ def test_the_largest_consistent_column_wins_over_a_stray_pair():
     assert list(checked.dropped) == ["C1"]
 
 
+def test_each_level_lies_below_the_one_above_it():
+    # Two pieces of one vertebra named C1 and C2 (development chest phantom 1202005): 15 mm
+    # apart side to side, 3 mm along z. The 3-D distance fits a level step; the column does not.
+    labels = np.zeros((160, 40, 60), np.uint8)
+    labels[140:151, 12:29, 0:11] = 1
+    labels[137:148, 12:29, 12:29] = 2
+    labels[119:130, 12:29, 12:29] = 3
+    checked = check_levels(labels)
+    assert set(np.unique(checked.labels)) == {0, 2, 3} and list(checked.dropped) == ["C1"]
+    assert "(3 mm along the column)" in checked.dropped["C1"], checked.dropped
+    # A level above the one that should lie above it: the order is the column's too.
+    upside = column(levels=[3, 4, 5], first=130)
+    upside[upside == 4] = 0
+    upside[140:151, 12:29, 12:29] = 4  # "C4" 10 mm above C3
+    assert 4 not in check_levels(upside).labels
+
+
 def test_volume_uses_the_voxel_size():
     labels = column(levels=[3])
     assert 3 in check_levels(labels, (1.0, 1.0, 1.0)).labels
@@ -94,3 +117,42 @@ def test_a_lone_level_cut_by_the_scan_edge_is_kept():
     two = _one_level(4, slice(40, 55))
     two[58:72, 10:30, 10:30] = 3
     assert not drop_lone_level(two, (0.0, 0.0), 1.0).dropped
+
+
+def test_levels_counted_from_the_top_of_a_chest_scan_are_renumbered_from_the_junction():
+    # Three levels 18 mm apart, the lowest's centroid at z = -100 + 114 = 14 mm, named C1..C3 as
+    # the level network named chest phantom 981001's C5..C7; the junction 6 mm below the lowest.
+    labels = column(levels=range(1, 4), first=150)
+    lowest_z = -100.0 + (150 - 2 * 18)
+    out = anchor_at_junction(labels, -100.0, 1.0, lowest_z - 6.0)
+    assert out.shift == 4 and len(out.notes) == 1 and "network's C1, C2, C3 are C5, C6, C7" in out.notes[0]
+    assert np.array_equal(out.labels, np.where(labels > 0, labels + 4, 0))
+    assert anchor_at_junction(labels, -100.0, 1.0, None).shift == 0
+
+
+def test_a_right_numbering_is_kept_within_a_level_of_junction_error():
+    labels = column(levels=range(1, 8), first=150)  # C7's centroid at z index 42
+    for error_mm in (-16.0, 0.0, 16.0):
+        out = anchor_at_junction(labels, 0.0, 1.0, 42.0 - C7_ABOVE_JUNCTION_MM + error_mm)
+        assert out.shift == 0 and out.notes == [] and out.labels is labels
+    # C6 and C7 missed: the junction lies two steps and C7's height below C5, which is right.
+    upper = column(levels=range(1, 6), first=150)
+    assert anchor_at_junction(upper, 0.0, 1.0, 42.0 - C7_ABOVE_JUNCTION_MM).shift == 0
+
+
+def test_levels_below_the_junction_go_when_the_count_from_it_moves_them_past_c7():
+    # "C1, C2, C3" 18 mm apart on C6, C7 and T1 (development chest phantom 1202005): the junction
+    # lies between "C2" and "C3"; C2 is the lowest level above it, 9 mm: C7.
+    labels = column(levels=range(1, 4), first=150)  # centroids at z 150, 132, 114
+    out = anchor_at_junction(labels, 0.0, 1.0, 123.0)
+    assert out.shift == 5 and set(np.unique(out.labels)) == {0, 6, 7}
+    assert np.array_equal(out.labels == 7, labels == 2) and not out.labels[labels == 3].any()
+    assert out.notes[1] == "the level network's C3 was discarded: it lies below the cervicothoracic junction"
+    # Every level below the junction: nothing to count from, nothing changes.
+    assert anchor_at_junction(labels, 0.0, 1.0, 160.0).labels is labels
+
+
+def test_a_junction_that_would_push_levels_past_c1_changes_nothing_but_says_so():
+    labels = column(levels=range(3, 8), first=150)  # C3..C7, C7 at z index 78
+    out = anchor_at_junction(labels, 0.0, 1.0, 78.0 - 70.0)  # far below C7: C7 would be C4 and C3 "C0"
+    assert out.shift == 0 and out.labels is labels and "disagrees" in out.notes[0]

@@ -8,6 +8,8 @@ from SpineFractureLib.cli.main import main
 from SpineFractureLib.data.localizer_cases import FOV_MIX, localizer_phantom_config
 from SpineFractureLib.errors import InputError
 from SpineFractureLib.models.localizer import (
+    MIN_THORACIC_RUN_MM,
+    cervicothoracic_junction_mm,
     load_localizer,
     localization_from_classes,
     new_localizer_network,
@@ -59,6 +61,22 @@ def test_cervical_voxels_below_other_vertebrae_or_off_the_column_are_no_cervical
     loc = localization_from_classes(classes, _grid(classes.shape))
     assert loc.found and loc.cervical_ml == pytest.approx(360 * 0.064, abs=0.01)
     assert loc.box_lps[0][0] == pytest.approx(15 * 4 - 2)  # the box is the column's, not the arm's
+
+
+def test_the_junction_is_where_cervical_slices_give_way_to_a_thoracic_run():
+    classes = np.zeros((60, 10, 10), np.uint8)
+    classes[40:58, 4:6, 4:6] = 1  # cervical slices k 40..57 (z towards the head)
+    classes[36:40, 4:6, 4:6] = 2  # 16 mm of other vertebra at the scan's lower edge: a cut C7 misread
+    grid = CTVolume(np.zeros(classes.shape, np.float32), (4.0, 4.0, 4.0), (0.0, 0.0, -100.0), np.eye(3))
+    assert 16.0 < MIN_THORACIC_RUN_MM and cervicothoracic_junction_mm(classes, grid) is None
+    classes[30:36, 4:6, 4:6] = 2  # now 40 mm of thoracic column below: T1 and T2
+    assert cervicothoracic_junction_mm(classes, grid) == pytest.approx(-100.0 + 4.0 * 39.5)
+    classes[39, 4:6, 3:7] = 1  # the slice below the cervical ones now holds more cervical voxels
+    assert cervicothoracic_junction_mm(classes, grid) == pytest.approx(-100.0 + 4.0 * 38.5)
+    loc = localization_from_classes(classes, grid)
+    assert loc.found and loc.junction_z_mm == pytest.approx(-100.0 + 4.0 * 38.5)
+    classes[:39] = 0  # no thoracic spine in view
+    assert localization_from_classes(classes, grid).junction_z_mm is None
 
 
 def test_network_takes_any_size_and_weights_round_trip(tmp_path):

@@ -17,7 +17,8 @@ none-in-view figures below measure the whole chain, the per-kind table the netwo
 - the real chest CT (top slices hold the lowest cervical levels): the levels reported;
 - the generator's other fields of view (chest, abdomen, head, whole body; a neck with contrast),
   contrast phase none / arterial / venous in turn: the levels reported against the levels in
-  view, the levels invented (reported, not in view), and the voxels labelled as a cervical level
+  view (centre in the scan), the levels only partly in view (centre outside, some voxels inside),
+  the levels invented (reported, no voxel of them in the scan), and the voxels labelled as a cervical level
   where the truth holds another bone or none (``wrong_voxel_share`` of the labelled voxels).
 
 Prints one JSON object. Phantom seeds 960000+ are used by nothing else (961000+ for the fields of
@@ -35,6 +36,8 @@ from SpineFractureLib.constants import LEVELS
 from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
 from SpineFractureLib.data.phantom.trunk_tissue import CONTRAST_PHASES
 from SpineFractureLib.io import load_ct
+from SpineFractureLib.models.level_checks import Renumbering
+from SpineFractureLib.pipeline import segment as segment_module
 from SpineFractureLib.pipeline.segment import Segmenter
 from SpineFractureLib.preprocess.crop import crop_to_box
 
@@ -43,6 +46,21 @@ from real_scans import REAL_SCANS
 
 def _levels(seg: Segmenter, ct) -> list[int]:
     return [int(v) for v in np.unique(seg.segment(ct).labels.array) if v]
+
+
+_OTHER = [f"T{i}" for i in range(1, 13)] + [f"L{i}" for i in range(1, 4)]  # phantom labels 8..22
+
+
+def _misnamed(pred: np.ndarray, truth: np.ndarray) -> dict[str, str]:
+    """Reported level -> the bone most of its bone voxels lie in, where that is another one."""
+    out = {}
+    for v in np.unique(pred[pred > 0]):
+        under = truth[(pred == v) & (truth > 0)]
+        if under.size:
+            major = int(np.bincount(under).argmax())
+            if major != v:
+                out[LEVELS[int(v) - 1]] = LEVELS[major - 1] if major <= len(LEVELS) else _OTHER[major - len(LEVELS) - 1]
+    return out
 
 
 FOV_RUNS = (("chest", None), ("abdomen", None), ("head", None), ("whole-body", None), ("neck", "arterial"),
@@ -73,8 +91,15 @@ def fields_of_view(seg: Segmenter, count: int, first_seed: int = 961000) -> dict
             reported = [LEVELS[int(v) - 1] for v in np.unique(pred) if v]
             labelled = pred > 0
             wrong = labelled & (pred != truth)
-            cases.append({"seed": seed, "contrast": contrast, "in_view": in_view, "reported": reported,
-                          "invented": [lv for lv in reported if lv not in in_view],
+            # The truth's "present" means the level's centre is in view; a level cut by the scan's
+            # edge with its centre outside is still that vertebra, so reporting it invents nothing.
+            partly = [LEVELS[int(v) - 1] for v in np.unique(truth) if 1 <= v <= len(LEVELS)
+                      and LEVELS[int(v) - 1] not in in_view]
+            cases.append({"seed": seed, "contrast": contrast, "in_view": in_view, "partly_in_view": partly,
+                          "reported": reported,
+                          "invented": [lv for lv in reported if lv not in in_view and lv not in partly],
+                          "misnamed": _misnamed(pred, truth),
+                          "junction_notes": [n for n in result.notes if "junction" in n],
                           "missed": [lv for lv in in_view if lv not in reported],
                           "wrong_voxel_share": round(float(wrong.sum() / max(labelled.sum(), 1)), 3),
                           "localizer_found": None if loc is None else loc.found,
@@ -82,6 +107,7 @@ def fields_of_view(seg: Segmenter, count: int, first_seed: int = 961000) -> dict
                           "localizer_in_plane_error_mm": centre_error})
         out[kind + (f" ({phase})" if phase else "")] = {
             "cases": len(cases), "cases_with_invented_levels": sum(bool(c["invented"]) for c in cases),
+            "cases_with_misnamed_levels": sum(bool(c["misnamed"]) for c in cases),
             "levels_missed": sum(len(c["missed"]) for c in cases),
             "levels_in_view": sum(len(c["in_view"]) for c in cases),
             "localizer_right_about_a_spine": sum(c["localizer_found"] == bool(c["in_view"]) for c in cases),
@@ -111,7 +137,11 @@ def main() -> None:
     parser.add_argument("--fov-seed", type=int, default=961000,
                         help="first seed of the field-of-view phantoms (1000 apart per kind)")
     parser.add_argument("--validation", type=int, default=0, help="validation phantoms of the localizer's mix")
+    parser.add_argument("--no-junction-anchor", action="store_true",
+                        help="leave the numbering as the level network gives it (the rule before session 24)")
     args = parser.parse_args()
+    if args.no_junction_anchor:
+        segment_module.anchor_at_junction = lambda labels, *a, **k: Renumbering(labels)
     seg = Segmenter("default", "cpu")
     neck, none_in_view = [], []
     for seed in range(args.seed, args.seed + args.phantoms):

@@ -29,6 +29,21 @@ MIN_LEVEL_ML = 1.0
 #: Centroid distance (mm) per level between two found levels: adjacent cervical centroids lie
 #: 13–26 mm apart on the validation phantoms and 15–21 mm on the real head-and-neck CT.
 STEP_MM = (8.0, 32.0)
+#: Height (mm) of C7's centroid above the cervicothoracic junction the localizer sees: half a body
+#: and half a disc. 9.2 mm on average (-6 to 14) on 26 development phantoms (seeds 1200000+:
+#: neck, head and neck, chest, whole body).
+C7_ABOVE_JUNCTION_MM = 10.0
+#: Centroid distance (mm) per level where fewer than two levels were found to measure it on.
+TYPICAL_STEP_MM = 17.0
+#: The junction renumbers the levels only when it moves them by at least this many levels: its
+#: own error reaches 16 mm (a level) on the development phantoms.
+MIN_RENUMBER_LEVELS = 2
+#: Head-to-feet centroid distance (mm) per level, at least, between two found levels: each level
+#: lies below the one above it. Adjacent levels are 12.5 mm or more apart along z on 40 neck
+#: phantoms (seeds 1210000+, posed at random) and 10.4 mm on the real head-and-neck CT (C4 and
+#: its undersized C5); on development chest phantom 1202005 the level network's "C1" and "C2" were two
+#: pieces of one vertebra, 10 mm apart front to back and 3 mm along z.
+MIN_STEP_Z_MM = 5.0
 #: Reach of the scan (mm) past a level's edge that puts a whole neighbouring vertebra in view (a
 #: cervical vertebra with its disc is 15–20 mm tall).
 NEIGHBOUR_ROOM_MM = 25.0
@@ -57,11 +72,13 @@ def check_levels(labels: np.ndarray, spacing_mm: tuple[float, float, float] = (1
 
     First every level smaller than ``min_ml`` goes. Of the rest, the largest set that forms a
     column is kept: for every two consecutive kept levels a < b, their centroids lie between
-    ``step_mm[0]·(b−a)`` and ``step_mm[1]·(b−a)`` mm apart. Among sets of one size, the one with
-    more adjacent levels wins (vertebrae are contiguous), then the larger total volume.
+    ``step_mm[0]·(b−a)`` and ``step_mm[1]·(b−a)`` mm apart, b's at least
+    ``MIN_STEP_Z_MM·(b−a)`` below a's. Among sets of one size, the one with more adjacent levels
+    wins (vertebrae are contiguous), then the larger total volume.
 
     Args:
-        labels: uint8 label map (z, y, x), 1..7 = C1..C7.
+        labels: uint8 label map (z, y, x), 1..7 = C1..C7, on an axis-aligned grid whose z runs to
+            Superior.
         spacing_mm: voxel size (x, y, z) mm of ``labels``' grid (axis-aligned grid).
         min_ml: the volume floor (ml).
         step_mm: (smallest, largest) centroid distance per level (mm).
@@ -87,8 +104,10 @@ def check_levels(labels: np.ndarray, spacing_mm: tuple[float, float, float] = (1
     for v in sized:
         if v not in kept:
             near = min((abs(k - v), k) for k in kept)[1] if kept else None
-            where = (f"{np.linalg.norm(centre[v] - centre[near]):.0f} mm from {LEVELS[near - 1]}, where "
-                     f"{step_mm[0] * abs(near - v):.0f}–{step_mm[1] * abs(near - v):.0f} mm fit the column"
+            where = (f"{np.linalg.norm(centre[v] - centre[near]):.0f} mm from {LEVELS[near - 1]} "
+                     f"({(centre[near][0] - centre[v][0]) * np.sign(v - near):.0f} mm along the column), where "
+                     f"{step_mm[0] * abs(near - v):.0f}–{step_mm[1] * abs(near - v):.0f} mm "
+                     f"({MIN_STEP_Z_MM * abs(near - v):.0f} mm along it) fit the column"
                      if near is not None else "off the column")
             dropped[LEVELS[v - 1]] = f"it lies {where}"
     out = labels.copy()
@@ -106,7 +125,8 @@ def _largest_column(values: list[int], centre: dict[int, np.ndarray], volume: di
     """
     def fits(a: int, b: int) -> bool:
         d = float(np.linalg.norm(centre[a] - centre[b]))
-        return step_mm[0] * (b - a) <= d <= step_mm[1] * (b - a)
+        below = float(centre[a][0] - centre[b][0])
+        return step_mm[0] * (b - a) <= d <= step_mm[1] * (b - a) and below >= MIN_STEP_Z_MM * (b - a)
 
     best: tuple[int, int, float, list[int]] = (0, 0, 0.0, [])
     for n in range(len(values), 0, -1):
@@ -159,4 +179,80 @@ def drop_lone_level(labels: np.ndarray, room_mm: tuple[float, float], spacing_z_
     return LevelCheck(np.zeros_like(labels), {LEVELS[v - 1]: why})
 
 
-__all__ = ["LevelCheck", "MIN_LEVEL_ML", "NEIGHBOUR_ROOM_MM", "STEP_MM", "check_levels", "drop_lone_level"]
+@dataclass
+class Renumbering:
+    """What :func:`anchor_at_junction` did.
+
+    Attributes:
+        labels: uint8 label map (z, y, x), renumbered or as given.
+        shift: levels added to every label (0: unchanged).
+        notes: sentences for the reader when the junction disagreed with the numbering.
+    """
+
+    labels: np.ndarray
+    shift: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def anchor_at_junction(labels: np.ndarray, z0_mm: float, spacing_z_mm: float, junction_z_mm: float | None,
+                       step_mm: tuple[float, float] = STEP_MM) -> Renumbering:
+    """Number the levels up from the cervicothoracic junction where the numbering contradicts it.
+
+    The level network numbers the vertebrae of its crop, and on chest CTs whose top holds C5–C7
+    it called them from C1 down (chest phantom 981001: C5–C7 as "C1–C3"; development phantoms
+    1202002–1202006: C7 as "C1", C6–T1 as "C1–C3"): with no skull in view, it counted from the top
+    of what it saw. Radiologists count such a scan up from T1. The lowest level found above the
+    junction should lie ``C7_ABOVE_JUNCTION_MM`` above it plus one level step per level above
+    C7 (it is C7 at the most); where that number differs from its label by
+    :data:`MIN_RENUMBER_LEVELS` or more, every level moves by the difference (their order and
+    spacing are the segmentation's), and those the move takes past C7 are dropped: they lie below
+    the junction. Where it would take a level past C1, nothing changes and a note says so.
+
+    Args:
+        labels: uint8 label map (z, y, x), 1..7 = C1..C7, on an axis-aligned grid whose z runs
+            to Superior.
+        z0_mm: LPS z (mm) of the grid's first slice.
+        spacing_z_mm: the grid's slice spacing (mm).
+        junction_z_mm: LPS z (mm) of the junction (:attr:`~.localizer.Localization.junction_z_mm`),
+            or None when the scan does not show it.
+        step_mm: (smallest, largest) plausible centroid distance per level (mm).
+
+    Returns:
+        The labels, the shift applied and what was said.
+    """
+    values = [v for v in range(1, N_LEVELS + 1) if np.any(labels == v)]
+    if junction_z_mm is None or not values:
+        return Renumbering(labels)
+    z_index = ndimage.center_of_mass(np.ones(labels.shape, np.float32), labels, values)
+    z_mm = {v: z0_mm + spacing_z_mm * float(c[0]) for v, c in zip(values, z_index)}
+    above = [v for v in values if z_mm[v] > junction_z_mm]
+    if not above:
+        return Renumbering(labels)
+    steps = [(z_mm[a] - z_mm[b]) / (b - a) for a, b in zip(values, values[1:])]
+    step = float(np.clip(np.median(steps), *step_mm)) if steps else TYPICAL_STEP_MM
+    anchor = above[-1]
+    gap = z_mm[anchor] - junction_z_mm
+    expected = min(N_LEVELS, N_LEVELS - int(round((gap - C7_ABOVE_JUNCTION_MM) / step)))
+    shift = expected - anchor
+    if abs(shift) < MIN_RENUMBER_LEVELS:
+        return Renumbering(labels)
+    names = ", ".join(LEVELS[v - 1] for v in values)
+    if values[0] + shift < 1:
+        note = (f"the cervicothoracic junction seen {gap:.0f} mm below {LEVELS[anchor - 1]} disagrees with the "
+                f"numbering of {names}, which is kept")
+        log.info(note)
+        return Renumbering(labels, 0, [note])
+    kept = [v for v in values if v + shift <= N_LEVELS]
+    out = np.zeros_like(labels)
+    for v in kept:
+        out[labels == v] = v + shift
+    notes = [f"levels counted up from the cervicothoracic junction seen {gap:.0f} mm below the lowest: the level "
+             f"network's {', '.join(LEVELS[v - 1] for v in kept)} are {', '.join(LEVELS[v + shift - 1] for v in kept)}"]
+    notes += [f"the level network's {LEVELS[v - 1]} was discarded: it lies below the cervicothoracic junction"
+              for v in values if v not in kept]
+    log.info("; ".join(notes))
+    return Renumbering(out, shift, notes)
+
+
+__all__ = ["C7_ABOVE_JUNCTION_MM", "LevelCheck", "MIN_LEVEL_ML", "MIN_RENUMBER_LEVELS", "MIN_STEP_Z_MM", "NEIGHBOUR_ROOM_MM",
+           "Renumbering", "STEP_MM", "TYPICAL_STEP_MM", "anchor_at_junction", "check_levels", "drop_lone_level"]

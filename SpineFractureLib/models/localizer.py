@@ -46,6 +46,11 @@ MIN_COLUMN_MM = 60.0
 MAX_OFF_MIDLINE_MM = 20.0
 #: Above this (HU) a voxel is in the body.
 _BODY_HU = -400.0
+#: The junction of the cervical and the thoracic spine counts as seen only where the column's
+#: other-vertebra rows below it span at least this much (mm): a whole T1 with its disc. At a scan's
+#: lower edge the network calls a cut C6 or C7 "other vertebra" over 12-16 mm (development
+#: phantoms 1200007 and 1201003, seeds used by nothing else), which is no junction.
+MIN_THORACIC_RUN_MM = 24.0
 
 
 def new_localizer_network(channels: tuple[int, ...] = LOCALIZER_CHANNELS) -> SpineUNet:
@@ -91,6 +96,8 @@ class Localization:
         cervical_ml: volume (ml) of the cervical voxels on the column.
         box_lps: ((x, y, z) min, (x, y, z) max) LPS mm of them, or None when no cervical spine is in view.
         mask: bool (z, y, x) on ``grid``: those voxels (None when none is in view).
+        junction_z_mm: LPS z (mm) where the cervical spine meets the thoracic one, when the scan
+            shows both (:func:`cervicothoracic_junction_mm`); None otherwise.
     """
 
     classes: np.ndarray
@@ -98,6 +105,7 @@ class Localization:
     cervical_ml: float = 0.0
     box_lps: tuple[tuple[float, ...], tuple[float, ...]] | None = None
     mask: np.ndarray | None = None
+    junction_z_mm: float | None = None
 
     @property
     def found(self) -> bool:
@@ -200,9 +208,43 @@ def localization_from_classes(classes: np.ndarray, grid: CTVolume) -> Localizati
     corners = grid.index_to_lps(np.array([kji.min(axis=0)[::-1], kji.max(axis=0)[::-1]], float))
     lo, hi = np.minimum(corners[0], corners[1]), np.maximum(corners[0], corners[1])
     box = (tuple(float(v) for v in lo - LOCALIZER_MM / 2), tuple(float(v) for v in hi + LOCALIZER_MM / 2))
-    return Localization(classes, grid, round(ml, 2), box, main)
+    return Localization(classes, grid, round(ml, 2), box, main,
+                        cervicothoracic_junction_mm(np.where(column, classes, 0), grid))
 
 
-__all__ = ["LOCALIZER_FORMAT", "LOCALIZER_CHANNELS", "Localization", "Localizer", "MIN_CERVICAL_ML", "MAX_OFF_MIDLINE_MM", "MIN_COLUMN_MM",
-           "N_LOCALIZER_CLASSES", "load_localizer", "localization_from_classes", "new_localizer_network",
+def cervicothoracic_junction_mm(classes: np.ndarray, grid: CTVolume,
+                                min_run_mm: float = MIN_THORACIC_RUN_MM) -> float | None:
+    """LPS z (mm) of the junction of the cervical and the thoracic spine in a class map, or None.
+
+    Radiologists count a chest CT's levels up from T1 because the junction, not the top of the
+    scan, fixes the numbering; this gives the segmentation the same anchor. Each slice of the
+    column is cervical where it holds more cervical voxels than other-vertebra ones. Going down
+    from the top, the junction is the first change from a cervical slice to other-vertebra slices
+    that go on for ``min_run_mm``; half-way between the two slices.
+
+    Args:
+        classes: uint8 (z, y, x) class map (0 background, 1 cervical, 2 other vertebra), the
+            column's voxels only; ``grid``'s direction is the identity (z towards the head).
+        grid: the map's grid.
+        min_run_mm: how far the other-vertebra slices below must reach.
+    """
+    cervical = (classes == CERVICAL).sum(axis=(1, 2))
+    other = (classes == OTHER_VERTEBRA).sum(axis=(1, 2))
+    rows = [k for k in range(classes.shape[0] - 1, -1, -1) if cervical[k] or other[k]]  # top down
+    is_cervical = [bool(cervical[k] > other[k]) for k in rows]
+    dz = grid.spacing[2]
+    for i in range(1, len(rows)):
+        if not (is_cervical[i - 1] and not is_cervical[i]):
+            continue
+        run = i
+        while run + 1 < len(rows) and not is_cervical[run + 1]:
+            run += 1
+        if (rows[i] - rows[run] + 1) * dz >= min_run_mm:
+            return float(grid.origin[2] + dz * (rows[i - 1] + rows[i]) / 2.0)
+    return None
+
+
+__all__ = ["LOCALIZER_FORMAT", "LOCALIZER_CHANNELS", "Localization", "Localizer", "MIN_CERVICAL_ML", "MAX_OFF_MIDLINE_MM",
+           "MIN_COLUMN_MM", "MIN_THORACIC_RUN_MM", "N_LOCALIZER_CLASSES", "cervicothoracic_junction_mm",
+           "load_localizer", "localization_from_classes", "new_localizer_network",
            "predict_classes", "save_localizer"]

@@ -19,7 +19,7 @@ from monai.inferers import sliding_window_inference
 
 from ..constants import LEVELS
 from ..device import pick_device
-from ..models.level_checks import check_levels, drop_lone_level
+from ..models.level_checks import anchor_at_junction, check_levels, drop_lone_level
 from ..models.localizer import Localization, Localizer
 from ..models.postprocess import assign_levels, postprocess_levels
 from ..models.registry import ModelInfo, load_segmentation_model
@@ -164,12 +164,19 @@ class Segmenter:
             found = [LEVELS[v - 1] for v in np.unique(crop_labels[crop_labels > 0])]
             notes.append(f"no vertebral column was found in the field of view: {', '.join(found)} discarded")
             crop_labels = np.zeros_like(crop_labels)
+        shift = 0
         if loc is not None:
             crop_labels = _agree_with_localizer(crop_labels, loc, crop, notes)
+            anchored = anchor_at_junction(crop_labels, crop.origin[2], crop.spacing[2], loc.junction_z_mm)
+            crop_labels, shift = anchored.labels, anchored.shift
+            if shift and notes:
+                # The notes so far name candidates as the level network numbered them.
+                anchored.notes[0] += " (the notes before this one use the network's numbering)"
+            notes += anchored.notes
         lone = drop_lone_level(crop_labels, scan_reach_mm(ct, crop), crop.spacing[2])
         crop_labels = lone.labels
         notes += lone.warnings()
-        share = levels_np[1:] / np.clip(levels_np[1:].sum(axis=0, keepdims=True), 1e-6, None)
+        share = _shift_levels(levels_np[1:] / np.clip(levels_np[1:].sum(axis=0, keepdims=True), 1e-6, None), shift)
         probs_np = np.concatenate([(1.0 - vertebra_np)[None], vertebra_np[None] * share]).astype(np.float32)
         fracture_np = fracture.numpy() * fov
         t["postprocess"] = time.perf_counter() - t0
@@ -187,6 +194,18 @@ class Segmenter:
         report(1.0, "segmentation done")
         log.info("segmented: %s", {k: round(v, 2) for k, v in t.items()})
         return Segmentation(labels, crop_label_vol, probs_np, fracture_np, crop, box, t, notes, loc)
+
+
+def _shift_levels(share: np.ndarray, shift: int) -> np.ndarray:
+    """Level channels (7, z, y, x) moved ``shift`` levels down the column, as the labels were."""
+    if shift == 0:
+        return share
+    out = np.zeros_like(share)
+    if shift > 0:
+        out[shift:] = share[:-shift]
+    else:
+        out[:shift] = share[-shift:]
+    return out
 
 
 def _agree_with_localizer(crop_labels: np.ndarray, loc: Localization, crop: CTVolume, notes: list[str]) -> np.ndarray:
