@@ -1,7 +1,8 @@
 """The shipped localizer (trained on phantoms): the cervical spine found in a neck phantom, none in
 a head-only or abdomen-only phantom, and the segmenter reporting nothing where it finds none.
 
-Phantom seeds 990000+ are used by no training or choice.
+Phantom seeds 990000+ are used by no training or choice; 1202002 is a development phantom of the
+cervicothoracic-junction rule (kept here as its regression case).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from SpineFractureLib.constants import LEVELS
 from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
 from SpineFractureLib.models.localizer import Localizer
 from SpineFractureLib.pipeline.segment import Segmenter
@@ -44,3 +46,16 @@ def test_the_segmenter_reports_nothing_on_an_abdomen(localizer):
     seg = Segmenter("default", "cpu").segment(case.ct)
     assert not seg.labels.array.any()
     assert seg.localization is not None and not seg.localization.found
+
+
+def test_a_chest_ct_whose_top_holds_c7_gets_it_named_from_the_junction():
+    """The level network, seeing no skull, called this chest phantom's C7 "C1"; the localizer's
+    cervicothoracic junction just below it makes it C7 again (`anchor_at_junction`)."""
+    case = make_phantom(1202002, PhantomConfig(fov="chest", contrast="venous"))
+    assert [lv for lv in LEVELS if case.truth["levels"][lv]["present"]] == ["C7"]
+    seg = Segmenter("default", "cpu").segment(case.ct)
+    assert seg.localization.junction_z_mm is not None
+    labels, truth = seg.labels.array, case.labels.array
+    assert set(np.unique(labels)) == {0, 7}
+    assert np.mean(truth[labels == 7] == 7) > 0.9
+    assert any("the level network's C1 are C7" in note for note in seg.notes), seg.notes
