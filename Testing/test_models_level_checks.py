@@ -10,6 +10,7 @@ from SpineFractureLib.models.level_checks import (
     anchor_at_junction,
     check_levels,
     drop_lone_level,
+    name_cut_top_level_from_below,
 )
 
 
@@ -152,9 +153,30 @@ def test_levels_below_the_junction_go_when_the_count_from_it_moves_them_past_c7(
     assert anchor_at_junction(labels, 0.0, 1.0, 160.0).labels is labels
 
 
-def test_a_junction_that_would_push_levels_past_c1_changes_nothing(caplog):
-    labels = column(levels=range(3, 8), first=150)  # C3..C7, C7 at z index 78
+def test_a_junction_that_would_number_the_levels_higher_changes_nothing(caplog):
+    # Whole-body phantoms 1203003 and 1234003: the junction found one or two levels too low.
+    labels = column(levels=range(5, 8), first=150)  # C5..C7, C7 at z index 114
     with caplog.at_level("INFO"):
-        out = anchor_at_junction(labels, 0.0, 1.0, 78.0 - 70.0)  # far below C7: C7 would be C4 and C3 "C0"
+        out = anchor_at_junction(labels, 0.0, 1.0, 114.0 - 10.0 - 2 * 18.0)  # C7 would be C5
     assert out.shift == 0 and out.labels is labels and out.notes == []
-    assert "disagrees" in caplog.text
+    assert "would number the levels 2 lower; kept" in caplog.text
+
+
+def _cut_top_case(top_z, levels=(3, 4, 5)):
+    labels = column(levels=levels, first=120)  # C3 at z 120, 18 mm steps
+    labels[top_z - 5:top_z + 6, 12:29, 12:29] = 1
+    return labels
+
+
+def test_a_c1_cut_by_the_scan_top_one_step_above_c3_is_c2():
+    # Arterial neck phantom 1235002: C2 called "C1" 21 mm above a right C3, the scan cut above it.
+    labels = _cut_top_case(141)
+    out = name_cut_top_level_from_below(labels, (-(159 - 146), 0.0), 1.0)  # the scan ends at slice 146
+    assert out.shift == 1 and set(np.unique(out.labels)) == {0, 2, 3, 4, 5}
+    assert out.notes == ["the level network's C1 is C2: the scan's top edge cuts it, and C3 lies 21 mm below it, "
+                         "1 level step"]
+    # The scan reaches 8 mm above it: the top is in view, and the top-anchored gap rule holds.
+    assert name_cut_top_level_from_below(labels, (-(159 - 154), 0.0), 1.0).labels is labels
+    # A true C1 with C2 missed lies two steps above C3 (31 mm): kept.
+    far = _cut_top_case(151)
+    assert name_cut_top_level_from_below(far, (-(159 - 156), 0.0), 1.0).labels is far

@@ -8,6 +8,7 @@ from SpineFractureLib.cli.main import main
 from SpineFractureLib.data.localizer_cases import FOV_MIX, localizer_phantom_config
 from SpineFractureLib.errors import InputError
 from SpineFractureLib.models.localizer import (
+    MIN_EDGE_THORACIC_RUN_MM,
     MIN_THORACIC_RUN_MM,
     cervicothoracic_junction_mm,
     load_localizer,
@@ -77,6 +78,12 @@ def test_the_junction_is_where_cervical_slices_give_way_to_a_thoracic_run():
     assert loc.found and loc.junction_z_mm == pytest.approx(-100.0 + 4.0 * 38.5)
     classes[:39] = 0  # no thoracic spine in view
     assert localization_from_classes(classes, grid).junction_z_mm is None
+    # Other-vertebra slices down to the scan's lower edge: 40 mm of them is a cut C6 misread
+    # (neck phantoms 1240007, 1240013), not a thoracic spine; 64 mm is one.
+    classes[29:39, 4:6, 4:6] = 2
+    assert MIN_EDGE_THORACIC_RUN_MM > 40.0 and cervicothoracic_junction_mm(classes[29:], grid) is None
+    classes[23:29, 4:6, 4:6] = 2
+    assert cervicothoracic_junction_mm(classes[23:], grid) == pytest.approx(-100.0 + 4.0 * (38.5 - 23))
 
 
 def test_network_takes_any_size_and_weights_round_trip(tmp_path):

@@ -203,10 +203,12 @@ def anchor_at_junction(labels: np.ndarray, z0_mm: float, spacing_z_mm: float, ju
     1202002–1202006: C7 as "C1", C6–T1 as "C1–C3"): with no skull in view, it counted from the top
     of what it saw. Radiologists count such a scan up from T1. The lowest level found above the
     junction should lie ``C7_ABOVE_JUNCTION_MM`` above it plus one level step per level above
-    C7 (it is C7 at the most); where that number differs from its label by
-    :data:`MIN_RENUMBER_LEVELS` or more, every level moves by the difference (their order and
-    spacing are the segmentation's), and those the move takes past C7 are dropped: they lie below
-    the junction. Where it would take a level past C1, nothing changes (the log says so).
+    C7 (it is C7 at the most); where that number exceeds its label by
+    :data:`MIN_RENUMBER_LEVELS` or more, every level moves down by the difference (their order
+    and spacing are the segmentation's), and those the move takes past C7 are dropped: they lie
+    below the junction. A junction that would move the levels up changes nothing (the log says
+    so): on the phantoms it is the localizer's junction, not the network's numbering, that errs
+    that way.
 
     Args:
         labels: uint8 label map (z, y, x), 1..7 = C1..C7, on an axis-aligned grid whose z runs
@@ -234,14 +236,15 @@ def anchor_at_junction(labels: np.ndarray, z0_mm: float, spacing_z_mm: float, ju
     gap = z_mm[anchor] - junction_z_mm
     expected = min(N_LEVELS, N_LEVELS - int(round((gap - C7_ABOVE_JUNCTION_MM) / step)))
     shift = expected - anchor
-    if abs(shift) < MIN_RENUMBER_LEVELS:
+    if shift < 0:
+        # Only logged. The network's failure is naming from the top of what it sees (names too
+        # small); a junction found too low is the localizer's (whole-body phantoms 1203003 and
+        # 1234003: one and two levels low under a right C1-C7), and a warning that changes
+        # nothing would only make the reader doubt a right numbering.
+        log.info("the cervicothoracic junction seen %.0f mm below %s would number the levels %d lower; kept",
+                 gap, LEVELS[anchor - 1], -shift)
         return Renumbering(labels)
-    names = ", ".join(LEVELS[v - 1] for v in values)
-    if values[0] + shift < 1:
-        # Only logged: on whole-body phantom 1234003 the junction lay a level low (38 mm below a
-        # right C7), and a warning that changes nothing would only make the reader doubt C1-C7.
-        log.info("the cervicothoracic junction seen %.0f mm below %s disagrees with the numbering of %s, "
-                 "which is kept", gap, LEVELS[anchor - 1], names)
+    if shift < MIN_RENUMBER_LEVELS:
         return Renumbering(labels)
     kept = [v for v in values if v + shift <= N_LEVELS]
     out = np.zeros_like(labels)
@@ -255,5 +258,47 @@ def anchor_at_junction(labels: np.ndarray, z0_mm: float, spacing_z_mm: float, ju
     return Renumbering(out, shift, notes)
 
 
+def name_cut_top_level_from_below(labels: np.ndarray, room_mm: tuple[float, float], spacing_z_mm: float,
+                                  edge_mm: float = 2.0) -> Renumbering:
+    """Name the top level from the one below it where the scan's top edge cuts it and the gap fits fewer levels.
+
+    :func:`~.postprocess.close_level_gaps` trusts the top of the column (C1 and C2 are the most
+    distinctive levels) and renumbers the levels below a gap no vertebra fits in. A level cut by
+    the scan's top edge is the exception: the level network names the top vertebra of a neck scan
+    cut below C1 "C1" (fresh arterial neck phantom 1235002: C2 called "C1" 21 mm above a right C3,
+    whose neighbours lie 18–20 mm apart; C2's 0.21 ml speck, dropped by :func:`check_levels`, had
+    hidden the gap from the post-processing). There the levels below are trusted instead.
+
+    Args:
+        labels: uint8 label map (z, y, x), 1..7 = C1..C7, on an axis-aligned grid whose z runs
+            to Superior.
+        room_mm: the scan's reach above and below the grid (``preprocess.geometry.scan_reach_mm``).
+        spacing_z_mm: the grid's slice spacing (mm).
+        edge_mm: a level whose top lies this close to the scan's top is cut by it.
+
+    Returns:
+        The labels, the shift of the top level (0: unchanged) and a note.
+    """
+    values = [v for v in range(1, N_LEVELS + 1) if np.any(labels == v)]
+    if len(values) < 3:
+        return Renumbering(labels)
+    z = [float(c[0]) * spacing_z_mm for c in ndimage.center_of_mass(np.ones(labels.shape, np.float32), labels, values)]
+    top, below = values[0], values[1]
+    top_slice = int(np.nonzero(np.any(labels == top, axis=(1, 2)))[0].max())
+    scan_top = (labels.shape[0] - 1) * spacing_z_mm + min(room_mm[0], 0.0)
+    adjacent = [z[i] - z[i + 1] for i in range(1, len(values) - 1) if values[i + 1] - values[i] == 1]
+    if top_slice * spacing_z_mm < scan_top - edge_mm or not adjacent:
+        return Renumbering(labels)
+    fits = max(1, int(round((z[0] - z[1]) / float(np.median(adjacent)))))
+    if below - top <= fits:
+        return Renumbering(labels)
+    name = below - fits
+    note = (f"the level network's {LEVELS[top - 1]} is {LEVELS[name - 1]}: the scan's top edge cuts it, and "
+            f"{LEVELS[below - 1]} lies {z[0] - z[1]:.0f} mm below it, {fits} level step{'s' if fits > 1 else ''}")
+    log.info(note)
+    return Renumbering(np.where(labels == top, np.uint8(name), labels).astype(labels.dtype), name - top, [note])
+
+
 __all__ = ["C7_ABOVE_JUNCTION_MM", "LevelCheck", "MIN_LEVEL_ML", "MIN_RENUMBER_LEVELS", "MIN_STEP_Z_MM", "NEIGHBOUR_ROOM_MM",
-           "Renumbering", "STEP_MM", "TYPICAL_STEP_MM", "anchor_at_junction", "check_levels", "drop_lone_level"]
+           "Renumbering", "STEP_MM", "TYPICAL_STEP_MM", "anchor_at_junction", "check_levels", "drop_lone_level",
+           "name_cut_top_level_from_below"]

@@ -51,6 +51,11 @@ _BODY_HU = -400.0
 #: lower edge the network calls a cut C6 or C7 "other vertebra" over 12-16 mm (development
 #: phantoms 1200007 and 1201003, seeds used by nothing else), which is no junction.
 MIN_THORACIC_RUN_MM = 24.0
+#: A run of other-vertebra rows that reaches the scan's lower edge must span this much (mm): in
+#: neck scans cut at C6 the network called C5-C6 "other vertebra" over 24-28 mm down to the edge
+#: (phantoms 1240007, 1240013), and true neck junctions run 28-44 mm to it (1200002-1200006);
+#: a chest CT's thoracic spine runs 300 mm or more.
+MIN_EDGE_THORACIC_RUN_MM = 60.0
 
 
 def new_localizer_network(channels: tuple[int, ...] = LOCALIZER_CHANNELS) -> SpineUNet:
@@ -212,21 +217,23 @@ def localization_from_classes(classes: np.ndarray, grid: CTVolume) -> Localizati
                         cervicothoracic_junction_mm(np.where(column, classes, 0), grid))
 
 
-def cervicothoracic_junction_mm(classes: np.ndarray, grid: CTVolume,
-                                min_run_mm: float = MIN_THORACIC_RUN_MM) -> float | None:
+def cervicothoracic_junction_mm(classes: np.ndarray, grid: CTVolume, min_run_mm: float = MIN_THORACIC_RUN_MM,
+                                min_edge_run_mm: float = MIN_EDGE_THORACIC_RUN_MM) -> float | None:
     """LPS z (mm) of the junction of the cervical and the thoracic spine in a class map, or None.
 
     Radiologists count a chest CT's levels up from T1 because the junction, not the top of the
     scan, fixes the numbering; this gives the segmentation the same anchor. Each slice of the
     column is cervical where it holds more cervical voxels than other-vertebra ones. Going down
     from the top, the junction is the first change from a cervical slice to other-vertebra slices
-    that go on for ``min_run_mm``; half-way between the two slices.
+    that go on for ``min_run_mm`` (``min_edge_run_mm`` where they reach the map's lowest slice, the
+    scan's lower edge); half-way between the two slices.
 
     Args:
         classes: uint8 (z, y, x) class map (0 background, 1 cervical, 2 other vertebra), the
             column's voxels only; ``grid``'s direction is the identity (z towards the head).
         grid: the map's grid.
         min_run_mm: how far the other-vertebra slices below must reach.
+        min_edge_run_mm: the same for slices that reach the map's lowest slice.
     """
     cervical = (classes == CERVICAL).sum(axis=(1, 2))
     other = (classes == OTHER_VERTEBRA).sum(axis=(1, 2))
@@ -239,12 +246,13 @@ def cervicothoracic_junction_mm(classes: np.ndarray, grid: CTVolume,
         run = i
         while run + 1 < len(rows) and not is_cervical[run + 1]:
             run += 1
-        if (rows[i] - rows[run] + 1) * dz >= min_run_mm:
+        needed = min_edge_run_mm if rows[run] <= 1 else min_run_mm
+        if (rows[i] - rows[run] + 1) * dz >= needed:
             return float(grid.origin[2] + dz * (rows[i - 1] + rows[i]) / 2.0)
     return None
 
 
 __all__ = ["LOCALIZER_FORMAT", "LOCALIZER_CHANNELS", "Localization", "Localizer", "MIN_CERVICAL_ML", "MAX_OFF_MIDLINE_MM",
-           "MIN_COLUMN_MM", "MIN_THORACIC_RUN_MM", "N_LOCALIZER_CLASSES", "cervicothoracic_junction_mm",
+           "MIN_COLUMN_MM", "MIN_EDGE_THORACIC_RUN_MM", "MIN_THORACIC_RUN_MM", "N_LOCALIZER_CLASSES", "cervicothoracic_junction_mm",
            "load_localizer", "localization_from_classes", "new_localizer_network",
            "predict_classes", "save_localizer"]

@@ -19,7 +19,7 @@ from monai.inferers import sliding_window_inference
 
 from ..constants import LEVELS
 from ..device import pick_device
-from ..models.level_checks import anchor_at_junction, check_levels, drop_lone_level
+from ..models.level_checks import anchor_at_junction, check_levels, drop_lone_level, name_cut_top_level_from_below
 from ..models.localizer import Localization, Localizer
 from ..models.postprocess import assign_levels, postprocess_levels
 from ..models.registry import ModelInfo, load_segmentation_model
@@ -173,7 +173,11 @@ class Segmenter:
                 # The notes so far name candidates as the level network numbered them.
                 anchored.notes[0] += " (the notes before this one use the network's numbering)"
             notes += anchored.notes
-        lone = drop_lone_level(crop_labels, scan_reach_mm(ct, crop), crop.spacing[2])
+        reach = scan_reach_mm(ct, crop)
+        cut_top = name_cut_top_level_from_below(crop_labels, reach, crop.spacing[2])
+        crop_labels = cut_top.labels
+        notes += cut_top.notes
+        lone = drop_lone_level(crop_labels, reach, crop.spacing[2])
         crop_labels = lone.labels
         notes += lone.warnings()
         share = _shift_levels(levels_np[1:] / np.clip(levels_np[1:].sum(axis=0, keepdims=True), 1e-6, None), shift)
