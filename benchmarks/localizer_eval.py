@@ -115,6 +115,23 @@ def fields_of_view(seg: Segmenter, count: int, first_seed: int = 961000) -> dict
     return out
 
 
+def cut_necks(seg: Segmenter, first_seed: int, count: int) -> dict:
+    """Neck phantoms cut at both ends (``cut_probability=1.0``): levels reported and misnamed."""
+    cases = []
+    for seed in range(first_seed, first_seed + count):
+        contrast = CONTRAST_PHASES[seed % len(CONTRAST_PHASES)]
+        case = make_phantom(seed, PhantomConfig(fov="neck", contrast=contrast, cut_probability=1.0))
+        result = seg.segment(case.ct)
+        pred = result.labels.array
+        cases.append({"seed": seed, "contrast": contrast,
+                      "in_view": [lv for lv in LEVELS if case.truth["levels"][lv]["present"]],
+                      "reported": [LEVELS[int(v) - 1] for v in np.unique(pred) if v],
+                      "misnamed": _misnamed(pred, case.labels.array),
+                      "renumbering_notes": [n for n in result.notes if "network's" in n]})
+    return {"cases": len(cases), "cases_with_misnamed_levels": sum(bool(c["misnamed"]) for c in cases),
+            "per_case": cases}
+
+
 def validation_mix(seg: Segmenter, count: int) -> dict:
     """The localizer alone on the training mix's configurations, validation seeds 3100000+ (not held out)."""
     from SpineFractureLib.data.localizer_cases import localizer_phantom_config
@@ -137,6 +154,8 @@ def main() -> None:
     parser.add_argument("--fov-seed", type=int, default=961000,
                         help="first seed of the field-of-view phantoms (1000 apart per kind)")
     parser.add_argument("--validation", type=int, default=0, help="validation phantoms of the localizer's mix")
+    parser.add_argument("--cut-necks", type=int, nargs=2, metavar=("FIRST_SEED", "COUNT"),
+                        help="also neck phantoms cut at both ends (session 24: 1240000 16)")
     parser.add_argument("--no-junction-anchor", action="store_true",
                         help="leave the numbering as the level network gives it (the rule before session 24)")
     args = parser.parse_args()
@@ -191,7 +210,8 @@ def main() -> None:
                          "per_case": none_in_view},
         "real_chest_levels_reported": chest,
         "fields_of_view": fields_of_view(seg, args.fov_phantoms, args.fov_seed) if args.fov_phantoms else {},
-        "validation_mix": validation_mix(seg, args.validation) if args.validation else {}}, indent=1))
+        "validation_mix": validation_mix(seg, args.validation) if args.validation else {},
+        "cut_necks": cut_necks(seg, *args.cut_necks) if args.cut_necks else {}}, indent=1))
 
 
 if __name__ == "__main__":
