@@ -19,6 +19,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..constants import LEVELS, N_LEVELS
+from .postprocess import _level_heights
 
 log = logging.getLogger(__name__)
 
@@ -222,11 +223,10 @@ def anchor_at_junction(labels: np.ndarray, z0_mm: float, spacing_z_mm: float, ju
     Returns:
         The labels, the shift applied and what was said.
     """
-    values = [v for v in range(1, N_LEVELS + 1) if np.any(labels == v)]
+    values, heights = _level_heights(labels, 1)
     if junction_z_mm is None or not values:
         return Renumbering(labels)
-    z_index = ndimage.center_of_mass(np.ones(labels.shape, np.float32), labels, values)
-    z_mm = {v: z0_mm + spacing_z_mm * float(c[0]) for v, c in zip(values, z_index)}
+    z_mm = {v: z0_mm + spacing_z_mm * float(h) for v, h in zip(values, heights)}
     above = [v for v in values if z_mm[v] > junction_z_mm]
     if not above:
         return Renumbering(labels)
@@ -279,10 +279,10 @@ def name_cut_top_level_from_below(labels: np.ndarray, room_mm: tuple[float, floa
     Returns:
         The labels, the shift of the top level (0: unchanged) and a note.
     """
-    values = [v for v in range(1, N_LEVELS + 1) if np.any(labels == v)]
+    values, heights = _level_heights(labels, 1)
     if len(values) < 3:
         return Renumbering(labels)
-    z = [float(c[0]) * spacing_z_mm for c in ndimage.center_of_mass(np.ones(labels.shape, np.float32), labels, values)]
+    z = [float(h) * spacing_z_mm for h in heights]
     top, below = values[0], values[1]
     top_slice = int(np.nonzero(np.any(labels == top, axis=(1, 2)))[0].max())
     scan_top = (labels.shape[0] - 1) * spacing_z_mm + min(room_mm[0], 0.0)

@@ -201,14 +201,11 @@ class Segmenter:
 
 
 def _shift_levels(share: np.ndarray, shift: int) -> np.ndarray:
-    """Level channels (7, z, y, x) moved ``shift`` levels down the column, as the labels were."""
+    """Level channels (7, z, y, x) moved ``shift`` (≥ 0) levels down the column, as the labels were."""
     if shift == 0:
         return share
     out = np.zeros_like(share)
-    if shift > 0:
-        out[shift:] = share[:-shift]
-    else:
-        out[:shift] = share[-shift:]
+    out[shift:] = share[:-shift]
     return out
 
 
