@@ -76,6 +76,26 @@ def test_each_level_lies_below_the_one_above_it():
     assert 4 not in check_levels(upside).labels
 
 
+def _bottom_edge_case(gap: int) -> np.ndarray:
+    """C2-C6 blocks, C6 reaching the grid's bottom; its lowest 5 slices (1.4 ml) labelled C7, ``gap`` slices cleared above them."""
+    labels = column(levels=range(2, 7), first=100)
+    labels[labels == 6] = 0
+    labels[0:31, 12:29, 12:29] = 6
+    labels[0:5, 12:29, 12:29] = 7
+    labels[5:5 + gap, 12:29, 12:29] = 0
+    return labels
+
+
+def test_a_small_end_level_carved_out_of_its_neighbours_bone_is_dropped():
+    # Cut neck phantom 1240005: the bottom of C6's body at the scan's lower edge called "C7".
+    checked = check_levels(_bottom_edge_case(gap=0))
+    assert 7 not in checked.labels and list(checked.dropped) == ["C7"]
+    assert "1.45 ml at the end of the column" in checked.dropped["C7"] and "on C6's bone" in checked.dropped["C7"]
+    assert set(np.unique(checked.labels)) == {0, 2, 3, 4, 5, 6}
+    # The same piece across a disc from C6 is a vertebra cut by the scan's edge: kept.
+    assert 7 in check_levels(_bottom_edge_case(gap=3)).labels
+
+
 def test_volume_uses_the_voxel_size():
     labels = column(levels=[3])
     assert 3 in check_levels(labels, (1.0, 1.0, 1.0)).labels
