@@ -9,6 +9,7 @@ from SpineFractureLib.models.level_checks import (
     MIN_LEVEL_ML,
     anchor_at_junction,
     check_levels,
+    close_gaps_left_by_checks,
     drop_lone_level,
     name_cut_top_level_from_below,
 )
@@ -94,6 +95,23 @@ def test_a_small_end_level_carved_out_of_its_neighbours_bone_is_dropped():
     assert set(np.unique(checked.labels)) == {0, 2, 3, 4, 5, 6}
     # The same piece across a disc from C6 is a vertebra cut by the scan's edge: kept.
     assert 7 in check_levels(_bottom_edge_case(gap=3)).labels
+
+
+def test_a_gap_left_by_a_dropped_level_is_closed_where_no_vertebra_fits():
+    # Cut neck phantom 1262007: "C4" a piece of C3 1 mm below it (dropped), C4 called "C5".
+    labels = column(levels=[2, 3], first=130)
+    labels[85:96, 12:29, 12:29] = 5  # 22 mm below C3: one step (18 mm), where two need 36
+    labels[111:115, 30:39, 12:29] = 4  # 0.6 ml beside C3's lower half: dropped as a speck
+    checked = check_levels(labels)
+    assert "C4" in checked.dropped
+    closed = close_gaps_left_by_checks(checked.labels)
+    assert set(np.unique(closed.labels)) == {0, 2, 3, 4} and closed.shift == -1
+    assert closed.notes and "the level network's C5 is C4" in closed.notes[0]
+    # Two steps below C3 there is room for C4: nothing changes.
+    roomy = column(levels=[2, 3], first=130)
+    roomy[71:82, 12:29, 12:29] = 5  # 36 mm below C3
+    kept = close_gaps_left_by_checks(roomy)
+    assert np.array_equal(kept.labels, roomy) and kept.notes == []
 
 
 def test_volume_uses_the_voxel_size():

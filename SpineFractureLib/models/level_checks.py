@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..constants import LEVELS, N_LEVELS
-from .postprocess import _level_heights
+from .postprocess import _level_heights, close_level_gaps
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +135,31 @@ def check_levels(labels: np.ndarray, spacing_mm: tuple[float, float, float] = (1
     if dropped:
         log.info("levels dropped by the anatomical checks: %s", dropped)
     return LevelCheck(out, dropped)
+
+
+def close_gaps_left_by_checks(labels: np.ndarray) -> Renumbering:
+    """:func:`~.postprocess.close_level_gaps` again on the levels :func:`check_levels` kept.
+
+    A level the checks drop can open a gap the post-processing never saw: on cut neck phantom
+    1262007 (C2–C6 in view, C3 and C4 half outlined) the level network's "C4" was a piece of C3
+    1 mm below it along the column, dropped, and C4 below was called "C5", one level step under C3.
+
+    Args:
+        labels: uint8 label map (z, y, x), z running to Superior, as :func:`check_levels` returns it.
+
+    Returns:
+        The renumbered labels, the shift of the lowest level, and a note naming the change.
+    """
+    closed = close_level_gaps(labels)
+    before = [int(v) for v in np.unique(labels) if v]
+    after = [int(v) for v in np.unique(closed) if v]
+    if before == after:
+        return Renumbering(labels)
+    moved = [(LEVELS[b - 1], LEVELS[a - 1]) for b, a in zip(before, after) if a != b]
+    note = ("with the levels above discarded, no vertebra fits between the levels kept: the level network's "
+            f"{', '.join(b for b, _ in moved)} {'is' if len(moved) == 1 else 'are'} {', '.join(a for _, a in moved)}")
+    log.info(note)
+    return Renumbering(closed, after[-1] - before[-1], [note])
 
 
 def _shared_surface(labels: np.ndarray, level: int, neighbour: int) -> float:
@@ -329,5 +354,5 @@ def name_cut_top_level_from_below(labels: np.ndarray, room_mm: tuple[float, floa
 
 
 __all__ = ["C7_ABOVE_JUNCTION_MM", "LevelCheck", "MAX_SHARED_SURFACE", "MIN_END_LEVEL_ML", "MIN_LEVEL_ML", "MIN_RENUMBER_LEVELS", "MIN_STEP_Z_MM", "NEIGHBOUR_ROOM_MM",
-           "Renumbering", "STEP_MM", "TYPICAL_STEP_MM", "anchor_at_junction", "check_levels", "drop_lone_level",
+           "Renumbering", "STEP_MM", "TYPICAL_STEP_MM", "anchor_at_junction", "check_levels", "close_gaps_left_by_checks", "drop_lone_level",
            "name_cut_top_level_from_below"]

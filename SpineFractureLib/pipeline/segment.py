@@ -19,7 +19,8 @@ from monai.inferers import sliding_window_inference
 
 from ..constants import LEVELS
 from ..device import pick_device
-from ..models.level_checks import anchor_at_junction, check_levels, drop_lone_level, name_cut_top_level_from_below
+from ..models.level_checks import (anchor_at_junction, check_levels, close_gaps_left_by_checks, drop_lone_level,
+                                   name_cut_top_level_from_below)
 from ..models.localizer import Localization, Localizer
 from ..models.postprocess import assign_levels, postprocess_levels
 from ..models.registry import ModelInfo, load_segmentation_model
@@ -158,6 +159,9 @@ class Segmenter:
         vertebra_np, levels_np = vertebra.numpy() * fov, levels.numpy()
         checked = check_levels(postprocess_levels(assign_levels(vertebra_np > 0.5, levels_np)), crop.spacing)
         crop_labels, notes = checked.labels, checked.warnings()
+        if checked.dropped:
+            closed = close_gaps_left_by_checks(crop_labels)
+            crop_labels, notes = closed.labels, notes + closed.notes
         if not box.column_found and crop_labels.any():
             # No 3 cm run of bone anywhere (a head-only scan, a thin slab): whatever the networks
             # outline there cannot be placed on a cervical column, so it is not reported.
