@@ -126,6 +126,11 @@ def test_random_field_of_view_is_clinical_and_may_cut(seed, cut):
     assert absent == ({"C1", "C7"} if cut else set())
     for lv in absent:
         assert not np.any(case.labels.array == LEVELS.index(lv) + 1)
+    # A cut level with bone in the scan says so; a level with none in it does not.
+    assert {lv for lv in LEVELS if levels[lv]["partly_in_view"]} <= absent
+    assert not any(levels[lv]["partly_in_view"] for lv in LEVELS if lv not in absent)
+    if cut:
+        assert any(levels[lv]["partly_in_view"] for lv in absent), "a cut neck shows part of C1 or C7"
 
 
 @pytest.mark.parametrize("kwargs", [

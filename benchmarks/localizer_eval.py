@@ -93,12 +93,12 @@ def fields_of_view(seg: Segmenter, count: int, first_seed: int = 961000) -> dict
             wrong = labelled & (pred != truth)
             # The truth's "present" means the level's centre is in view; a level cut by the scan's
             # edge with its centre outside is still that vertebra, so reporting it invents nothing.
-            partly = [LEVELS[int(v) - 1] for v in np.unique(truth) if 1 <= v <= len(LEVELS)
-                      and LEVELS[int(v) - 1] not in in_view]
+            # The generator clears such a level from the labels and says so in the truth.
+            partly = [lv for lv in LEVELS if case.truth["levels"][lv]["partly_in_view"]]
             cases.append({"seed": seed, "contrast": contrast, "in_view": in_view, "partly_in_view": partly,
                           "reported": reported,
                           "invented": [lv for lv in reported if lv not in in_view and lv not in partly],
-                          "misnamed": _misnamed(pred, truth),
+                          "misnamed": {k: v for k, v in _misnamed(pred, truth).items() if k not in partly},
                           "junction_notes": [n for n in result.notes if "junction" in n],
                           "missed": [lv for lv in in_view if lv not in reported],
                           "wrong_voxel_share": round(float(wrong.sum() / max(labelled.sum(), 1)), 3),
@@ -126,7 +126,9 @@ def cut_necks(seg: Segmenter, first_seed: int, count: int) -> dict:
         cases.append({"seed": seed, "contrast": contrast,
                       "in_view": [lv for lv in LEVELS if case.truth["levels"][lv]["present"]],
                       "reported": [LEVELS[int(v) - 1] for v in np.unique(pred) if v],
-                      "misnamed": _misnamed(pred, case.labels.array),
+                      "partly_in_view": [lv for lv in LEVELS if case.truth["levels"][lv]["partly_in_view"]],
+                      "misnamed": {k: v for k, v in _misnamed(pred, case.labels.array).items()
+                                   if not case.truth["levels"][k]["partly_in_view"]},
                       "renumbering_notes": [n for n in result.notes if "network's" in n]})
     return {"cases": len(cases), "cases_with_misnamed_levels": sum(bool(c["misnamed"]) for c in cases),
             "per_case": cases}

@@ -116,7 +116,9 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
     Returns:
         A LabelledCase: ``ct`` (HU, (z, y, x) float32), ``labels`` (uint8: 1..7 = C1..C7,
         8..19 = T1..T12, 20..22 = L1..L3 as far as the field of view reaches), ``fracture`` (uint8 0/1) and ``truth`` (per level: present, fractured,
-        kind, genant_grade, heights_mm, keypoints_lps_mm, centroid_lps_mm, cancellous_hu).
+        kind, genant_grade, heights_mm, keypoints_lps_mm, centroid_lps_mm, cancellous_hu, and
+        partly_in_view: the centre outside the scan but some bone in it, drawn in the CT and 0 in
+        the labels).
     """
     config = config or PhantomConfig()
     # Independent streams, so that changing the fractures (e.g. fracture_rate 0 vs 1) leaves
@@ -185,9 +187,13 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
                         + [dental.METAL_HU] * len(metal_work), threads=threads)
         metal = canvas.hu >= dental.METAL_THRESHOLD_HU
     labels = canvas.labels
+    partly_in_view = []
     for lv in LEVELS:  # a level whose centre is outside the field of view counts as absent
         if lv not in present:
-            labels[labels == LEVELS.index(lv) + 1] = 0
+            drawn = labels == LEVELS.index(lv) + 1
+            if drawn.any():  # its bone stays in the CT: the truth says so (reporting it invents nothing)
+                partly_in_view.append(lv)
+                labels[drawn] = 0
 
     hu = realism.blur(canvas.hu, grid.spacing, config.psf_fwhm_mm, threads)
     if metal is not None and metal.any():
@@ -214,6 +220,8 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
             for lv in LEVELS
         },
     }
+    for lv in LEVELS:
+        truth["levels"][lv]["partly_in_view"] = lv in partly_in_view
     log.debug("phantom seed %d: %s voxels, fractured %s", seed, ct.shape_xyz, broken)
     return LabelledCase(f"phantom-{seed}", ct, grid.with_array(labels),
                         grid.with_array(canvas.fracture), truth)
