@@ -159,9 +159,6 @@ class Segmenter:
         vertebra_np, levels_np = vertebra.numpy() * fov, levels.numpy()
         checked = check_levels(postprocess_levels(assign_levels(vertebra_np > 0.5, levels_np)), crop.spacing)
         crop_labels, notes = checked.labels, checked.warnings()
-        if checked.dropped:
-            closed = close_gaps_left_by_checks(crop_labels)
-            crop_labels, notes = closed.labels, notes + closed.notes
         if not box.column_found and crop_labels.any():
             # No 3 cm run of bone anywhere (a head-only scan, a thin slab): whatever the networks
             # outline there cannot be placed on a cervical column, so it is not reported.
@@ -181,6 +178,11 @@ class Segmenter:
         cut_top = name_cut_top_level_from_below(crop_labels, reach, crop.spacing[2])
         crop_labels = cut_top.labels
         notes += cut_top.notes
+        if checked.dropped:
+            # After the cut-top rule: a gap under a top level the scan's edge cuts is that level's
+            # misnaming, not the levels' below (cut neck 1262002: "C1, C3-C6" is C2-C6, not C1-C5).
+            closed = close_gaps_left_by_checks(crop_labels)
+            crop_labels, notes = closed.labels, notes + closed.notes
         lone = drop_lone_level(crop_labels, reach, crop.spacing[2])
         crop_labels = lone.labels
         notes += lone.warnings()
