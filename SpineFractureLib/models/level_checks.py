@@ -34,7 +34,7 @@ MIN_END_LEVEL_ML = 2.0
 #: phantom 1240005 (C2-C6 in view): the level network called the bottom of C6's body at the scan's
 #: lower edge "C7", 1.13 ml with 46 % of its surface on C6. Of the 67 other levels of the cut-neck
 #: set 1240000-1240015 the largest share was 36 % (1240000's C5, 5.1 ml, whose piece C4 shares); on
-#: the real head-and-neck CT 35 % (its undersized C5, 4.7 ml); the smallest level there 3.7 ml.
+#: the real head-and-neck CT 35 % (its undersized C5, 4.7 ml, its smallest level).
 MAX_SHARED_SURFACE = 0.3
 #: Centroid distance (mm) per level between two found levels: adjacent cervical centroids lie
 #: 13–26 mm apart on the validation phantoms and 15–21 mm on the real head-and-neck CT.
@@ -115,8 +115,10 @@ def check_levels(labels: np.ndarray, spacing_mm: tuple[float, float, float] = (1
               zip(sized, ndimage.center_of_mass(np.ones(labels.shape, np.float32), labels, sized))} if sized else {}
     kept = _largest_column(sized, centre, volume, step_mm)
     for end, neighbour in ((kept[0], kept[1]), (kept[-1], kept[-2])) if len(kept) > 1 else ():
+        if end not in kept or volume[end] >= MIN_END_LEVEL_ML:
+            continue
         shared = _shared_surface(labels, end, neighbour)
-        if volume[end] < MIN_END_LEVEL_ML and shared >= MAX_SHARED_SURFACE and end in kept:
+        if shared >= MAX_SHARED_SURFACE:
             kept.remove(end)
             dropped[LEVELS[end - 1]] = (f"{volume[end]:.2f} ml at the end of the column, {shared:.0%} of its surface on "
                                         f"{LEVELS[neighbour - 1]}'s bone: a piece of {LEVELS[neighbour - 1]}, or too "
