@@ -30,7 +30,7 @@ from ..models.registry import segmenter_tag
 from ..preprocess.roi import RoiInputs
 from .cls_dataset import ClassificationDataset
 from .config import ConfigMixin
-from .distributed import cleanup_distributed, setup_distributed
+from .distributed import distributed_run
 from .loop import LoopOptions, train_loop
 from .readout_choice import choose_readout
 
@@ -230,8 +230,7 @@ def train_classifier(cfg: ClsTrainConfig, segmenter_factory: SegmenterFactory, r
     Returns:
         The loop summary, plus ``model`` (path), ``sha256`` and ``calibration``.
     """
-    info = setup_distributed(cfg.device)
-    try:
+    with distributed_run(cfg.device) as info:
         torch.manual_seed(cfg.loop.seed)
         net = build_classifier(cfg) if not resume else new_classifier(cfg)
         train_set = ClassificationDataset(case_cache(cfg.data, cfg.phantom_seeds, cfg, segmenter_factory),
@@ -281,8 +280,6 @@ def train_classifier(cfg: ClsTrainConfig, segmenter_factory: SegmenterFactory, r
                                         "flip_average": calibration.flip_average,
                                         "patient_source": calibration.patient_source}}
         return summary
-    finally:
-        cleanup_distributed()
 
 
 __all__ = ["ClsTrainConfig", "INITS", "build_classifier", "new_classifier", "calibrate", "case_cache", "predict_logits",

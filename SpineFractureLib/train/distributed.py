@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -69,4 +71,28 @@ def cleanup_distributed() -> None:
         dist.destroy_process_group()
 
 
-__all__ = ["DistInfo", "average", "cleanup_distributed", "setup_distributed"]
+@contextmanager
+def distributed_run(device: str = "auto") -> Iterator[DistInfo]:
+    """Join the ``torchrun`` process group for the body, and leave it together with the other ranks.
+
+    On a normal exit every rank waits at a barrier before the group is destroyed: a rank that tore its
+    gloo connections down while rank 0 was still writing the checkpoint (or calibrating) could abort
+    rank 0 at teardown ("terminate called without an active exception"). On an exception there is no
+    barrier (the other ranks may be inside a different collective); the group is destroyed anyway.
+
+    Args:
+        device: ``auto``, ``cpu``, ``cuda`` or ``mps``.
+
+    Yields:
+        This process's rank, the world size and its device.
+    """
+    info = setup_distributed(device)
+    try:
+        yield info
+        if info.world_size > 1:
+            dist.barrier()
+    finally:
+        cleanup_distributed()
+
+
+__all__ = ["DistInfo", "average", "cleanup_distributed", "distributed_run", "setup_distributed"]

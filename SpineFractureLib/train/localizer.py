@@ -24,7 +24,7 @@ from ..models.checkpoint import load_checkpoint
 from ..models.localizer import LOCALIZER_CHANNELS, new_localizer_network, save_localizer
 from ..preprocess.localizer_input import localizer_channels
 from .config import ConfigMixin
-from .distributed import cleanup_distributed, setup_distributed
+from .distributed import distributed_run
 from .loop import LoopOptions, train_loop
 
 log = logging.getLogger(__name__)
@@ -115,8 +115,7 @@ def train_localizer(cfg: LocTrainConfig, resume: str | None = None, name: str = 
     Returns:
         The loop summary, plus ``model`` (path) and ``sha256``.
     """
-    info = setup_distributed(cfg.device)
-    try:
+    with distributed_run(cfg.device) as info:
         torch.manual_seed(cfg.loop.seed)
         net = new_localizer_network(tuple(cfg.channels))
         first, count = cfg.phantom_seeds
@@ -138,8 +137,6 @@ def train_localizer(cfg: LocTrainConfig, resume: str | None = None, name: str = 
                                                 "phantom_seeds": list(cfg.phantom_seeds)})
             summary |= {"model": str(path), "sha256": digest}
         return summary
-    finally:
-        cleanup_distributed()
 
 
 __all__ = ["LocTrainConfig", "LocalizerDataset", "train_localizer"]

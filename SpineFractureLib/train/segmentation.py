@@ -14,7 +14,7 @@ from ..models.checkpoint import load_checkpoint
 from ..models.encoder import DEFAULT_CHANNELS
 from ..models.mae import DEFAULT_MASK_RATIO, DEFAULT_PATCH, SpineMAE
 from .config import ConfigMixin
-from .distributed import cleanup_distributed, setup_distributed
+from .distributed import distributed_run
 from .loop import LoopOptions, train_loop
 from .losses import SegmentationLoss
 from .seg_data import STAGES, PreparedCache, SegmentationDataset
@@ -122,8 +122,7 @@ def train_segmentation(cfg: TrainConfig, resume: str | None = None) -> dict[str,
     Returns:
         The loop summary (steps, first and last loss, seconds, checkpoint path).
     """
-    info = setup_distributed(cfg.device)
-    try:
+    with distributed_run(cfg.device) as info:
         torch.manual_seed(cfg.loop.seed)
         model = stage_network(cfg.stage, cfg.channels)
         if cfg.mae_checkpoint and not resume:
@@ -140,8 +139,6 @@ def train_segmentation(cfg: TrainConfig, resume: str | None = None) -> dict[str,
 
         return train_loop(kind="seg", model=model, dataset=dataset, step_fn=step, options=cfg.loop,
                           out_dir=cfg.out, config=cfg.to_dict(), dist_info=info, resume=resume)
-    finally:
-        cleanup_distributed()
 
 
 def pretrain_mae(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
@@ -155,8 +152,7 @@ def pretrain_mae(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
     Returns:
         The loop summary.
     """
-    info = setup_distributed(cfg.device)
-    try:
+    with distributed_run(cfg.device) as info:
         torch.manual_seed(cfg.loop.seed)
         model = SpineMAE(channels=cfg.channels, mask_ratio=cfg.mask_ratio, patch_size=cfg.mae_patch)
         dataset = SegmentationDataset(_samples(cfg, labelled=False), cfg.patch_zyx, augment=True,
@@ -168,8 +164,6 @@ def pretrain_mae(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
 
         return train_loop(kind="mae", model=model, dataset=dataset, step_fn=step, options=cfg.loop,
                           out_dir=cfg.out, config=cfg.to_dict(), dist_info=info, resume=resume)
-    finally:
-        cleanup_distributed()
 
 
 __all__ = ["TrainConfig", "geometry_weight_at", "pretrain_mae", "train_segmentation"]
