@@ -54,8 +54,21 @@ def test_evaluate_cli_json_contract(tiny_model, small_labelled_dir, tmp_path, ca
     assert all(0.0 <= v <= 1.0 for v in metrics["dice"].values() if v is not None)
 
 
+def test_evaluate_cli_on_mesh_anatomy_phantoms(tiny_model, tmp_path, capsys):
+    from SpineFractureLib.data.phantom import PhantomConfig
+    from SpineFractureLib.data.phantom_loaders import config_tag
+
+    code = main(["evaluate", "--phantoms", "1", "--seed", "900500", "--anatomy", "mesh", "--model", str(tiny_model),
+                 "--device", "cpu", "--json"])
+    assert code == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["per_case"][0]["case"] == f"phantom-900500-{config_tag(PhantomConfig(anatomy='mesh'))}"
+    assert config_tag(PhantomConfig(anatomy="mesh")) != config_tag(PhantomConfig())
+
+
 def test_evaluate_cli_bad_input(tmp_path, capsys):
     assert main(["evaluate", "--phantoms", "2", "--data", str(tmp_path)]) == 2
+    assert main(["evaluate", "--phantoms", "1", "--anatomy", "boxes"]) == 2
     assert main(["evaluate", "--data", str(tmp_path), "--model", str(tmp_path / "none.pt")]) == 2
     err = capsys.readouterr().err
     assert "none.pt" in err and "Traceback" not in err

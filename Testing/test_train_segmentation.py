@@ -83,6 +83,41 @@ def test_mae_pretraining_initialises_the_unet_encoder(tiny_config, tmp_path):
         assert torch.allclose(v, mae[k], atol=1e-6), k
 
 
+def test_finetune_starts_the_stage_from_exported_weights(tiny_config, tiny_model, tmp_path):
+    from SpineFractureLib.models.registry import load_segmentation_model
+
+    start, _ = load_segmentation_model(str(tiny_model))
+    for stage in ("levels", "vertebra"):
+        cfg = TrainConfig.from_file(tiny_config, out=str(tmp_path / stage), steps=1, lr=1e-12, stage=stage,
+                                    finetune=str(tiny_model))
+        train_segmentation(cfg)
+        trained = load_checkpoint(tmp_path / stage / "last.pt", "seg")["model"]
+        for k, v in getattr(start, stage).state_dict().items():
+            if v.is_floating_point():  # float16 weights, float32 network, a vanishing learning rate
+                assert torch.allclose(trained[k], v, atol=1e-3), (stage, k)
+    wider = TrainConfig.from_file(tiny_config, out=str(tmp_path / "w"), steps=1, finetune=str(tiny_model))
+    wider.channels = (4, 8, 8, 16)
+    with pytest.raises(InputError, match="differs"):
+        train_segmentation(wider)
+
+
+def test_phantom_sets_mix_configurations():
+    from SpineFractureLib.train.segmentation import _samples
+
+    cfg = TrainConfig.from_dict({"phantom_seeds": [5, 2], "phantom_config": {"anatomy": "mesh"},
+                                 "extra_phantoms": [{"seeds": [5, 1], "config": {}}]})
+    keys = [key for key, _ in _samples(cfg).loaders]
+    assert len(keys) == 3 and len(set(keys)) == 3  # phantom 5 twice: mesh and procedural, told apart
+    assert keys[0].startswith("phantom-5-") and keys[2].startswith("phantom-5-")
+    assert TrainConfig.from_dict(cfg.to_dict()).phantom_sets() == cfg.phantom_sets()
+    with pytest.raises(ValueError, match="anatomy"):
+        TrainConfig.from_dict({"phantom_config": {"anatomy": "boxes"}})
+    with pytest.raises(ValueError, match="extra_phantoms"):
+        TrainConfig.from_dict({"extra_phantoms": [{"seeds": [1]}]})
+    with pytest.raises(ValueError, match="extra_phantoms"):
+        TrainConfig.from_dict({"extra_phantoms": [{"seeds": [1, 2], "cfg": {}}]})
+
+
 def test_ddp_two_cpu_processes(tiny_config, tmp_path):
     """`torchrun --nproc_per_node 2` runs train-seg unchanged (gloo on CPU)."""
     out = tmp_path / "ddp"

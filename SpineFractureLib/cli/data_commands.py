@@ -7,6 +7,8 @@ from pathlib import Path
 import typer
 
 FORMATS = ("dicom", "nifti", "rsna", "verse")
+ANATOMY_HELP = ("Phantom vertebrae: procedural (the shipped models' training data) or mesh (C1-C7 drawn from "
+                "real anatomical shapes).")
 
 
 def register(app: typer.Typer) -> None:
@@ -29,6 +31,7 @@ def phantom(
     fov: str = typer.Option("neck", "--fov",
                             help="Field of view: neck | head-neck | chest | abdomen | head | whole-body."),
     contrast: str = typer.Option("none", "--contrast", help="Contrast phase: none | arterial | venous."),
+    anatomy: str = typer.Option("procedural", "--anatomy", help=ANATOMY_HELP),
 ) -> None:
     """Write synthetic cervical-spine CTs with C1-C7 labels, fractures and their truth.
 
@@ -45,7 +48,7 @@ def phantom(
         raise InputError(None, f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     try:
         config = PhantomConfig(size_xyz=size, spacing=spacing, fracture_rate=fracture_rate, difficulty=difficulty,
-                               fov=fov, contrast=contrast)
+                               fov=fov, contrast=contrast, anatomy=anatomy)
     except ValueError as err:
         raise InputError(None, str(err)) from err
     seeds = range(seed, seed + count)

@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 
 from ..errors import InputError
+from .data_commands import ANATOMY_HELP
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +98,20 @@ def train_seg(
         None, "--geometry-start",
         help="Fraction of the steps before the geometry term ramps in (default 0.5; 0: at once)."),
     stage: Optional[str] = typer.Option(None, "--stage", help="levels (2 mm, C1-C7) or vertebra (1 mm, default)."),
+    finetune: Optional[str] = typer.Option(
+        None, "--finetune", help="Start this stage from segmentation weights (default, or an export-seg file)."),
 ) -> None:
-    """Train one stage of the C1-C7 segmentation (runs under torchrun)."""
+    """Train one stage of the C1-C7 segmentation (runs under torchrun).
+
+    Phantom options (e.g. real-shape vertebrae, several phantom sets mixed) go in the --config file:
+    "phantom_config": {"anatomy": "mesh"}, "extra_phantoms": [{"seeds": [1000, 112], "config": {}}].
+    """
     from ..train.segmentation import train_segmentation
 
     cfg = _config(config, **_flags(out, data, phantom_seeds, cache, patch, steps, lr, seed, device, log_every,
                                    checkpoint_every), mae_checkpoint=str(mae_checkpoint) if mae_checkpoint else None,
                   use_priors=False if no_priors else None, geometry_weight=geometry_weight,
-                  geometry_start=geometry_start, stage=stage)
+                  geometry_start=geometry_start, stage=stage, finetune=finetune)
     _report(train_segmentation(cfg, resume=str(resume) if resume else None))
 
 
@@ -133,6 +140,7 @@ def evaluate(
     segmentation: str = typer.Option("default", "--segmentation",
                                      help="Classification: the segmentation model that gives the masks."),
     difficulty: Optional[float] = typer.Option(None, "--difficulty", help="Phantom fracture difficulty 0..1."),
+    anatomy: str = typer.Option("procedural", "--anatomy", help=ANATOMY_HELP),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Classification: folder caching each case's masks."),
     device: str = typer.Option("auto", "--device"),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
@@ -152,7 +160,13 @@ def evaluate(
         raise InputError("--task", f"must be segmentation or classification, got {task!r}")
     if difficulty is not None and not 0.0 <= difficulty <= 1.0:
         raise InputError("--difficulty", f"must be in [0, 1], got {difficulty}")
-    phantom_config = {"difficulty": difficulty} if difficulty is not None else None
+    from ..data.phantom.generator import ANATOMY_KINDS
+
+    if anatomy not in ANATOMY_KINDS:
+        raise InputError("--anatomy", f"must be one of {', '.join(ANATOMY_KINDS)}, got {anatomy!r}")
+    phantom_config = {"difficulty": difficulty} if difficulty is not None else {}
+    if anatomy != "procedural":  # the default stays out of the config: its cache keys stay as they were
+        phantom_config["anatomy"] = anatomy
     if task == "segmentation":
         from ..pipeline.evaluate import evaluate_segmentation, format_metrics
 

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import torch
 
 from ..data.phantom_loaders import phantom_loaders
+from ..errors import InputError
 from ..models.cascade import stage_network
 from ..models.checkpoint import load_checkpoint
 from ..models.encoder import DEFAULT_CHANNELS
@@ -32,6 +33,10 @@ class TrainConfig(ConfigMixin):
             vertebra/background and fracture-region network); see :data:`STAGES`.
         data: a labelled dataset folder (case folders, RSNA or VerSe), or None for phantoms.
         phantom_seeds: [first, count] of the phantom seeds used when ``data`` is None.
+        phantom_config: :class:`~SpineFractureLib.data.phantom.PhantomConfig` keyword arguments
+            of those phantoms (e.g. ``{"anatomy": "mesh"}``); None: the default generator.
+        extra_phantoms: more phantom sets trained on together with the first, each
+            ``{"seeds": [first, count], "config": {...}}`` (e.g. mesh and procedural vertebrae mixed).
         cache: folder for prepared crops (None: prepare on the fly every time).
         patch_zyx: training crop (z, y, x) voxels at 1 mm (``vertebra`` stage and MAE).
         channels: encoder channels per stage.
@@ -42,6 +47,9 @@ class TrainConfig(ConfigMixin):
             default 0.5 was chosen on validation phantoms (model card, ablation).
         fracture_weight: weight of the fracture-region loss.
         mae_checkpoint: an MAE checkpoint to initialise the encoder from (None: random init).
+        finetune: segmentation weights (a registered name such as ``default``, or a file written by
+            ``export-seg``) whose network of this stage starts the run instead of ``mae_checkpoint``:
+            to train the shipped model further, on new phantoms or one's own data.
         mask_ratio, mae_patch: MAE masking (pretraining only).
         device: auto, cpu, cuda or mps.
         loop: steps, learning rate, seed, checkpoint frequency, AMP, workers.
@@ -51,6 +59,8 @@ class TrainConfig(ConfigMixin):
     stage: str = "vertebra"
     data: str | None = None
     phantom_seeds: tuple[int, int] = (1000, 200)
+    phantom_config: dict[str, Any] | None = None
+    extra_phantoms: list[dict[str, Any]] = field(default_factory=list)
     cache: str | None = None
     patch_zyx: tuple[int, int, int] = (96, 96, 96)
     channels: tuple[int, ...] = DEFAULT_CHANNELS
@@ -59,6 +69,7 @@ class TrainConfig(ConfigMixin):
     geometry_start: float = 0.5
     fracture_weight: float = 0.5
     mae_checkpoint: str | None = None
+    finetune: str | None = None
     mask_ratio: float = DEFAULT_MASK_RATIO
     mae_patch: int = DEFAULT_PATCH
     device: str = "auto"
@@ -72,6 +83,18 @@ class TrainConfig(ConfigMixin):
             raise ValueError(f"stage must be one of {STAGES}, got {self.stage!r}")
         if not 0.0 <= self.geometry_start < 1.0:
             raise ValueError(f"geometry_start must be in [0, 1), got {self.geometry_start}")
+        for entry in self.phantom_sets()[1:]:
+            if not isinstance(entry, dict) or set(entry) - {"seeds", "config"} or len(entry.get("seeds", ())) != 2:
+                raise ValueError(f"each extra_phantoms entry is {{'seeds': [first, count], 'config': {{...}}}}, "
+                                 f"got {entry!r}")
+        from ..data.phantom import PhantomConfig
+
+        for entry in self.phantom_sets():
+            PhantomConfig(**(entry.get("config") or {}))  # unknown options or values: ValueError here
+
+    def phantom_sets(self) -> list[dict[str, Any]]:
+        """Every phantom set of the run: ``phantom_seeds`` with ``phantom_config``, then ``extra_phantoms``."""
+        return [{"seeds": list(self.phantom_seeds), "config": self.phantom_config}, *self.extra_phantoms]
 
 
 def geometry_weight_at(step: int, cfg: TrainConfig) -> float:
@@ -107,9 +130,35 @@ def _samples(cfg: TrainConfig, labelled: bool = True) -> PreparedCache:
 
         loaders = list_labelled_cases(cfg.data)
     else:
-        first, count = cfg.phantom_seeds
-        loaders = phantom_loaders(range(first, first + count))
+        loaders = []
+        for entry in cfg.phantom_sets():
+            first, count = (int(v) for v in entry["seeds"])
+            loaders += phantom_loaders(range(first, first + count), entry.get("config"))
     return PreparedCache(loaders, cfg.cache)
+
+
+def _start_network(cfg: TrainConfig, resume: str | None) -> torch.nn.Module:
+    """The stage's network, initialised from ``finetune``'s weights, the MAE checkpoint, or at random."""
+    model = stage_network(cfg.stage, cfg.channels)
+    if resume:
+        return model  # the loop loads the checkpoint
+    if cfg.finetune:
+        from ..models.cascade import unet_arch
+        from ..models.registry import load_segmentation_model
+
+        start, info = load_segmentation_model(cfg.finetune)
+        net = getattr(start, cfg.stage)
+        use_priors = getattr(start, f"{cfg.stage}_use_priors")
+        if unet_arch(net) != unet_arch(model) or use_priors != cfg.use_priors:
+            raise InputError(cfg.finetune, f"cannot start this run: its {cfg.stage} network differs from the "
+                                           "configuration's (channels or prior inputs)")
+        model.load_state_dict(net.state_dict())
+        log.info("%s network initialised from segmentation %s %s", cfg.stage, info.name, info.version)
+    elif cfg.mae_checkpoint:
+        state = load_checkpoint(cfg.mae_checkpoint, "mae")
+        model.load_encoder(state["model"])
+        log.info("encoder initialised from MAE checkpoint %s", cfg.mae_checkpoint)
+    return model
 
 
 def train_segmentation(cfg: TrainConfig, resume: str | None = None) -> dict[str, Any]:
@@ -124,11 +173,7 @@ def train_segmentation(cfg: TrainConfig, resume: str | None = None) -> dict[str,
     """
     with distributed_run(cfg.device) as info:
         torch.manual_seed(cfg.loop.seed)
-        model = stage_network(cfg.stage, cfg.channels)
-        if cfg.mae_checkpoint and not resume:
-            state = load_checkpoint(cfg.mae_checkpoint, "mae")
-            model.load_encoder(state["model"])
-            log.info("encoder initialised from MAE checkpoint %s", cfg.mae_checkpoint)
+        model = _start_network(cfg, resume)
         loss = SegmentationLoss(cfg.geometry_weight, cfg.fracture_weight, n_classes=model.n_classes)
         dataset = SegmentationDataset(_samples(cfg), cfg.patch_zyx, augment=True, use_priors=cfg.use_priors,
                                       seed=cfg.loop.seed, stage=cfg.stage)
