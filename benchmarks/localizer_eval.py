@@ -1,6 +1,6 @@
 """The localizer on its own (phantoms-v2 issue, item 4): crop error and none-in-view accuracy.
 
-    python benchmarks/localizer_eval.py [--phantoms 8] [--seed 960000]
+    python benchmarks/localizer_eval.py [--phantoms 8] [--seed 960000] [--anatomy mesh] [--model FILE]
 
 The localizer is the trained network (`models/localizer.py`, on by default in the segmenter) with
 the bone-column heuristic (`preprocess/crop.py`) placing the crop where the two agree, and the
@@ -67,7 +67,7 @@ FOV_RUNS = (("chest", None), ("abdomen", None), ("head", None), ("whole-body", N
             ("head-neck", None))
 
 
-def fields_of_view(seg: Segmenter, count: int, first_seed: int = 961000) -> dict:
+def fields_of_view(seg: Segmenter, count: int, first_seed: int = 961000, anatomy: str = "procedural") -> dict:
     # The segmenter's own localizer (when it has one) is measured on the same cases.
     """Per field-of-view kind: levels reported vs in view, invented levels, wrongly labelled voxels."""
     out = {}
@@ -76,7 +76,7 @@ def fields_of_view(seg: Segmenter, count: int, first_seed: int = 961000) -> dict
         for i in range(count):
             seed = first_seed + 1000 * k + i
             contrast = phase or CONTRAST_PHASES[i % len(CONTRAST_PHASES)]
-            case = make_phantom(seed, PhantomConfig(fov=kind, contrast=contrast))
+            case = make_phantom(seed, PhantomConfig(fov=kind, contrast=contrast, anatomy=anatomy))
             truth = case.labels.array
             result = seg.segment(case.ct)
             pred = result.labels.array
@@ -115,12 +115,12 @@ def fields_of_view(seg: Segmenter, count: int, first_seed: int = 961000) -> dict
     return out
 
 
-def cut_necks(seg: Segmenter, first_seed: int, count: int) -> dict:
+def cut_necks(seg: Segmenter, first_seed: int, count: int, anatomy: str = "procedural") -> dict:
     """Neck phantoms cut at both ends (``cut_probability=1.0``): levels reported and misnamed."""
     cases = []
     for seed in range(first_seed, first_seed + count):
         contrast = CONTRAST_PHASES[seed % len(CONTRAST_PHASES)]
-        case = make_phantom(seed, PhantomConfig(fov="neck", contrast=contrast, cut_probability=1.0))
+        case = make_phantom(seed, PhantomConfig(fov="neck", contrast=contrast, cut_probability=1.0, anatomy=anatomy))
         result = seg.segment(case.ct)
         pred = result.labels.array
         cases.append({"seed": seed, "contrast": contrast,
@@ -160,13 +160,16 @@ def main() -> None:
                         help="also neck phantoms cut at both ends (session 24: 1240000 16)")
     parser.add_argument("--no-junction-anchor", action="store_true",
                         help="leave the numbering as the level network gives it (the rule before session 24)")
+    parser.add_argument("--anatomy", default="procedural", choices=("procedural", "mesh"),
+                        help="phantom vertebrae (mesh: real shapes, phantoms v2)")
+    parser.add_argument("--model", default="default", help="segmentation weights (default, or an export-seg file)")
     args = parser.parse_args()
     if args.no_junction_anchor:
         segment_module.anchor_at_junction = lambda labels, *a, **k: Renumbering(labels)
-    seg = Segmenter("default", "cpu")
+    seg = Segmenter(args.model, "cpu")
     neck, none_in_view = [], []
     for seed in range(args.seed, args.seed + args.phantoms):
-        case = make_phantom(seed)
+        case = make_phantom(seed, PhantomConfig(anatomy=args.anatomy))
         lab = case.labels.array
         result = seg.segment(case.ct)  # its box: the heuristic's, or the localizer's where they disagree
         box = result.box
@@ -211,9 +214,9 @@ def main() -> None:
                          "accuracy": float(np.mean([not c["levels_reported"] for c in none_in_view])),
                          "per_case": none_in_view},
         "real_chest_levels_reported": chest,
-        "fields_of_view": fields_of_view(seg, args.fov_phantoms, args.fov_seed) if args.fov_phantoms else {},
+        "fields_of_view": fields_of_view(seg, args.fov_phantoms, args.fov_seed, args.anatomy) if args.fov_phantoms else {},
         "validation_mix": validation_mix(seg, args.validation) if args.validation else {},
-        "cut_necks": cut_necks(seg, *args.cut_necks) if args.cut_necks else {}}, indent=1))
+        "cut_necks": cut_necks(seg, *args.cut_necks, args.anatomy) if args.cut_necks else {}}, indent=1))
 
 
 if __name__ == "__main__":
