@@ -8,6 +8,7 @@ from SpineFractureLib.cli.main import main
 from SpineFractureLib.data.localizer_cases import FOV_MIX, localizer_phantom_config
 from SpineFractureLib.errors import InputError
 from SpineFractureLib.models.localizer import (
+    MAX_CUT_EDGE_RUN_MM,
     MIN_EDGE_THORACIC_RUN_MM,
     MIN_THORACIC_RUN_MM,
     cervicothoracic_junction_mm,
@@ -84,6 +85,27 @@ def test_the_junction_is_where_cervical_slices_give_way_to_a_thoracic_run():
     assert MIN_EDGE_THORACIC_RUN_MM > 40.0 and cervicothoracic_junction_mm(classes[29:], grid) is None
     classes[23:29, 4:6, 4:6] = 2
     assert cervicothoracic_junction_mm(classes[23:], grid) == pytest.approx(-100.0 + 4.0 * (38.5 - 23))
+
+
+def test_a_short_other_vertebra_run_at_the_lower_edge_is_a_cut_vertebra_where_a_level_may_lie():
+    classes = np.zeros((60, 10, 10), np.uint8)
+    classes[4:40, 4:6, 4:6] = 1  # cervical spine, 144 mm
+    classes[0:4, 4:6, 4:6] = 2  # 16 mm of "other vertebra" down to the scan's lower edge: a cut C6
+    grid = _grid(classes.shape)
+    loc = localization_from_classes(classes, grid)
+    assert loc.found and loc.junction_z_mm is None
+    assert loc.cut_edge is not None and loc.cut_edge.sum() == 16 and not (loc.cut_edge & loc.mask).any()
+    region = loc.region_mask().array.astype(bool)
+    assert region[1, 4, 4] and not loc.cervical_mask().array[1, 4, 4]
+    classes[0, 4:6, 4:6] = 0  # the edge row holds only partial voxels: still the edge
+    assert localization_from_classes(classes, grid).cut_edge is not None
+    classes[1, 4:6, 4:6] = 0  # a gap of two rows: the run does not reach the edge
+    assert localization_from_classes(classes, grid).cut_edge is None
+    long = np.zeros((60, 10, 10), np.uint8)
+    long[8:40, 4:6, 4:6] = 1
+    long[0:8, 4:6, 4:6] = 2  # 32 mm: a whole T1 and more, not one cut vertebra
+    assert 16.0 < MAX_CUT_EDGE_RUN_MM < 32.0
+    assert localization_from_classes(long, grid).cut_edge is None
 
 
 def test_network_takes_any_size_and_weights_round_trip(tmp_path):

@@ -56,6 +56,11 @@ MIN_THORACIC_RUN_MM = 24.0
 #: (phantoms 1240007, 1240013), and true neck junctions run 28-44 mm to it (1200002-1200006);
 #: a chest CT's thoracic spine runs 300 mm or more.
 MIN_EDGE_THORACIC_RUN_MM = 60.0
+#: Other-vertebra rows at the bottom of the column that reach the scan's lower edge over less than
+#: this (mm), shorter than a whole T1 with its disc (:data:`MIN_THORACIC_RUN_MM`), are a vertebra
+#: the edge cuts: the network called cut C6s "other vertebra" over 12-16 mm (session 24), and
+#: mesh-anatomy validation phantoms 1310007 and 1310015 lost their C6 to it.
+MAX_CUT_EDGE_RUN_MM = 20.0
 
 
 def new_localizer_network(channels: tuple[int, ...] = LOCALIZER_CHANNELS) -> SpineUNet:
@@ -103,6 +108,9 @@ class Localization:
         mask: bool (z, y, x) on ``grid``: those voxels (None when none is in view).
         junction_z_mm: LPS z (mm) where the cervical spine meets the thoracic one, when the scan
             shows both (:func:`cervicothoracic_junction_mm`); None otherwise.
+        cut_edge: bool (z, y, x) on ``grid``: the column's other-vertebra voxels in a run shorter
+            than :data:`MAX_CUT_EDGE_RUN_MM` that continues the cervical spine down to the scan's
+            lower edge (:func:`cut_edge_run`): a cut vertebra, cervical or not; None when none.
     """
 
     classes: np.ndarray
@@ -111,6 +119,7 @@ class Localization:
     box_lps: tuple[tuple[float, ...], tuple[float, ...]] | None = None
     mask: np.ndarray | None = None
     junction_z_mm: float | None = None
+    cut_edge: np.ndarray | None = None
 
     @property
     def found(self) -> bool:
@@ -120,6 +129,18 @@ class Localization:
     def cervical_mask(self, dilate_mm: float = 0.0) -> CTVolume:
         """uint8 mask (on ``grid``) of the cervical spine found, grown by ``dilate_mm``."""
         keep = self.mask.copy() if self.found else np.zeros(self.classes.shape, bool)
+        steps = int(round(dilate_mm / LOCALIZER_MM))
+        if steps > 0 and keep.any():
+            keep = ndimage.binary_dilation(keep, iterations=steps)
+        return self.grid.with_array(keep.astype(np.uint8))
+
+    def region_mask(self, dilate_mm: float = 0.0) -> CTVolume:
+        """uint8 mask of where a cervical level may lie: the cervical spine found and a vertebra cut
+        by the scan's lower edge below it (:attr:`cut_edge`; its name is the segmentation's), grown
+        by ``dilate_mm``."""
+        keep = self.mask.copy() if self.found else np.zeros(self.classes.shape, bool)
+        if self.found and self.cut_edge is not None:
+            keep |= self.cut_edge
         steps = int(round(dilate_mm / LOCALIZER_MM))
         if steps > 0 and keep.any():
             keep = ndimage.binary_dilation(keep, iterations=steps)
@@ -213,8 +234,34 @@ def localization_from_classes(classes: np.ndarray, grid: CTVolume) -> Localizati
     corners = grid.index_to_lps(np.array([kji.min(axis=0)[::-1], kji.max(axis=0)[::-1]], float))
     lo, hi = np.minimum(corners[0], corners[1]), np.maximum(corners[0], corners[1])
     box = (tuple(float(v) for v in lo - LOCALIZER_MM / 2), tuple(float(v) for v in hi + LOCALIZER_MM / 2))
-    return Localization(classes, grid, round(ml, 2), box, main,
-                        cervicothoracic_junction_mm(np.where(column, classes, 0), grid))
+    on_column = np.where(column, classes, 0)
+    return Localization(classes, grid, round(ml, 2), box, main, cervicothoracic_junction_mm(on_column, grid),
+                        cut_edge_run(on_column, main, grid))
+
+
+def cut_edge_run(classes: np.ndarray, cervical: np.ndarray, grid: CTVolume,
+                 max_run_mm: float = MAX_CUT_EDGE_RUN_MM) -> np.ndarray | None:
+    """The other-vertebra voxels of a column between its cervical spine and the scan's lower edge,
+    where they span fewer than ``max_run_mm``: a vertebra cut by the edge (else None).
+
+    Args:
+        classes: uint8 (z, y, x) class map of the column's voxels (identity direction, z up).
+        cervical: bool (z, y, x): the cervical spine found.
+        grid: the map's grid.
+    """
+    rows = np.nonzero(cervical.any(axis=(1, 2)))[0]
+    if rows.size == 0 or rows.min() == 0:
+        return None
+    below = classes[: rows.min()] == OTHER_VERTEBRA
+    column_rows = np.nonzero((classes[: rows.min()] > 0).any(axis=(1, 2)))[0]
+    # The rows below the cervical spine hold column voxels without a gap down to the lowest or
+    # the next row (the map's edge row may hold only partial voxels, as the junction reads it).
+    if (not below.any() or column_rows.size == 0 or column_rows[0] > 1
+            or column_rows.size != rows.min() - column_rows[0] or rows.min() * grid.spacing[2] >= max_run_mm):
+        return None
+    out = np.zeros(classes.shape, bool)
+    out[: rows.min()] = below
+    return out
 
 
 def cervicothoracic_junction_mm(classes: np.ndarray, grid: CTVolume, min_run_mm: float = MIN_THORACIC_RUN_MM,
@@ -253,6 +300,6 @@ def cervicothoracic_junction_mm(classes: np.ndarray, grid: CTVolume, min_run_mm:
 
 
 __all__ = ["LOCALIZER_FORMAT", "LOCALIZER_CHANNELS", "Localization", "Localizer", "MIN_CERVICAL_ML", "MAX_OFF_MIDLINE_MM",
-           "MIN_COLUMN_MM", "MIN_EDGE_THORACIC_RUN_MM", "MIN_THORACIC_RUN_MM", "N_LOCALIZER_CLASSES", "cervicothoracic_junction_mm",
+           "MIN_COLUMN_MM", "MAX_CUT_EDGE_RUN_MM", "MIN_EDGE_THORACIC_RUN_MM", "MIN_THORACIC_RUN_MM", "N_LOCALIZER_CLASSES", "cervicothoracic_junction_mm",
            "load_localizer", "localization_from_classes", "new_localizer_network",
            "predict_classes", "save_localizer"]

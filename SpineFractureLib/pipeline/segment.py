@@ -224,7 +224,7 @@ def _agree_with_localizer(crop_labels: np.ndarray, loc: Localization, crop: CTVo
         notes.append("the localizer finds no cervical spine in the field of view: "
                      f"{', '.join(LEVELS[v - 1] for v in found)} discarded")
         return np.zeros_like(crop_labels)
-    region = resample_like(loc.cervical_mask(LOCALIZER_MARGIN_MM), crop, is_label=True).array > 0
+    region = resample_like(loc.region_mask(LOCALIZER_MARGIN_MM), crop, is_label=True).array > 0
     out = crop_labels.copy()
     for v in found:
         piece = crop_labels == v
