@@ -129,10 +129,7 @@ class Localization:
     def cervical_mask(self, dilate_mm: float = 0.0) -> CTVolume:
         """uint8 mask (on ``grid``) of the cervical spine found, grown by ``dilate_mm``."""
         keep = self.mask.copy() if self.found else np.zeros(self.classes.shape, bool)
-        steps = int(round(dilate_mm / LOCALIZER_MM))
-        if steps > 0 and keep.any():
-            keep = ndimage.binary_dilation(keep, iterations=steps)
-        return self.grid.with_array(keep.astype(np.uint8))
+        return self._grown(keep, dilate_mm)
 
     def region_mask(self, dilate_mm: float = 0.0) -> CTVolume:
         """uint8 mask of where a cervical level may lie: the cervical spine found and a vertebra cut
@@ -141,6 +138,9 @@ class Localization:
         keep = self.mask.copy() if self.found else np.zeros(self.classes.shape, bool)
         if self.found and self.cut_edge is not None:
             keep |= self.cut_edge
+        return self._grown(keep, dilate_mm)
+
+    def _grown(self, keep: np.ndarray, dilate_mm: float) -> CTVolume:
         steps = int(round(dilate_mm / LOCALIZER_MM))
         if steps > 0 and keep.any():
             keep = ndimage.binary_dilation(keep, iterations=steps)
