@@ -160,13 +160,13 @@ def evaluate(
         raise InputError("--task", f"must be segmentation or classification, got {task!r}")
     if difficulty is not None and not 0.0 <= difficulty <= 1.0:
         raise InputError("--difficulty", f"must be in [0, 1], got {difficulty}")
-    from ..data.phantom.generator import ANATOMY_KINDS
+    from ..data.phantom import PhantomConfig
 
-    if anatomy not in ANATOMY_KINDS:
-        raise InputError("--anatomy", f"must be one of {', '.join(ANATOMY_KINDS)}, got {anatomy!r}")
-    phantom_config = {"difficulty": difficulty} if difficulty is not None else {}
-    if anatomy != "procedural":  # the default stays out of the config: its cache keys stay as they were
-        phantom_config["anatomy"] = anatomy
+    phantom_config = {"anatomy": anatomy} | ({"difficulty": difficulty} if difficulty is not None else {})
+    try:  # the generator's own check of the options (config_tag leaves the default anatomy out of keys)
+        PhantomConfig(**phantom_config)
+    except ValueError as err:
+        raise InputError("--anatomy", str(err)) from err
     if task == "segmentation":
         from ..pipeline.evaluate import evaluate_segmentation, format_metrics
 
