@@ -70,6 +70,31 @@ def test_finetune_refuses_weights_of_another_network(cls_config, trained, change
         build_classifier(ClsTrainConfig.from_dict(cls_config | {"finetune": trained["model"]} | change))
 
 
+def test_phantom_sets_of_training_and_validation(tmp_path):
+    from SpineFractureLib.data.phantom import PhantomConfig
+    from SpineFractureLib.data.phantom_loaders import config_tag
+    from SpineFractureLib.train.classification import case_cache
+
+    cfg = ClsTrainConfig.from_dict({"phantom_seeds": [7, 2], "val_phantom_seeds": [9, 1], "cache": str(tmp_path),
+                                    "phantom_config": {"anatomy": "mesh"},
+                                    "extra_phantoms": [{"seeds": [7, 1], "config": {}}]})
+    mesh, procedural = config_tag(PhantomConfig(anatomy="mesh")), config_tag(PhantomConfig())
+    assert mesh != procedural
+
+    def no_segmenter(model):
+        raise AssertionError("listing cases must not segment")
+
+    train = case_cache(None, cfg.phantom_sets(), cfg, no_segmenter)
+    assert [k for k, _ in train.loaders] == [f"phantom-7-{mesh}", f"phantom-8-{mesh}", f"phantom-7-{procedural}"]
+    val = case_cache(None, cfg.val_phantom_sets(), cfg, no_segmenter)
+    assert [k for k, _ in val.loaders] == [f"phantom-9-{mesh}"]  # validated on the training phantoms' kind
+    assert ClsTrainConfig.from_dict(cfg.to_dict()).phantom_sets() == cfg.phantom_sets()
+    with pytest.raises(ValueError, match="anatomy"):
+        ClsTrainConfig.from_dict({"phantom_config": {"anatomy": "boxes"}})
+    with pytest.raises(ValueError, match="extra_phantoms"):
+        ClsTrainConfig.from_dict({"extra_phantoms": [{"seeds": [1, 2], "cfg": {}}]})
+
+
 def test_evaluate_classification_contract(trained, cls_config, small_labelled_dir, tmp_path, capsys):
     sub, png, out = tmp_path / "sub.csv", tmp_path / "rel.png", tmp_path / "m.json"
     code = main(["evaluate", "--task", "classification", "--data", str(small_labelled_dir), "--model",

@@ -14,7 +14,9 @@ The mirror and the patient source are chosen as ``train-cls`` chooses them
 seeds are then measured once with the choice, and with today's readout.
 
     python benchmarks/cls_inference_choice.py --cache CACHE [--val 810000 48 [--val F N ...]] [--test 900000 48 ...]
-        [--keep-raw DIR] [--write-weights OUT.pt --version V [--name N]]
+        [--mesh-val F N ...] [--mesh-test F N ...] [--keep-raw DIR] [--write-weights OUT.pt --version V [--name N]]
+
+``--mesh-val`` / ``--mesh-test`` are phantom seeds drawn with real-shape vertebrae (``anatomy="mesh"``).
 
 Prints one JSON object: per option its validation macro / patient AUC, ECE, RSNA log loss and
 pointing rate, the chosen options, and the test figures of the chosen and of today's inference.
@@ -76,12 +78,13 @@ def case_record(net: torch.nn.Module, inputs: dict, s, device: str | torch.devic
             "patient": int((s.fractured == 1).any()), "pointing": pointing}
 
 
-def raw_outputs(model: str, first: int, count: int, cache: str) -> list[dict]:
+def raw_outputs(model: str, first: int, count: int, cache: str, anatomy: str = "procedural") -> list[dict]:
     """Per case, the records of ``train.classification.predict_logits`` (plain and mirrored logits)
     plus ``targets7`` (C1..C7 truth) and, per heat map, whether each fractured level's peak points
-    at its true fracture region (:func:`case_record`)."""
+    at its true fracture region (:func:`case_record`); phantoms of ``anatomy``."""
     loaded = load_classifier(model)
-    store = ClsCache(phantom_loaders(range(first, first + count), None), cache, lambda: Segmenter("default", "cpu"),
+    store = ClsCache(phantom_loaders(range(first, first + count), {"anatomy": anatomy}), cache,
+                     lambda: Segmenter("default", "cpu"),
                      tag=segmenter_tag("default"))
     cases = []
     for i in range(len(store)):
@@ -92,18 +95,20 @@ def raw_outputs(model: str, first: int, count: int, cache: str) -> list[dict]:
     return cases
 
 
-def cached_raw_outputs(model: str, first: int, count: int, cache: str, keep: str | None) -> list[dict]:
-    """:func:`raw_outputs`, kept in ``keep/raw-<model sha256>-<first>-<count>.json`` when ``keep`` is
-    given (a rerun on the same weights and seeds reads it back instead of running the network again)."""
+def cached_raw_outputs(model: str, first: int, count: int, cache: str, keep: str | None,
+                       anatomy: str = "procedural") -> list[dict]:
+    """:func:`raw_outputs`, kept in ``keep/raw-<model sha256>-<first>-<count>[-mesh].json`` when ``keep``
+    is given (a rerun on the same weights and seeds reads it back instead of running the network again)."""
     if keep is None:
-        return raw_outputs(model, first, count, cache)
-    path = Path(keep) / f"raw-{load_classifier(model).info.sha256[:12]}-{first}-{count}.json"
+        return raw_outputs(model, first, count, cache, anatomy)
+    suffix = "" if anatomy == "procedural" else f"-{anatomy}"
+    path = Path(keep) / f"raw-{load_classifier(model).info.sha256[:12]}-{first}-{count}{suffix}.json"
     if path.is_file():
         cases = json.loads(path.read_text())
         for c in cases:  # JSON keys are strings; the levels are ints
             c["pointing"] = {h: {int(v): hit for v, hit in d.items()} for h, d in c["pointing"].items()}
         return cases
-    cases = raw_outputs(model, first, count, cache)
+    cases = raw_outputs(model, first, count, cache, anatomy)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(cases, default=lambda a: np.asarray(a).tolist()))
     return cases
@@ -152,6 +157,10 @@ def main() -> None:
                         help="validation seeds (repeat for several ranges; default 810000 48)")
     parser.add_argument("--test", nargs=2, type=int, action="append", metavar=("FIRST", "COUNT"),
                         help="test seeds (repeat for several ranges; default 900000 48)")
+    parser.add_argument("--mesh-val", nargs=2, type=int, action="append", default=[], metavar=("FIRST", "COUNT"),
+                        help="validation seeds of real-shape (mesh) phantoms")
+    parser.add_argument("--mesh-test", nargs=2, type=int, action="append", default=[], metavar=("FIRST", "COUNT"),
+                        help="test seeds of real-shape (mesh) phantoms")
     parser.add_argument("--write-weights", metavar="OUT.pt",
                         help="write the model's network with the chosen readout and calibration here")
     parser.add_argument("--version", help="version recorded in --write-weights (required with it)")
@@ -163,9 +172,14 @@ def main() -> None:
         parser.error("--write-weights needs --version (the version the new weights will carry)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(2)
-    a.val, a.test = a.val or [(810000, 48)], a.test or [(900000, 48)]
-    val = [c for first, count in a.val for c in cached_raw_outputs(a.model, first, count, a.cache, a.keep_raw)]
-    info = {"source": "phantoms seeds " + ", ".join(f"{f}..{f + n - 1}" for f, n in a.val), "cases": len(val)}
+    a.val = [(f, n, "procedural") for f, n in (a.val or ([] if a.mesh_val else [(810000, 48)]))] \
+        + [(f, n, "mesh") for f, n in a.mesh_val]
+    a.test = [(f, n, "procedural") for f, n in (a.test or ([] if a.mesh_test else [(900000, 48)]))] \
+        + [(f, n, "mesh") for f, n in a.mesh_test]
+    val = [c for first, count, kind in a.val
+           for c in cached_raw_outputs(a.model, first, count, a.cache, a.keep_raw, kind)]
+    info = {"source": "phantoms seeds " + ", ".join(f"{f}..{f + n - 1}{' mesh' if k == 'mesh' else ''}"
+                                                    for f, n, k in a.val), "cases": len(val)}
     chosen = choose_readout(val, info)  # mirror and patient source, by validation AUC
     table = {f"flip={f} patient={p} heat={h}": metrics(val, fit_readout(val, f, p, info), h)
              for f in (False, True) for p in PATIENT_SOURCES for h in HEATMAPS}
@@ -179,7 +193,8 @@ def main() -> None:
                                  name=a.name or loaded.info.name, version=a.version, trained_on=loaded.info.trained_on,
                                  extra_meta=kept | {"readout_chosen_from": f"{loaded.info.name} {loaded.info.version}"})
         log.info("wrote %s (sha256 %s)", a.write_weights, digest)
-    test = [c for first, count in a.test for c in cached_raw_outputs(a.model, first, count, a.cache, a.keep_raw)]
+    test = [c for first, count, kind in a.test
+            for c in cached_raw_outputs(a.model, first, count, a.cache, a.keep_raw, kind)]
     print(json.dumps({"validation": table, "validation_choice": chosen.validation["readout_choice"],
                       "chosen_on_validation": {"flip_average": chosen.flip_average,
                                                "patient_source": chosen.patient_source, "heatmap": heat},

@@ -6,6 +6,7 @@ for a long run fills in a fraction of that time; the files are the ones ``train-
 ``evaluate`` read (same keys, same segmentation tag).
 
     python benchmarks/prepare_cls_cache.py --cache CACHE --seeds 2000 240 --seeds 810000 48 --workers 2
+    python benchmarks/prepare_cls_cache.py --cache CACHE --seeds 1400000 240 --anatomy mesh
 """
 
 from __future__ import annotations
@@ -45,10 +46,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--segmentation", default="default")
     parser.add_argument("--difficulty", type=float, default=None, help="phantom difficulty (default: the generator's)")
+    parser.add_argument("--anatomy", default="procedural", help="phantom vertebra shapes: procedural or mesh")
     a = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     seeds = [s for first, count in a.seeds for s in range(first, first + count)]
-    phantom = {} if a.difficulty is None else {"difficulty": a.difficulty}
+    phantom = {"anatomy": a.anatomy} | ({} if a.difficulty is None else {"difficulty": a.difficulty})
     parts = [(a.cache, seeds[i::a.workers], a.segmentation, phantom) for i in range(a.workers)]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(a.workers) as pool:

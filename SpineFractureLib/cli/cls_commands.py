@@ -45,7 +45,11 @@ def train_cls(
     name: str = typer.Option("spine-cls", "--name", help="Model name written into model.pt."),
     version: str = typer.Option("dev", "--version", help="Model version written into model.pt."),
 ) -> None:
-    """Train the vertebra fracture classifier, calibrate it, write OUT/model.pt (runs under torchrun)."""
+    """Train the vertebra fracture classifier, calibrate it, write OUT/model.pt (runs under torchrun).
+
+    Phantom options (e.g. real-shape vertebrae, for training and validation) go in the --config file:
+    "phantom_config": {"anatomy": "mesh"}, "extra_phantoms": [{"seeds": [2000, 240], "config": {}}].
+    """
     from ..pipeline.segment import Segmenter
     from ..train.classification import ClsTrainConfig, train_classifier
 

@@ -24,6 +24,28 @@ def phantom_loaders(seeds: Sequence[int], config: dict | None = None) -> list[tu
     return [(f"phantom-{int(s)}-{tag}", (lambda s=int(s): make_phantom(s, cfg))) for s in seeds]
 
 
+def check_phantom_sets(sets: Sequence[dict]) -> None:
+    """Check phantom sets ``[{"seeds": [first, count], "config": {...}}, ...]`` (ValueError).
+
+    The generator's own :class:`PhantomConfig` checks each config (unknown options, bad values).
+    """
+    from ..data.phantom import PhantomConfig
+
+    for entry in sets:
+        if not isinstance(entry, dict) or set(entry) - {"seeds", "config"} or len(entry.get("seeds") or ()) != 2:
+            raise ValueError(f"a phantom set is {{'seeds': [first, count], 'config': {{...}}}}, got {entry!r}")
+        PhantomConfig(**(entry.get("config") or {}))
+
+
+def phantom_set_loaders(sets: Sequence[dict]) -> list[tuple[str, Callable[[], LabelledCase]]]:
+    """Loaders of several phantom sets, one after the other (see :func:`check_phantom_sets`)."""
+    loaders = []
+    for entry in sets:
+        first, count = (int(v) for v in entry["seeds"])
+        loaders += phantom_loaders(range(first, first + count), entry.get("config"))
+    return loaders
+
+
 #: Config fields added after caches existed, left out of the tag while at these values (the
 #: phantoms they make are the same bytes as before the field, so their cached cases stay valid).
 TAG_NEUTRAL = {"anatomy": "procedural", "texture": False}
@@ -38,4 +60,4 @@ def config_tag(cfg) -> str:
                                      default=str).encode()).hexdigest()[:8]
 
 
-__all__ = ["config_tag", "phantom_loaders"]
+__all__ = ["check_phantom_sets", "config_tag", "phantom_loaders", "phantom_set_loaders"]

@@ -19,7 +19,7 @@ import torch
 
 from ..data.cls_cases import ClsCache
 from ..errors import InputError
-from ..data.phantom_loaders import phantom_loaders
+from ..data.phantom_loaders import phantom_set_loaders
 from ..metrics.classification import fracture_region_bce, rsna_weighted_bce
 from ..models.checkpoint import load_checkpoint
 from ..models.classifier import CLS_CHANNELS, CONTEXTS, POOLS, FractureClassifier
@@ -29,7 +29,7 @@ from ..models.encoder import load_encoder_state
 from ..models.registry import segmenter_tag
 from ..preprocess.roi import RoiInputs
 from .cls_dataset import ClassificationDataset
-from .config import ConfigMixin
+from .config import ConfigMixin, PhantomSetsMixin
 from .distributed import distributed_run
 from .loop import LoopOptions, train_loop
 from .readout_choice import choose_readout
@@ -39,13 +39,17 @@ INITS = ("segmentation", "none")
 
 
 @dataclass
-class ClsTrainConfig(ConfigMixin):
+class ClsTrainConfig(PhantomSetsMixin, ConfigMixin):
     """A classifier training run (JSON file or CLI flags; stored in each checkpoint).
 
     Attributes:
         out: output folder (``last.pt`` checkpoint, ``model.pt`` calibrated weights).
         data: a labelled dataset folder (case folders, RSNA 2022), or None for phantoms.
         phantom_seeds: [first, count] of training phantoms when ``data`` is None.
+        phantom_config: :class:`~SpineFractureLib.data.phantom.PhantomConfig` keyword arguments of
+            the training and the validation phantoms (e.g. ``{"anatomy": "mesh"}``); None: the
+            default generator.
+        extra_phantoms: more training phantom sets, each ``{"seeds": [first, count], "config": {...}}``.
         val_data: a labelled folder for calibration, or None for ``val_phantom_seeds``.
         val_phantom_seeds: [first, count] of validation phantoms (temperature, operating points).
         cache: folder for prepared cases (the segmentation runs once per case).
@@ -73,6 +77,8 @@ class ClsTrainConfig(ConfigMixin):
     out: str = "runs/cls"
     data: str | None = None
     phantom_seeds: tuple[int, int] = (2000, 240)
+    phantom_config: dict[str, Any] | None = None
+    extra_phantoms: list[dict[str, Any]] = field(default_factory=list)
     val_data: str | None = None
     val_phantom_seeds: tuple[int, int] = (810000, 48)
     cache: str | None = None
@@ -109,6 +115,11 @@ class ClsTrainConfig(ConfigMixin):
             raise ValueError(f"pool must be one of {POOLS}, got {self.pool!r}")
         if self.region_evidence and self.region_weight <= 0:
             raise ValueError("region_evidence reads the fracture-region head, which region_weight 0 switches off")
+        self.check_phantom_sets()
+
+    def val_phantom_sets(self) -> list[dict[str, Any]]:
+        """The validation phantoms: ``val_phantom_seeds`` drawn with ``phantom_config``."""
+        return [{"seeds": list(self.val_phantom_seeds), "config": self.phantom_config}]
 
     @property
     def ablation(self) -> RoiInputs:
@@ -119,15 +130,16 @@ class ClsTrainConfig(ConfigMixin):
 SegmenterFactory = Callable[[str], Any]
 
 
-def case_cache(data: str | None, seeds: tuple[int, int], cfg: ClsTrainConfig,
+def case_cache(data: str | None, phantom_sets: list[dict[str, Any]], cfg: ClsTrainConfig,
                segmenter_factory: SegmenterFactory) -> ClsCache:
-    """Prepared cases of a labelled folder or of phantom seeds ``(first, count)``."""
+    """Prepared cases of a labelled folder or, without one, of phantom sets
+    (``[{"seeds": [first, count], "config": {...}}, ...]``)."""
     if data:
         from ..data.labelled_dirs import list_classification_cases
 
         loaders = list_classification_cases(data)
     else:
-        loaders = phantom_loaders(range(seeds[0], seeds[0] + seeds[1]))
+        loaders = phantom_set_loaders(phantom_sets)
     return ClsCache(loaders, cfg.cache, lambda: segmenter_factory(cfg.segmentation), tag=segmenter_tag(cfg.segmentation))
 
 
@@ -233,7 +245,7 @@ def train_classifier(cfg: ClsTrainConfig, segmenter_factory: SegmenterFactory, r
     with distributed_run(cfg.device) as info:
         torch.manual_seed(cfg.loop.seed)
         net = build_classifier(cfg) if not resume else new_classifier(cfg)
-        train_set = ClassificationDataset(case_cache(cfg.data, cfg.phantom_seeds, cfg, segmenter_factory),
+        train_set = ClassificationDataset(case_cache(cfg.data, cfg.phantom_sets(), cfg, segmenter_factory),
                                           augment=True, balanced=cfg.balanced, seed=cfg.loop.seed,
                                           mask_source=cfg.mask_source, ablation=cfg.ablation,
                                           region_targets=cfg.region_weight > 0)
@@ -260,11 +272,12 @@ def train_classifier(cfg: ClsTrainConfig, segmenter_factory: SegmenterFactory, r
                              out_dir=cfg.out, config=cfg.to_dict(), dist_info=info, resume=resume)
         if info.is_main:
             net.load_state_dict(load_checkpoint(summary["checkpoint"], "cls")["model"])
-            val = ClassificationDataset(case_cache(cfg.val_data, cfg.val_phantom_seeds, cfg, segmenter_factory),
+            val = ClassificationDataset(case_cache(cfg.val_data, cfg.val_phantom_sets(), cfg, segmenter_factory),
                                         augment=False, balanced=False, mask_source=cfg.mask_source,
                                         ablation=cfg.ablation)
             source = cfg.val_data or f"phantoms seeds {cfg.val_phantom_seeds[0]}.." \
-                                     f"{cfg.val_phantom_seeds[0] + cfg.val_phantom_seeds[1] - 1}"
+                                     f"{cfg.val_phantom_seeds[0] + cfg.val_phantom_seeds[1] - 1}" \
+                                     + (f" {cfg.phantom_config}" if cfg.phantom_config else "")
             calibration = calibrate(predict_logits(net.to(info.device), val, info.device), source)
             model_path = Path(cfg.out) / "model.pt"
             digest = save_classifier(model_path, net.cpu(), inputs={"windows": cfg.windows,

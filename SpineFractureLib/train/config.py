@@ -69,4 +69,23 @@ class ConfigMixin:
         return json.loads(json.dumps(asdict(self)))  # type: ignore[call-overload]
 
 
-__all__ = ["ConfigMixin"]
+class PhantomSetsMixin:
+    """The phantom sets of a training config with ``phantom_seeds``, ``phantom_config`` and
+    ``extra_phantoms`` fields (see :func:`~SpineFractureLib.data.phantom_loaders.check_phantom_sets`)."""
+
+    def phantom_sets(self) -> list[dict[str, Any]]:
+        """Every phantom set of the run: ``phantom_seeds`` with ``phantom_config``, then ``extra_phantoms``."""
+        return [{"seeds": list(self.phantom_seeds), "config": self.phantom_config},  # type: ignore[attr-defined]
+                *self.extra_phantoms]  # type: ignore[attr-defined]
+
+    def check_phantom_sets(self) -> None:
+        """ValueError naming ``extra_phantoms`` or the bad option where a set is malformed."""
+        from ..data.phantom_loaders import check_phantom_sets
+
+        try:
+            check_phantom_sets(self.phantom_sets())
+        except ValueError as err:
+            raise ValueError(f"phantom_config / extra_phantoms: {err}") from err
+
+
+__all__ = ["ConfigMixin", "PhantomSetsMixin"]

@@ -8,13 +8,13 @@ from typing import Any, ClassVar
 
 import torch
 
-from ..data.phantom_loaders import phantom_loaders
+from ..data.phantom_loaders import phantom_set_loaders
 from ..errors import InputError
 from ..models.cascade import stage_network
 from ..models.checkpoint import load_checkpoint
 from ..models.encoder import DEFAULT_CHANNELS
 from ..models.mae import DEFAULT_MASK_RATIO, DEFAULT_PATCH, SpineMAE
-from .config import ConfigMixin
+from .config import ConfigMixin, PhantomSetsMixin
 from .distributed import distributed_run
 from .loop import LoopOptions, train_loop
 from .losses import SegmentationLoss
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class TrainConfig(ConfigMixin):
+class TrainConfig(PhantomSetsMixin, ConfigMixin):
     """Everything a training run needs (JSON file or CLI flags; stored in each checkpoint).
 
     Attributes:
@@ -83,18 +83,7 @@ class TrainConfig(ConfigMixin):
             raise ValueError(f"stage must be one of {STAGES}, got {self.stage!r}")
         if not 0.0 <= self.geometry_start < 1.0:
             raise ValueError(f"geometry_start must be in [0, 1), got {self.geometry_start}")
-        for entry in self.phantom_sets()[1:]:
-            if not isinstance(entry, dict) or set(entry) - {"seeds", "config"} or len(entry.get("seeds", ())) != 2:
-                raise ValueError(f"each extra_phantoms entry is {{'seeds': [first, count], 'config': {{...}}}}, "
-                                 f"got {entry!r}")
-        from ..data.phantom import PhantomConfig
-
-        for entry in self.phantom_sets():
-            PhantomConfig(**(entry.get("config") or {}))  # unknown options or values: ValueError here
-
-    def phantom_sets(self) -> list[dict[str, Any]]:
-        """Every phantom set of the run: ``phantom_seeds`` with ``phantom_config``, then ``extra_phantoms``."""
-        return [{"seeds": list(self.phantom_seeds), "config": self.phantom_config}, *self.extra_phantoms]
+        self.check_phantom_sets()
 
 
 def geometry_weight_at(step: int, cfg: TrainConfig) -> float:
@@ -130,10 +119,7 @@ def _samples(cfg: TrainConfig, labelled: bool = True) -> PreparedCache:
 
         loaders = list_labelled_cases(cfg.data)
     else:
-        loaders = []
-        for entry in cfg.phantom_sets():
-            first, count = (int(v) for v in entry["seeds"])
-            loaders += phantom_loaders(range(first, first + count), entry.get("config"))
+        loaders = phantom_set_loaders(cfg.phantom_sets())
     return PreparedCache(loaders, cfg.cache)
 
 
