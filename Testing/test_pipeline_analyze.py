@@ -13,7 +13,7 @@ from SpineFractureLib.constants import LEVELS
 from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
 from SpineFractureLib.export.findings import validate_findings
 from SpineFractureLib.export.volumes import write_labels
-from SpineFractureLib.pipeline.analyze import NO_CLASSIFIER, Analyzer
+from SpineFractureLib.pipeline.analyze import NO_CLASSIFIER, Analyzer, coarse_scan_warning
 
 OUTPUTS = {"findings.csv", "findings.json", "gradcam.nii.gz", "report.html", "report.png", "segmentation.dcm",
            "segmentation.nii.gz", "segmentation.seg.nrrd"}
@@ -53,6 +53,7 @@ def test_analyze_writes_every_output_of_the_contract(analyzed, phantom):
         else:
             assert v["fracture_probability"] is None and v["volume_ml"] is None
     assert 0.0 <= doc["patient"]["fracture_probability"] <= 1.0
+    assert not any("coarser than fracture CT" in w for w in doc["warnings"])  # 1 x 1 x 1.5 mm is fine
     # the patient is decided at its own threshold (the calibration's), not the levels'
     assert doc["threshold"] == 0.5 and doc["patient"]["threshold"] == 0.35
     assert doc["patient"]["fracture"] == (doc["patient"]["fracture_probability"] >= 0.35)
@@ -68,6 +69,15 @@ def test_analyze_writes_every_output_of_the_contract(analyzed, phantom):
     for name in ("findings.json", "findings.csv", "report.html"):
         assert "SECRET" not in (out / name).read_text()  # no patient identifier anywhere
     assert b"SECRET" not in (out / "segmentation.dcm").read_bytes()
+
+
+@pytest.mark.parametrize("spacing, coarse", [((0.5, 0.5, 0.625), False), ((0.98, 0.98, 3.0), False),
+                                             ((3.2, 3.2, 1.5), True), ((0.7, 0.7, 5.0), True)])
+def test_a_scan_too_coarse_for_fracture_lines_is_said_so(spacing, coarse):
+    warning = coarse_scan_warning(spacing)
+    assert (warning is not None) == coarse
+    if coarse:
+        assert f"{spacing[0]:.2g} x {spacing[1]:.2g} x {spacing[2]:.2g} mm" in warning
 
 
 def test_a_non_empty_output_folder_is_refused_unless_overwrite(analyzed, phantom, capsys):

@@ -14,9 +14,12 @@ The mirror and the patient source are chosen as ``train-cls`` chooses them
 seeds are then measured once with the choice, and with today's readout.
 
     python benchmarks/cls_inference_choice.py --cache CACHE [--val 810000 48 [--val F N ...]] [--test 900000 48 ...]
-        [--mesh-val F N ...] [--mesh-test F N ...] [--keep-raw DIR] [--write-weights OUT.pt --version V [--name N]]
+        [--mesh-val F N ...] [--mesh-test F N ...] [--val-set F N JSON ...] [--test-set F N JSON ...]
+        [--keep-raw DIR] [--write-weights OUT.pt --version V [--name N]]
 
-``--mesh-val`` / ``--mesh-test`` are phantom seeds drawn with real-shape vertebrae (``anatomy="mesh"``).
+``--mesh-val`` / ``--mesh-test`` are phantom seeds drawn with real-shape vertebrae (``anatomy="mesh"``);
+``--val-set`` / ``--test-set`` take any ``PhantomConfig`` fields as JSON, e.g. a coarse scanner
+``'{"spacing": [3.2, 3.2, 1.5], "psf_fwhm_mm": 2.0}'``.
 
 Prints one JSON object: per option its validation macro / patient AUC, ECE, RSNA log loss and
 pointing rate, the chosen options, and the test figures of the chosen and of today's inference.
@@ -34,7 +37,8 @@ import torch
 
 from SpineFractureLib.constants import LEVELS, N_LEVELS
 from SpineFractureLib.data.cls_cases import ClsCache
-from SpineFractureLib.data.phantom_loaders import phantom_loaders
+from SpineFractureLib.data.phantom import PhantomConfig
+from SpineFractureLib.data.phantom_loaders import config_tag, phantom_loaders
 from SpineFractureLib.metrics.classification import (ece_if_calibrated, expected_calibration_error, roc_auc,
                                                      rsna_weighted_log_loss)
 from SpineFractureLib.models.classifier_weights import CLASSIFIER_FORMAT, Calibration, load_classifier, save_classifier
@@ -78,12 +82,12 @@ def case_record(net: torch.nn.Module, inputs: dict, s, device: str | torch.devic
             "patient": int((s.fractured == 1).any()), "pointing": pointing}
 
 
-def raw_outputs(model: str, first: int, count: int, cache: str, anatomy: str = "procedural") -> list[dict]:
+def raw_outputs(model: str, first: int, count: int, cache: str, phantom: dict | None = None) -> list[dict]:
     """Per case, the records of ``train.classification.predict_logits`` (plain and mirrored logits)
     plus ``targets7`` (C1..C7 truth) and, per heat map, whether each fractured level's peak points
-    at its true fracture region (:func:`case_record`); phantoms of ``anatomy``."""
+    at its true fracture region (:func:`case_record`); phantoms of the ``PhantomConfig`` fields ``phantom``."""
     loaded = load_classifier(model)
-    store = ClsCache(phantom_loaders(range(first, first + count), {"anatomy": anatomy}), cache,
+    store = ClsCache(phantom_loaders(range(first, first + count), phantom or {}), cache,
                      lambda: Segmenter("default", "cpu"),
                      tag=segmenter_tag("default"))
     cases = []
@@ -96,22 +100,29 @@ def raw_outputs(model: str, first: int, count: int, cache: str, anatomy: str = "
 
 
 def cached_raw_outputs(model: str, first: int, count: int, cache: str, keep: str | None,
-                       anatomy: str = "procedural") -> list[dict]:
-    """:func:`raw_outputs`, kept in ``keep/raw-<model sha256>-<first>-<count>[-mesh].json`` when ``keep``
-    is given (a rerun on the same weights and seeds reads it back instead of running the network again)."""
+                       phantom: dict | None = None) -> list[dict]:
+    """:func:`raw_outputs`, kept in ``keep/raw-<model sha256>-<first>-<count>[-<phantom tag>].json`` when
+    ``keep`` is given (a rerun on the same weights and seeds reads it back instead of running the network again)."""
     if keep is None:
-        return raw_outputs(model, first, count, cache, anatomy)
-    suffix = "" if anatomy == "procedural" else f"-{anatomy}"
+        return raw_outputs(model, first, count, cache, phantom)
+    suffix = f"-{_set_name(phantom)}" if phantom else ""
     path = Path(keep) / f"raw-{load_classifier(model).info.sha256[:12]}-{first}-{count}{suffix}.json"
     if path.is_file():
         cases = json.loads(path.read_text())
         for c in cases:  # JSON keys are strings; the levels are ints
             c["pointing"] = {h: {int(v): hit for v, hit in d.items()} for h, d in c["pointing"].items()}
         return cases
-    cases = raw_outputs(model, first, count, cache, anatomy)
+    cases = raw_outputs(model, first, count, cache, phantom)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(cases, default=lambda a: np.asarray(a).tolist()))
     return cases
+
+
+def _set_name(phantom: dict | None) -> str:
+    """A short name of a phantom set's config: ``mesh`` for real shapes alone, else its cache tag."""
+    if not phantom:
+        return "procedural"
+    return "mesh" if phantom == {"anatomy": "mesh"} else config_tag(PhantomConfig(**phantom))
 
 
 def metrics(cases: list[dict], cal: Calibration, heat: str) -> dict:
@@ -161,6 +172,10 @@ def main() -> None:
                         help="validation seeds of real-shape (mesh) phantoms")
     parser.add_argument("--mesh-test", nargs=2, type=int, action="append", default=[], metavar=("FIRST", "COUNT"),
                         help="test seeds of real-shape (mesh) phantoms")
+    parser.add_argument("--val-set", nargs=3, action="append", default=[], metavar=("FIRST", "COUNT", "JSON"),
+                        help="validation seeds drawn with these PhantomConfig fields")
+    parser.add_argument("--test-set", nargs=3, action="append", default=[], metavar=("FIRST", "COUNT", "JSON"),
+                        help="test seeds drawn with these PhantomConfig fields")
     parser.add_argument("--write-weights", metavar="OUT.pt",
                         help="write the model's network with the chosen readout and calibration here")
     parser.add_argument("--version", help="version recorded in --write-weights (required with it)")
@@ -172,13 +187,14 @@ def main() -> None:
         parser.error("--write-weights needs --version (the version the new weights will carry)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(2)
-    a.val = [(f, n, "procedural") for f, n in (a.val or ([] if a.mesh_val else [(810000, 48)]))] \
-        + [(f, n, "mesh") for f, n in a.mesh_val]
-    a.test = [(f, n, "procedural") for f, n in (a.test or ([] if a.mesh_test else [(900000, 48)]))] \
-        + [(f, n, "mesh") for f, n in a.mesh_test]
+    mesh, sets = {"anatomy": "mesh"}, lambda extra: [(int(f), int(n), json.loads(c)) for f, n, c in extra]
+    a.val = [(f, n, {}) for f, n in (a.val or ([] if a.mesh_val or a.val_set else [(810000, 48)]))] \
+        + [(f, n, mesh) for f, n in a.mesh_val] + sets(a.val_set)
+    a.test = [(f, n, {}) for f, n in (a.test or ([] if a.mesh_test or a.test_set else [(900000, 48)]))] \
+        + [(f, n, mesh) for f, n in a.mesh_test] + sets(a.test_set)
     val = [c for first, count, kind in a.val
            for c in cached_raw_outputs(a.model, first, count, a.cache, a.keep_raw, kind)]
-    info = {"source": "phantoms seeds " + ", ".join(f"{f}..{f + n - 1}{' mesh' if k == 'mesh' else ''}"
+    info = {"source": "phantoms seeds " + ", ".join(f"{f}..{f + n - 1}{'' if not k else ' ' + _set_name(k)}"
                                                     for f, n, k in a.val), "cases": len(val)}
     chosen = choose_readout(val, info)  # mirror and patient source, by validation AUC
     table = {f"flip={f} patient={p} heat={h}": metrics(val, fit_readout(val, f, p, info), h)

@@ -7,11 +7,14 @@ for a long run fills in a fraction of that time; the files are the ones ``train-
 
     python benchmarks/prepare_cls_cache.py --cache CACHE --seeds 2000 240 --seeds 810000 48 --workers 2
     python benchmarks/prepare_cls_cache.py --cache CACHE --seeds 1400000 240 --anatomy mesh
+    python benchmarks/prepare_cls_cache.py --cache CACHE --seeds 1520000 48 \
+        --phantom-config '{"spacing": [3.2, 3.2, 1.5], "psf_fwhm_mm": 2.0}'
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import time
@@ -47,10 +50,12 @@ def main() -> None:
     parser.add_argument("--segmentation", default="default")
     parser.add_argument("--difficulty", type=float, default=None, help="phantom difficulty (default: the generator's)")
     parser.add_argument("--anatomy", default="procedural", help="phantom vertebra shapes: procedural or mesh")
+    parser.add_argument("--phantom-config", type=json.loads, default={}, metavar="JSON",
+                        help="more PhantomConfig fields, e.g. '{\"spacing\": [3.2, 3.2, 1.5]}'")
     a = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     seeds = [s for first, count in a.seeds for s in range(first, first + count)]
-    phantom = {"anatomy": a.anatomy} | ({} if a.difficulty is None else {"difficulty": a.difficulty})
+    phantom = {"anatomy": a.anatomy} | ({} if a.difficulty is None else {"difficulty": a.difficulty}) | a.phantom_config
     parts = [(a.cache, seeds[i::a.workers], a.segmentation, phantom) for i in range(a.workers)]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(a.workers) as pool:

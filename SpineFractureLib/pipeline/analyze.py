@@ -33,6 +33,23 @@ NO_CLASSIFIER = ("no fracture classifier is installed: levels are segmented and 
 NO_SPINE = "no cervical vertebra was found in the field of view: every level is reported absent"
 PHANTOM_CLASSIFIER = ("the fracture classifier is trained on synthetic phantoms only: on real CT its probabilities "
                       "are not meaningful (on the sample real scans it calls intact vertebrae fractured)")
+#: Voxel sizes (mm) beyond which a fracture line is not resolved: in-plane, slice. Fracture CT is read
+#: at ≤ 1 mm in-plane and ≤ 3 mm slices (RSNA 2022's studies; the phantoms are drawn within that).
+FINE_IN_PLANE_MM, FINE_SLICE_MM = 1.0, 3.0
+
+
+def coarse_scan_warning(spacing_xyz: tuple[float, float, float]) -> str | None:
+    """The warning for a scan too coarse to show fracture lines, or None.
+
+    Args:
+        spacing_xyz: voxel size (x, y, z) in mm.
+    """
+    x, y, z = (float(v) for v in spacing_xyz)
+    if max(x, y) <= FINE_IN_PLANE_MM and z <= FINE_SLICE_MM:
+        return None
+    return (f"the scan's voxels ({x:.2g} x {y:.2g} x {z:.2g} mm) are coarser than fracture CT "
+            f"(in-plane <= {FINE_IN_PLANE_MM:g} mm, slices <= {FINE_SLICE_MM:g} mm): thin fracture lines are not "
+            "resolved, so fracture probabilities are less reliable; a negative result does not rule out a fracture")
 
 
 @dataclass
@@ -154,6 +171,9 @@ class Analyzer:
             findings.model["classification"] = self.classifier.model_info.as_json()
             if "phantom" in self.classifier.model_info.trained_on:
                 findings.warnings.append(PHANTOM_CLASSIFIER)
+            coarse = coarse_scan_warning(ct.spacing)
+            if coarse:
+                findings.warnings.append(coarse)
             result = self.classifier.classify(crop.array, crop_labels, crop_fracture, gradcam=gradcam,
                                               operating_point=operating_point, threshold=threshold,
                                               progress=lambda f, m: report(0.6 + 0.3 * f, m))

@@ -69,6 +69,8 @@ class ClsTrainConfig(PhantomSetsMixin, ConfigMixin):
         region_evidence: the region head's largest logit in each level's mask goes into that
             level's logit (multiple-instance pooling; needs ``region_weight`` > 0).
         embedding_std: initial spread of the level embedding.
+        coarse_scans: probability that a training patient is seen as a coarser scanner would
+            give it (in-plane 1–3.5 mm, slices 1–4 mm; :mod:`.scan_augment`); 0: the 0.1.x runs.
         balanced: draw fractured and intact patients equally often.
         device: auto, cpu, cuda or mps.
         loop: steps, learning rate, seed, checkpoints, AMP, workers.
@@ -96,6 +98,7 @@ class ClsTrainConfig(PhantomSetsMixin, ConfigMixin):
     pool: str = "mean"
     region_evidence: bool = False
     embedding_std: float = 1.0
+    coarse_scans: float = 0.0
     balanced: bool = True
     device: str = "auto"
     loop: LoopOptions = field(default_factory=lambda: LoopOptions(steps=1500, lr=1e-3, checkpoint_every=250))
@@ -113,6 +116,8 @@ class ClsTrainConfig(PhantomSetsMixin, ConfigMixin):
             raise ValueError(f"region_weight must be >= 0, got {self.region_weight}")
         if self.pool not in POOLS:
             raise ValueError(f"pool must be one of {POOLS}, got {self.pool!r}")
+        if not 0.0 <= self.coarse_scans <= 1.0:
+            raise ValueError(f"coarse_scans must be in [0, 1], got {self.coarse_scans}")
         if self.region_evidence and self.region_weight <= 0:
             raise ValueError("region_evidence reads the fracture-region head, which region_weight 0 switches off")
         self.check_phantom_sets()
@@ -248,7 +253,7 @@ def train_classifier(cfg: ClsTrainConfig, segmenter_factory: SegmenterFactory, r
         train_set = ClassificationDataset(case_cache(cfg.data, cfg.phantom_sets(), cfg, segmenter_factory),
                                           augment=True, balanced=cfg.balanced, seed=cfg.loop.seed,
                                           mask_source=cfg.mask_source, ablation=cfg.ablation,
-                                          region_targets=cfg.region_weight > 0)
+                                          region_targets=cfg.region_weight > 0, coarse_scans=cfg.coarse_scans)
         if all((s.fractured < 0).all() for s in train_set.samples):
             raise InputError(cfg.data or "phantoms", "has no per-level fracture labels (truth.json 'fractured' "
                                                      "or train.csv C1..C7) to train on")

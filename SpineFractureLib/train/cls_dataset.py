@@ -21,6 +21,7 @@ from ..preprocess.roi import (
 )
 from ..data.cls_cases import ClsSample
 from .loop import split_key
+from .scan_augment import coarsen, draw_voxel_zyx
 
 log = logging.getLogger(__name__)
 #: Extra voxels cut on each side of a ROI before a rotation, so its corners stay filled.
@@ -47,11 +48,16 @@ class ClassificationDataset(Dataset):
         ablation: input switches.
         region_targets: also return each ROI's true fracture region (``region``, uint8, the ROI
             grid, transformed with it) and ``has_region`` (False where the case has none).
+        coarse_scans: with ``augment``, the probability that a patient's HU boxes are seen as a
+            coarser scanner would give them (:mod:`.scan_augment`; one voxel size per patient),
+            drawn from a child stream so that the other augmentations stay as they were.
     """
 
     def __init__(self, source: Sequence[ClsSample], augment: bool = True, balanced: bool = True, seed: int = 0,
                  mask_source: str = "predicted", ablation: RoiInputs = RoiInputs(),
-                 region_targets: bool = False) -> None:
+                 region_targets: bool = False, coarse_scans: float = 0.0) -> None:
+        if not 0.0 <= coarse_scans <= 1.0:
+            raise ValueError(f"coarse_scans must be in [0, 1], got {coarse_scans}")
         if mask_source not in ("predicted", "given"):
             raise ValueError(f"mask_source must be predicted or given, got {mask_source!r}")
         samples = [source[i] for i in range(len(source))]
@@ -67,6 +73,7 @@ class ClassificationDataset(Dataset):
         self.mask_source = mask_source
         self.augment, self.balanced, self.seed, self.ablation = augment, balanced, seed, ablation
         self.region_targets = region_targets
+        self.coarse_scans = coarse_scans
         self.epoch = 0
         self.targets = np.array([patient_target(s) for s in self.samples])
         self._centroids: dict[int, dict[int, np.ndarray]] = {}
@@ -94,6 +101,10 @@ class ClassificationDataset(Dataset):
         truth = s.fracture_truth if self.region_targets and s.fracture_truth is not None else None
         flip = self.augment and rng.random() < 0.5
         scale, offset = (float(rng.uniform(0.92, 1.08)), float(rng.uniform(-40, 40))) if self.augment else (1.0, 0.0)
+        voxel = None
+        if self.augment and self.coarse_scans > 0:  # a child stream: the other draws stay as without it
+            scan_rng = rng.spawn(1)[0]
+            voxel = draw_voxel_zyx(scan_rng) if scan_rng.random() < self.coarse_scans else None
         rois, levels, regions = [], [], []
         for v in sorted(cents):
             centre = cents[v] + (rng.normal(0, 2.0, 3) if self.augment else 0.0)
@@ -105,6 +116,8 @@ class ClassificationDataset(Dataset):
             if truth is not None:
                 regions.append(np.ascontiguousarray(boxes[3] > 0))
             hu_b = hu_b.astype(np.float32) * scale + offset
+            if voxel is not None:
+                hu_b = coarsen(hu_b, voxel)
             ch = roi_channels(np.ascontiguousarray(hu_b), np.ascontiguousarray(lab_b), v,
                               np.ascontiguousarray(frac_b, dtype=np.float32) / 255.0)
             if self.augment:
