@@ -6,6 +6,7 @@ import numpy as np
 
 from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
 from SpineFractureLib.data.phantom import realism
+from SpineFractureLib.preprocess.geometry import block_mean
 from SpineFractureLib.volume import CTVolume
 
 COARSE = dict(size_xyz=(40, 40, 60), spacing=(3.0, 3.0, 2.0), fracture_rate=0.0, noise_hu=0.0,
@@ -21,7 +22,7 @@ def test_each_block_of_sub_voxels_covers_its_voxel():
     assert fine.array.shape == (9, 12, 25)
     k, j, i = np.meshgrid(*(np.arange(n) for n in fine.array.shape), indexing="ij")
     lps = (fine.ijk_to_lps() @ np.stack([i, j, k, np.ones_like(i)]).reshape(4, -1))[:3].T
-    centres = np.stack([realism.block_mean(lps[:, a].reshape(fine.array.shape).astype(np.float32), factors)
+    centres = np.stack([block_mean(lps[:, a].reshape(fine.array.shape).astype(np.float32), factors)
                         for a in range(3)], axis=-1)
     kk, jj, ii = np.meshgrid(*(np.arange(n) for n in grid.array.shape), indexing="ij")
     expected = (grid.ijk_to_lps() @ np.stack([ii, jj, kk, np.ones_like(ii)]).reshape(4, -1))[:3].T

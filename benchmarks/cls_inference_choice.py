@@ -22,7 +22,8 @@ seeds are then measured once with the choice, and with today's readout.
 ``'{"spacing": [3.2, 3.2, 1.5], "psf_fwhm_mm": 2.0}'``.
 
 Prints one JSON object: per option its validation macro / patient AUC, ECE, RSNA log loss and
-pointing rate, the chosen options, and the test figures of the chosen and of today's inference.
+pointing rate, the chosen options, and the test figures of the chosen readout, of the plain readout
+(``test_today``: head, no mirror, fitted on the same validation) and of the weights' own calibration.
 """
 
 from __future__ import annotations
@@ -209,6 +210,7 @@ def main() -> None:
                                  name=a.name or loaded.info.name, version=a.version, trained_on=loaded.info.trained_on,
                                  extra_meta=kept | {"readout_chosen_from": f"{loaded.info.name} {loaded.info.version}"})
         log.info("wrote %s (sha256 %s)", a.write_weights, digest)
+    own = load_classifier(a.model)  # the weights' own readout, as they would be shipped
     test = [c for first, count, kind in a.test
             for c in cached_raw_outputs(a.model, first, count, a.cache, a.keep_raw, kind)]
     print(json.dumps({"validation": table, "validation_choice": chosen.validation["readout_choice"],
@@ -216,6 +218,7 @@ def main() -> None:
                                                "patient_source": chosen.patient_source, "heatmap": heat},
                       "test_chosen": metrics(test, chosen, heat),
                       "test_today": metrics(test, fit_readout(val, False, "head", info), "gradcam"),
+                      "test_own_calibration": metrics(test, own.calibration, own.calibration.heatmap),
                       "val_seeds": a.val, "test_seeds": a.test}, indent=1))
 
 

@@ -177,15 +177,21 @@ def to_spacing(ct: CTVolume, spacing_mm: float | tuple[float, float, float], *,
     return _resample_onto(ct, size, origin, new, direction, interpolator=sitk.sitkLinear, default_value=AIR_HU)
 
 
-def _block_mean(ct: CTVolume, k_xyz: np.ndarray) -> CTVolume:
-    """Mean over blocks of k voxels per axis (edge voxels repeated to fill the last block)."""
-    kz, ky, kx = (int(v) for v in k_xyz[::-1])
-    a = ct.array.astype(np.float32, copy=False)
+def block_mean(a: np.ndarray, k_xyz: tuple[int, int, int]) -> np.ndarray:
+    """Mean over blocks of k voxels per axis of a (z, y, x) array, float32 (edge voxels repeated
+    to fill the last block)."""
+    kz, ky, kx = k_xyz[::-1]
+    a = np.asarray(a).astype(np.float32, copy=False)
     pad = [(0, (-n) % f) for n, f in zip(a.shape, (kz, ky, kx))]
     if any(p for _, p in pad):
         a = np.pad(a, pad, mode="edge")
     z, y, x = (n // f for n, f in zip(a.shape, (kz, ky, kx)))
-    means = a.reshape(z, kz, y, ky, x, kx).mean(axis=(1, 3, 5), dtype=np.float32)
+    return a.reshape(z, kz, y, ky, x, kx).mean(axis=(1, 3, 5), dtype=np.float32)
+
+
+def _block_mean(ct: CTVolume, k_xyz: np.ndarray) -> CTVolume:
+    """Mean over blocks of k voxels per axis (edge voxels repeated to fill the last block)."""
+    means = block_mean(ct.array, tuple(int(v) for v in k_xyz))
     spacing = np.asarray(ct.spacing, float)
     # Block b's mean sits at input index k·b + (k − 1)/2.
     origin = np.asarray(ct.origin) + np.asarray(ct.direction) @ ((k_xyz - 1) / 2.0 * spacing)

@@ -13,6 +13,7 @@ import numpy as np
 
 from ...constants import HU_AIR, HU_MAX
 from ...volume import CTVolume
+from ...preprocess.geometry import block_mean
 from ..case import LEVELS, LabelledCase
 from . import dental, fov, fractures, mesh_anatomy, mesh_fractures, realism, texture
 from .builders import build_objects
@@ -209,7 +210,7 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
 
     hu = realism.blur(canvas.hu, canvas.grid.spacing, config.psf_fwhm_mm, threads)
     if coarse:
-        hu = realism.block_mean(hu, factors)
+        hu = block_mean(hu, factors)
     if metal is not None and metal.any():
         dental.add_metal_streaks(hu, rng_trunk, metal, grid.spacing, float(rng_trunk.uniform(300.0, 900.0)))
     if rng_scanner.random() < config.streak_probability:

@@ -118,13 +118,6 @@ def subvoxel_grid(grid, factors_xyz: tuple[int, int, int]):
                                origin=tuple(origin), warnings=[])
 
 
-def block_mean(a: Array, factors_xyz: tuple[int, int, int]) -> Array:
-    """Mean of each block of ``factors_xyz`` sub-voxels of a (z, y, x) array (float32)."""
-    fz, fy, fx = factors_xyz[::-1]
-    nz, ny, nx = a.shape[0] // fz, a.shape[1] // fy, a.shape[2] // fx
-    return a.reshape(nz, fz, ny, fy, nx, fx).mean(axis=(1, 3, 5), dtype=np.float32)
-
-
 def block_centre(a: Array, factors_xyz: tuple[int, int, int]) -> Array:
     """The sub-voxel nearest each block's centre (labels and masks: no value is invented)."""
     fz, fy, fx = factors_xyz[::-1]
