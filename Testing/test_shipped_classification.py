@@ -85,4 +85,3 @@ def test_a_coarse_scan_of_an_intact_neck_is_not_called_fractured():
         assert any("coarser than fracture CT" in w for w in f.warnings)
     assert np.mean(probs) <= COARSE_MEAN_CEILING
     assert np.mean(over) <= COARSE_SHARE_CEILING
-

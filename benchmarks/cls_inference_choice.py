@@ -202,15 +202,14 @@ def main() -> None:
              for f in (False, True) for p in PATIENT_SOURCES for h in HEATMAPS}
     heat = max(HEATMAPS, key=lambda h: metrics(val, chosen, h)["pointing"] or 0.0)  # ties: Grad-CAM alone
     chosen.heatmap = heat
+    loaded = load_classifier(a.model)  # also the weights' own readout, as they would be shipped
     if a.write_weights:
-        loaded = load_classifier(a.model)
         meta = read_weights(a.model, "classification", CLASSIFIER_FORMAT, REGISTRY_PATH)[0].get("meta", {})
         kept = {k: v for k, v in meta.items() if k not in ("name", "version", "trained_on")}
         digest = save_classifier(a.write_weights, loaded.network, inputs=loaded.inputs, calibration=chosen,
                                  name=a.name or loaded.info.name, version=a.version, trained_on=loaded.info.trained_on,
                                  extra_meta=kept | {"readout_chosen_from": f"{loaded.info.name} {loaded.info.version}"})
         log.info("wrote %s (sha256 %s)", a.write_weights, digest)
-    own = load_classifier(a.model)  # the weights' own readout, as they would be shipped
     test = [c for first, count, kind in a.test
             for c in cached_raw_outputs(a.model, first, count, a.cache, a.keep_raw, kind)]
     print(json.dumps({"validation": table, "validation_choice": chosen.validation["readout_choice"],
@@ -218,7 +217,7 @@ def main() -> None:
                                                "patient_source": chosen.patient_source, "heatmap": heat},
                       "test_chosen": metrics(test, chosen, heat),
                       "test_today": metrics(test, fit_readout(val, False, "head", info), "gradcam"),
-                      "test_own_calibration": metrics(test, own.calibration, own.calibration.heatmap),
+                      "test_own_calibration": metrics(test, loaded.calibration, loaded.calibration.heatmap),
                       "val_seeds": a.val, "test_seeds": a.test}, indent=1))
 
 

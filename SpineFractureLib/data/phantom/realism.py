@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 from scipy import ndimage
 
+from ...volume import CTVolume
 from .threads import ordered_map
 
 Array = np.ndarray
@@ -104,7 +105,7 @@ def subvoxel_factors(spacing_xyz: tuple[float, float, float]) -> tuple[int, int,
     return tuple(max(int(np.ceil(s / SUBVOXEL_MM - 1e-9)), 1) for s in spacing_xyz)
 
 
-def subvoxel_grid(grid, factors_xyz: tuple[int, int, int]):
+def subvoxel_grid(grid: CTVolume, factors_xyz: tuple[int, int, int]) -> CTVolume:
     """The grid (a zero-filled CTVolume) whose voxels split each of ``grid``'s into ``factors_xyz``.
 
     Block (k, j, i) of the fine grid, ``factors`` sub-voxels on a side, covers exactly voxel
@@ -122,4 +123,3 @@ def block_centre(a: Array, factors_xyz: tuple[int, int, int]) -> Array:
     """The sub-voxel nearest each block's centre (labels and masks: no value is invented)."""
     fz, fy, fx = factors_xyz[::-1]
     return np.ascontiguousarray(a[fz // 2::fz, fy // 2::fy, fx // 2::fx])
-
