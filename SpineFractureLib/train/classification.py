@@ -71,6 +71,8 @@ class ClsTrainConfig(PhantomSetsMixin, ConfigMixin):
         embedding_std: initial spread of the level embedding.
         coarse_scans: probability that a training patient is seen as a coarser scanner would
             give it (in-plane 1–3.5 mm, slices 1–4 mm; :mod:`.scan_augment`); 0: the 0.1.x runs.
+        fov_cuts: probability that a training patient's scan ends inside its top or bottom
+            level (:mod:`.fov_cut`); 0: the runs up to 0.3.0.
         balanced: draw fractured and intact patients equally often.
         device: auto, cpu, cuda or mps.
         loop: steps, learning rate, seed, checkpoints, AMP, workers.
@@ -99,6 +101,7 @@ class ClsTrainConfig(PhantomSetsMixin, ConfigMixin):
     region_evidence: bool = False
     embedding_std: float = 1.0
     coarse_scans: float = 0.0
+    fov_cuts: float = 0.0
     balanced: bool = True
     device: str = "auto"
     loop: LoopOptions = field(default_factory=lambda: LoopOptions(steps=1500, lr=1e-3, checkpoint_every=250))
@@ -116,8 +119,9 @@ class ClsTrainConfig(PhantomSetsMixin, ConfigMixin):
             raise ValueError(f"region_weight must be >= 0, got {self.region_weight}")
         if self.pool not in POOLS:
             raise ValueError(f"pool must be one of {POOLS}, got {self.pool!r}")
-        if not 0.0 <= self.coarse_scans <= 1.0:
-            raise ValueError(f"coarse_scans must be in [0, 1], got {self.coarse_scans}")
+        for name in ("coarse_scans", "fov_cuts"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.region_evidence and self.region_weight <= 0:
             raise ValueError("region_evidence reads the fracture-region head, which region_weight 0 switches off")
         self.check_phantom_sets()
@@ -253,7 +257,8 @@ def train_classifier(cfg: ClsTrainConfig, segmenter_factory: SegmenterFactory, r
         train_set = ClassificationDataset(case_cache(cfg.data, cfg.phantom_sets(), cfg, segmenter_factory),
                                           augment=True, balanced=cfg.balanced, seed=cfg.loop.seed,
                                           mask_source=cfg.mask_source, ablation=cfg.ablation,
-                                          region_targets=cfg.region_weight > 0, coarse_scans=cfg.coarse_scans)
+                                          region_targets=cfg.region_weight > 0, coarse_scans=cfg.coarse_scans,
+                                          fov_cuts=cfg.fov_cuts)
         if all((s.fractured < 0).all() for s in train_set.samples):
             raise InputError(cfg.data or "phantoms", "has no per-level fracture labels (truth.json 'fractured' "
                                                      "or train.csv C1..C7) to train on")

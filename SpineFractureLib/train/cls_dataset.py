@@ -21,6 +21,7 @@ from ..preprocess.roi import (
 )
 from ..data.cls_cases import ClsSample
 from .loop import split_key
+from .fov_cut import draw_field_of_view_cut
 from .scan_augment import coarsen, draw_voxel_zyx
 
 log = logging.getLogger(__name__)
@@ -51,13 +52,17 @@ class ClassificationDataset(Dataset):
         coarse_scans: with ``augment``, the probability that a patient's HU boxes are seen as a
             coarser scanner would give them (:mod:`.scan_augment`; one voxel size per patient),
             drawn from a child stream so that the other augmentations stay as they were.
+        fov_cuts: with ``augment``, the probability that a patient's scan ends inside its top or
+            bottom level (:mod:`.fov_cut`; cuts that would hide a fracture are not made), drawn
+            from a child stream of its own.
     """
 
     def __init__(self, source: Sequence[ClsSample], augment: bool = True, balanced: bool = True, seed: int = 0,
                  mask_source: str = "predicted", ablation: RoiInputs = RoiInputs(),
-                 region_targets: bool = False, coarse_scans: float = 0.0) -> None:
-        if not 0.0 <= coarse_scans <= 1.0:
-            raise ValueError(f"coarse_scans must be in [0, 1], got {coarse_scans}")
+                 region_targets: bool = False, coarse_scans: float = 0.0, fov_cuts: float = 0.0) -> None:
+        for name, p in (("coarse_scans", coarse_scans), ("fov_cuts", fov_cuts)):
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {p}")
         if mask_source not in ("predicted", "given"):
             raise ValueError(f"mask_source must be predicted or given, got {mask_source!r}")
         samples = [source[i] for i in range(len(source))]
@@ -73,7 +78,7 @@ class ClassificationDataset(Dataset):
         self.mask_source = mask_source
         self.augment, self.balanced, self.seed, self.ablation = augment, balanced, seed, ablation
         self.region_targets = region_targets
-        self.coarse_scans = coarse_scans
+        self.coarse_scans, self.fov_cuts = coarse_scans, fov_cuts
         self.epoch = 0
         self.targets = np.array([patient_target(s) for s in self.samples])
         self._centroids: dict[int, dict[int, np.ndarray]] = {}
@@ -93,18 +98,28 @@ class ClassificationDataset(Dataset):
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
         idx, rng = self.case_index(key)
         s = self.samples[idx]
-        labels = s.labels(self.mask_source)
-        if idx not in self._centroids:
-            self._centroids[idx] = level_centroids(labels)
-        cents = self._centroids[idx]
-        frac = s.fracture_prob
-        truth = s.fracture_truth if self.region_targets and s.fracture_truth is not None else None
-        flip = self.augment and rng.random() < 0.5
-        scale, offset = (float(rng.uniform(0.92, 1.08)), float(rng.uniform(-40, 40))) if self.augment else (1.0, 0.0)
         voxel = None
         if self.augment and self.coarse_scans > 0:  # a child stream: the other draws stay as without it
             scan_rng = rng.spawn(1)[0]
             voxel = draw_voxel_zyx(scan_rng) if scan_rng.random() < self.coarse_scans else None
+        cut = None
+        if self.augment and self.fov_cuts > 0:  # a child stream of its own, as for the scanner
+            fov_rng = rng.spawn(1)[0]
+            if fov_rng.random() < self.fov_cuts:
+                cut = draw_field_of_view_cut(s, fov_rng, self.mask_source)
+        if cut is not None:
+            s = cut
+            labels = s.labels(self.mask_source)
+            cents = level_centroids(labels)
+        else:
+            labels = s.labels(self.mask_source)
+            if idx not in self._centroids:
+                self._centroids[idx] = level_centroids(labels)
+            cents = self._centroids[idx]
+        frac = s.fracture_prob
+        truth = s.fracture_truth if self.region_targets and s.fracture_truth is not None else None
+        flip = self.augment and rng.random() < 0.5
+        scale, offset = (float(rng.uniform(0.92, 1.08)), float(rng.uniform(-40, 40))) if self.augment else (1.0, 0.0)
         rois, levels, regions = [], [], []
         for v in sorted(cents):
             centre = cents[v] + (rng.normal(0, 2.0, 3) if self.augment else 0.0)

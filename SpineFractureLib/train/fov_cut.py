@@ -1,0 +1,144 @@
+"""Field-of-view augmentation of classifier cases: the scan ends inside the top or bottom vertebra.
+
+Real series often stop part-way through a vertebra (a head-and-neck scan through C6, a chest scan
+whose top slices hold half of C6 or C7). The training phantoms' fields of view end above C1 or
+below T1, or leave out C1 or C7 altogether, so the classifier never saw a half vertebra above or
+below a flat face of air, and 0.3.0 called the cut C6 of the sample real head-and-neck series
+fractured (0.93). This module removes the slices beyond a plane through an end level, as the scan
+would have: a case whose field of view stops there.
+
+Labels stay honest: a cut that would remove a fractured level, or most of a level's true fracture
+region, is not made (a fracture the scan leaves out cannot be seen, and the case's targets would
+then be wrong).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Literal
+
+import numpy as np
+
+from ..constants import N_LEVELS
+from ..data.cls_cases import ClsSample
+
+End = Literal["top", "bottom"]
+#: Share of the cut level's slices that stays in view, drawn uniformly.
+KEPT_FRACTION = (0.3, 0.8)
+#: Share of a fractured level's true fracture region that must stay in view for a cut to be made.
+MIN_FRACTURE_KEPT = 0.5
+#: Voxels (1 mm) around a level's mask within which its true fracture region is looked for.
+FRACTURE_MARGIN = 3
+
+
+def level_z_ranges(labels: np.ndarray) -> dict[int, tuple[int, int]]:
+    """First and last slice (z index, inclusive) of each level 1..7 in a (z, y, x) label map."""
+    out = {}
+    for v in range(1, N_LEVELS + 1):
+        zs = np.flatnonzero((labels == v).any(axis=(1, 2)))
+        if zs.size:
+            out[v] = (int(zs[0]), int(zs[-1]))
+    return out
+
+
+def cut_plane(z_range: tuple[int, int], end: End, kept_fraction: float) -> int:
+    """The slice index where a scan ending inside a level starts (``bottom``) or stops (``top``).
+
+    Arrays are (z, y, x) with z towards the head: a scan cut at the ``bottom`` keeps ``z >= plane``
+    (the level's upper ``kept_fraction``), one cut at the ``top`` keeps ``z < plane``.
+    """
+    lo, hi = z_range
+    kept = int(np.clip(round(kept_fraction * (hi - lo + 1)), 1, hi - lo + 1))
+    return hi + 1 - kept if end == "bottom" else lo + kept
+
+
+def cut_field_of_view(sample: ClsSample, end: End, plane: int, mask_source: str = "predicted") -> ClsSample | None:
+    """The case as a scan that starts (``bottom``) or stops (``top``) at slice ``plane`` would give it.
+
+    The arrays are cut, not filled: a ROI that reaches beyond the new edge is padded with air as
+    at a real scan's edge. Levels left without a voxel get the target -1 (absent).
+
+    Args:
+        sample: a prepared case (arrays (z, y, x), z towards the head).
+        end: which end of the scan moves.
+        plane: slice index (see :func:`cut_plane`).
+        mask_source: the level mask the cut is judged on (``predicted`` or ``given``).
+
+    Returns:
+        The cut case (arrays are views of the original's), or None where the cut would hide a
+        fracture (a fractured level removed, or less than :data:`MIN_FRACTURE_KEPT` of a fractured
+        level's true region kept, or its region unknown) or leave no level.
+    """
+    keep = slice(plane, None) if end == "bottom" else slice(0, plane)
+    labels = sample.labels(mask_source)
+    kept_labels = labels[keep]
+    fractured = sample.fractured.copy()
+    before, after = level_z_ranges(labels), level_z_ranges(kept_labels)
+    if not after:
+        return None
+    for v in before:
+        lost = v not in after or before[v] != _shifted(after[v], plane if end == "bottom" else 0)
+        if not lost:
+            continue
+        if fractured[v - 1] == 1 and not _fracture_kept(sample, labels == v, keep):
+            return None
+        if v not in after:
+            fractured[v - 1] = -1
+    return dataclasses.replace(
+        sample, hu=sample.hu[keep], predicted=sample.predicted[keep],
+        given=None if sample.given is None else sample.given[keep],
+        fracture_prob=sample.fracture_prob[keep],
+        fracture_truth=None if sample.fracture_truth is None else sample.fracture_truth[keep],
+        fractured=fractured)
+
+
+def draw_field_of_view_cut(sample: ClsSample, rng: np.random.Generator,
+                           mask_source: str = "predicted") -> ClsSample | None:
+    """A random cut through the top or bottom level (or the one next to it), or None where none is honest.
+
+    Args:
+        sample: a prepared case.
+        rng: the draw's random stream.
+        mask_source: ``predicted`` or ``given``.
+    """
+    ranges = level_z_ranges(sample.labels(mask_source))
+    if len(ranges) < 2:
+        return None
+    end: End = "top" if rng.random() < 0.5 else "bottom"
+    order = end_levels(ranges, end)
+    level = order[int(rng.random() < 0.5)]
+    plane = cut_plane(ranges[level], end, float(rng.uniform(*KEPT_FRACTION)))
+    return cut_field_of_view(sample, end, plane, mask_source)
+
+
+def end_levels(ranges: dict[int, tuple[int, int]], end: End) -> list[int]:
+    """Levels ordered from the ``top`` (C1's side) or the ``bottom`` end of the column inwards.
+
+    By name, not by slice: the dens of C2 rises above the ring of C1.
+    """
+    return sorted(ranges, reverse=end == "bottom")
+
+
+def _shifted(z_range: tuple[int, int], offset: int) -> tuple[int, int]:
+    return z_range[0] + offset, z_range[1] + offset
+
+
+def _fracture_kept(sample: ClsSample, level_mask: np.ndarray, keep: slice) -> bool:
+    """Whether at least :data:`MIN_FRACTURE_KEPT` of the true fracture voxels near the level stay in view.
+
+    Near: inside the level's bounding box grown by :data:`FRACTURE_MARGIN` voxels (a gap or a
+    displaced fragment lies outside the bone the level mask covers).
+    """
+    if sample.fracture_truth is None:
+        return False
+    box = tuple(slice(max(0, int(i.min()) - FRACTURE_MARGIN), int(i.max()) + 1 + FRACTURE_MARGIN)
+                for i in np.nonzero(level_mask))
+    near = np.zeros(level_mask.shape, bool)
+    near[box] = True
+    region = (sample.fracture_truth > 0) & near
+    total = int(region.sum())
+    return total > 0 and int(region[keep].sum()) >= MIN_FRACTURE_KEPT * total
+
+
+__all__ = ["KEPT_FRACTION", "MIN_FRACTURE_KEPT", "cut_field_of_view", "cut_plane", "draw_field_of_view_cut",
+           "end_levels", "level_z_ranges"]

@@ -1,0 +1,109 @@
+"""Field-of-view cuts of classifier cases: the scan ends inside an end vertebra, without hiding a fracture."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from SpineFractureLib.data.cls_cases import ClsSample
+from SpineFractureLib.train.classification import ClsTrainConfig
+from SpineFractureLib.train.cls_dataset import ClassificationDataset
+from SpineFractureLib.train.fov_cut import (cut_field_of_view, cut_plane, draw_field_of_view_cut, end_levels,
+                                            level_z_ranges)
+
+# z towards the head: C3 on top (z 80..99), C4 (50..69), C5 at the bottom (20..39)
+LEVEL_Z = {3: 80, 4: 50, 5: 20}
+
+
+def _column(fracture_z: tuple[int, int] | None = (62, 66), with_truth: bool = True) -> ClsSample:
+    """C3..C5 boxes of 300 HU in a 1 mm crop (z, y, x); C4 fractured, its true region at ``fracture_z``."""
+    shape = (120, 80, 80)
+    hu = np.full(shape, 40, np.int16)
+    labels = np.zeros(shape, np.uint8)
+    for v, z0 in LEVEL_Z.items():
+        labels[z0:z0 + 20, 30:50, 30:50] = v
+        hu[z0:z0 + 20, 30:50, 30:50] = 300
+    truth = np.zeros(shape, np.uint8)
+    fractured = np.array([-1, -1, 0, 0, 0, -1, -1], np.int8)
+    if fracture_z is not None:
+        truth[fracture_z[0]:fracture_z[1], 32:48, 30:50] = 1
+        fractured[3] = 1
+    return ClsSample("toy", hu, labels, None, np.zeros(shape, np.uint8), truth if with_truth else None,
+                     fractured, {"levels": {}})
+
+
+def test_the_plane_keeps_the_inner_share_of_the_level():
+    assert cut_plane((20, 39), "bottom", 0.5) == 30  # keeps z 30..39, the upper half
+    assert cut_plane((20, 39), "top", 0.25) == 25  # keeps z 20..24, the lower quarter
+    assert cut_plane((20, 39), "bottom", 0.0) == 39  # at least one slice stays
+
+
+def test_end_levels_go_by_name_not_by_slice():
+    # the dens of C2 rises above the ring of C1: the top level is still C1
+    ranges = {1: (138, 153), 2: (116, 154), 3: (98, 121)}
+    assert end_levels(ranges, "top") == [1, 2, 3] and end_levels(ranges, "bottom") == [3, 2, 1]
+
+
+def test_a_bottom_cut_through_the_lowest_level_removes_the_slices_below_it():
+    s = _column()
+    cut = cut_field_of_view(s, "bottom", cut_plane((20, 39), "bottom", 0.5))
+    assert cut is not None and cut.hu.shape == (90, 80, 80)
+    assert level_z_ranges(cut.predicted) == {5: (0, 9), 4: (20, 39), 3: (50, 69)}
+    np.testing.assert_array_equal(cut.hu, s.hu[30:])
+    np.testing.assert_array_equal(cut.fractured, s.fractured)  # nothing hidden, nothing relabelled
+
+
+def test_a_level_the_cut_removes_becomes_absent():
+    s = _column()
+    cut = cut_field_of_view(s, "bottom", 55)  # through C4, keeping its fracture (z 62..65)
+    assert cut is not None and sorted(level_z_ranges(cut.predicted)) == [3, 4]
+    assert cut.fractured[4] == -1 and cut.fractured[3] == 1
+
+
+@pytest.mark.parametrize("end, plane", [("top", 58),  # C4's fracture (z 62..65) beyond the plane
+                                        ("top", 45),  # the fractured C4 removed altogether
+                                        ("bottom", 65)])  # 2 of the fracture's 5 slices kept
+def test_a_cut_that_would_hide_a_fracture_is_not_made(end, plane):
+    s = _column(fracture_z=(62, 67))
+    assert cut_field_of_view(s, end, plane) is None
+
+
+def test_a_fractured_level_without_a_known_region_is_never_cut():
+    s = _column(with_truth=False)
+    assert cut_field_of_view(s, "bottom", 55) is None
+    assert cut_field_of_view(s, "bottom", 30) is not None  # C5 (intact) may still be cut
+
+
+def test_random_cuts_reach_both_ends_and_never_hide_a_fracture():
+    s = _column()
+    rng = np.random.default_rng(3)
+    ends = set()
+    for _ in range(60):
+        cut = draw_field_of_view_cut(s, rng)
+        if cut is None:
+            continue
+        ranges = level_z_ranges(cut.predicted)
+        assert 4 in ranges and cut.fractured[3] == 1
+        moved_start = cut.hu.__array_interface__["data"][0] != s.hu.__array_interface__["data"][0]
+        ends.add("bottom" if moved_start else "top")
+    assert {"top", "bottom"} <= ends
+
+
+def test_the_dataset_shows_cut_scans_with_air_beyond_the_edge():
+    plain = ClassificationDataset([_column()], augment=True, balanced=False, seed=2, region_targets=True)
+    cutting = ClassificationDataset([_column()], augment=True, balanced=False, seed=2, region_targets=True,
+                                    fov_cuts=1.0)
+    changed = 0
+    for epoch in range(6):
+        a, c = plain[(epoch, 0)], cutting[(epoch, 0)]
+        assert (c["targets"] >= 0).all() and int(c["targets"].sum()) == 1  # C4 stays in view, fractured
+        if a["rois"].shape != c["rois"].shape or not np.array_equal(a["rois"][:, 5].numpy(), c["rois"][:, 5].numpy()):
+            changed += 1
+    assert changed >= 3
+
+
+def test_probabilities_outside_zero_one_are_refused():
+    with pytest.raises(ValueError, match="fov_cuts"):
+        ClassificationDataset([_column()], fov_cuts=1.5)
+    with pytest.raises(ValueError, match="fov_cuts"):
+        ClsTrainConfig(fov_cuts=-0.1).validate()
