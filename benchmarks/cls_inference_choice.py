@@ -69,14 +69,16 @@ def case_record(net: torch.nn.Module, inputs: dict, s, device: str | torch.devic
     with torch.no_grad():
         z, pz, region = net(x, lv, with_region=True)
         zf, pzf = net(mirrored(x), lv)
-    cam = gradcam_maps(net, x, lv)
-    reg = region_maps(region, tuple(x.shape[2:]))
-    pointing = {}
-    for name in HEATMAPS:
-        peaks = _peaks(readout_heat(name, cam, reg), rois.starts, rois.levels, s.predicted)
-        pointing[name] = {int(v): (_points_at_fracture(s, int(v) + 1, peaks[int(v)])
-                                   if s.fractured[int(v)] == 1 and s.fracture_truth is not None else None)
-                          for v in rois.levels}
+    pointing = {name: {int(v): None for v in rois.levels} for name in HEATMAPS}
+    if s.fracture_truth is not None and (s.fractured[rois.levels] == 1).any():
+        # Grad-CAM (most of a case's time) only where there is a fracture to point at.
+        cam = gradcam_maps(net, x, lv)
+        reg = region_maps(region, tuple(x.shape[2:]))
+        for name in HEATMAPS:
+            peaks = _peaks(readout_heat(name, cam, reg), rois.starts, rois.levels, s.predicted)
+            pointing[name] = {int(v): (_points_at_fracture(s, int(v) + 1, peaks[int(v)])
+                                       if s.fractured[int(v)] == 1 else None)
+                              for v in rois.levels}
     return {"case": s.case_id, "levels": rois.levels.tolist(), "targets": s.fractured[rois.levels].tolist(),
             "targets7": s.fractured.tolist(), "level_logits": z.float().cpu().numpy(),
             "level_logits_flip": zf.float().cpu().numpy(), "patient_logit": float(pz), "patient_logit_flip": float(pzf),
