@@ -13,7 +13,7 @@ from SpineFractureLib.constants import LEVELS
 from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
 from SpineFractureLib.export.findings import validate_findings
 from SpineFractureLib.export.volumes import write_labels
-from SpineFractureLib.pipeline.analyze import NO_CLASSIFIER, Analyzer, coarse_scan_warning
+from SpineFractureLib.pipeline.analyze import NO_CLASSIFIER, Analyzer, coarse_scan_warning, cut_level_warnings
 
 OUTPUTS = {"findings.csv", "findings.json", "gradcam.nii.gz", "report.html", "report.png", "segmentation.dcm",
            "segmentation.nii.gz", "segmentation.seg.nrrd"}
@@ -78,6 +78,16 @@ def test_a_scan_too_coarse_for_fracture_lines_is_said_so(spacing, coarse):
     assert (warning is not None) == coarse
     if coarse:
         assert f"{spacing[0]:.2g} x {spacing[1]:.2g} x {spacing[2]:.2g} mm" in warning
+
+
+def test_a_level_on_the_first_or_last_slice_is_said_to_be_cut_with_its_probability_in_doubt():
+    labels = np.zeros((20, 8, 8), np.uint8)
+    labels[0:6], labels[8:14], labels[15:20] = 7, 6, 5  # C7 on the first slice, C5 on the last
+    warnings = cut_level_warnings(labels)
+    assert [w.split()[0] for w in warnings] == ["C5", "C7"]
+    assert all("may be cut" in w and "fracture probability less reliable" in w for w in warnings)
+    labels[19] = 0
+    assert [w.split()[0] for w in cut_level_warnings(labels)] == ["C7"]
 
 
 def test_a_non_empty_output_folder_is_refused_unless_overwrite(analyzed, phantom, capsys):
