@@ -47,6 +47,16 @@ def test_each_kind_holds_the_levels_it_should(by_kind):
     assert cervical(by_kind["whole-body"]) == list(LEVELS) and labels["whole-body"] == set(range(1, 23))
     assert cervical(by_kind["neck"]) == list(LEVELS) and labels["neck"] <= set(range(1, 10))
     assert cervical(by_kind["head-neck"])[:5] == ["C1", "C2", "C3", "C4", "C5"]  # down to C5-T1
+    upper = cervical(by_kind["head-upper-neck"])  # down to C2-C5
+    assert upper[:2] == ["C1", "C2"] and not {"C6", "C7"} & set(upper) and labels["head-upper-neck"] <= set(range(1, 8))
+
+
+def test_a_head_ct_reaching_the_upper_neck_ends_between_c2_and_c5():
+    for seed in range(6):
+        case = make_phantom(seed, PhantomConfig(fov="head-upper-neck", **COARSE))
+        present = [lv for lv in LEVELS if case.truth["levels"][lv]["present"]]
+        assert present == list(LEVELS[:len(present)]) and 2 <= len(present) <= 5, (seed, present)
+        assert case.truth["teeth"]  # the face is in view: dental arches drawn
 
 
 def test_trunk_has_lungs_and_dense_ribs(by_kind):

@@ -64,7 +64,7 @@ def _misnamed(pred: np.ndarray, truth: np.ndarray) -> dict[str, str]:
 
 
 FOV_RUNS = (("chest", None), ("abdomen", None), ("head", None), ("whole-body", None), ("neck", "arterial"),
-            ("head-neck", None))
+            ("head-neck", None), ("head-upper-neck", None))
 
 
 def fields_of_view(seg: Segmenter, count: int, first_seed: int = 961000, anatomy: str = "procedural") -> dict:

@@ -4,8 +4,9 @@ voxel size, and the patient's (small) pose on the table for a trunk scan.
 Kinds (DESIGN §5): ``neck`` (the C-spine protocol: above C1 to T1, the generator's original
 field of view), ``head-neck`` (vertex down to C5–T1, the whole skull in view), ``chest`` (top
 between C5 and C7, down to L1), ``abdomen`` (T9–T11 to below L3: no cervical spine), ``head``
-(vertex down to just above C1: no cervical spine) and ``whole-body`` (vertex to below L3; the
-pelvis is not modelled yet). The head, head-and-neck and whole-body kinds have teeth and metal
+(vertex down to just above C1: no cervical spine), ``whole-body`` (vertex to below L3; the
+pelvis is not modelled yet) and ``head-upper-neck`` (vertex down to C2–C5: a head CT that reaches
+the upper neck; the shipped segmentation finds no level on the real head-and-neck series cut so). The head, head-and-neck, head-and-upper-neck and whole-body kinds have teeth and metal
 dental work (``dental.py``); the rest of the face is not modelled beyond the mandible.
 """
 
@@ -18,7 +19,9 @@ import numpy as np
 from .layout import rotation_x, rotation_y, rotation_z
 
 Array = np.ndarray
-FOV_KINDS = ("neck", "head-neck", "chest", "abdomen", "head", "whole-body")
+FOV_KINDS = ("neck", "head-neck", "chest", "abdomen", "head", "whole-body", "head-upper-neck")
+#: Kinds whose field of view is the head's (the whole skull, its width and voxel sizes).
+HEAD_FOVS = ("head", "head-neck", "head-upper-neck")
 #: Kinds that reach below the shoulders: they draw T3–L3, ribs, the trunk's organs and the aorta.
 TRUNK_FOVS = ("chest", "abdomen", "whole-body")
 #: Slice spacings (mm) of clinical chest, abdomen and trauma protocols.
@@ -49,9 +52,14 @@ def extent(kind: str, rng: np.random.Generator, world: dict[str, Array]) -> Exte
     """
     z = {n: float(p[2]) for n, p in world.items()}
     vertex = z["C1"] + rng.uniform(140.0, 160.0)
-    if kind in ("head", "head-neck"):
+    if kind in HEAD_FOVS:
         c1 = world["C1"]
-        bottom = z["C1"] + rng.uniform(15.0, 35.0) if kind == "head" else rng.uniform(z["T1"] - 10.0, z["C5"] - 8.0)
+        if kind == "head":
+            bottom = z["C1"] + rng.uniform(15.0, 35.0)
+        elif kind == "head-neck":
+            bottom = rng.uniform(z["T1"] - 10.0, z["C5"] - 8.0)
+        else:  # from just under C2's centre to C5's lower half
+            bottom = rng.uniform(z["C5"] - 4.0, z["C2"] - 4.0)
         return Extent(vertex, bottom, rng.uniform(220.0, 260.0), (float(c1[0]), float(c1[1]) + 8.0), (0.45, 0.8),
                       HEAD_SLICE_MM)
     centre = world["T8"]
@@ -77,4 +85,4 @@ def trunk_pose(rng: np.random.Generator, enabled: bool) -> Array:
     return rotation_z(yaw) @ rotation_x(pitch) @ rotation_y(roll)
 
 
-__all__ = ["Extent", "FOV_KINDS", "HEAD_SLICE_MM", "TRUNK_FOVS", "TRUNK_SLICE_MM", "extent", "trunk_pose"]
+__all__ = ["Extent", "FOV_KINDS", "HEAD_FOVS", "HEAD_SLICE_MM", "TRUNK_FOVS", "TRUNK_SLICE_MM", "extent", "trunk_pose"]

@@ -30,14 +30,15 @@ log = logging.getLogger(__name__)
 
 #: 1.1 added the chest, abdomen, head and whole-body fields of view and contrast phases; 1.2 the
 #: head-and-neck field of view, teeth and metal dental work. A neck phantom without contrast or
-#: teeth is the same, byte for byte, as in 1.0.
+#: teeth is the same, byte for byte, as in 1.0. The head-and-upper-neck kind (session 30) is new and
+#: changes no other kind's bytes, so the version (which keys every cache) stays.
 GENERATOR_VERSION = "1.2"
 #: Vertebra shapes: the procedural ones, or C1–C7 from real-shape mesh templates.
 ANATOMY_KINDS = ("procedural", "mesh")
 #: Slice spacings (mm) of clinical neck CT protocols.
 CLINICAL_SLICE_MM = (0.5, 0.625, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0)
 #: Fields of view whose phantoms have teeth unless ``PhantomConfig.teeth`` says otherwise.
-DENTAL_FOVS = ("head", "head-neck", "whole-body")
+DENTAL_FOVS = ("head", "head-neck", "whole-body", "head-upper-neck")
 #: Largest matrix drawn when the size is not given (keeps a random phantom within memory).
 MAX_IN_PLANE, MAX_SLICES = 320, 320
 
@@ -57,8 +58,8 @@ class PhantomConfig:
         psf_fwhm_mm: scanner point-spread function (full width at half maximum, mm).
         pose: random head/neck rotation and translation in the scanner.
         direction: 3×3 direction of the CT grid (columns = i, j, k axes in LPS); identity if None.
-        fov: field-of-view kind (:data:`~.fov.FOV_KINDS`): ``neck`` (default), ``chest``,
-            ``abdomen``, ``head`` or ``whole-body``. A neck phantom is the same, byte for byte,
+        fov: field-of-view kind (:data:`~.fov.FOV_KINDS`): ``neck`` (default), ``head-neck``,
+            ``chest``, ``abdomen``, ``head``, ``whole-body`` or ``head-upper-neck``. A neck phantom is the same, byte for byte,
             as before the other kinds existed.
         contrast: ``none``, ``arterial`` or ``venous`` (aorta, heart, organs, and the carotid
             and vertebral arteries).
