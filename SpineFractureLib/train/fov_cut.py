@@ -3,9 +3,10 @@
 Real series often stop part-way through a vertebra (a head-and-neck scan through C6, a chest scan
 whose top slices hold half of C6 or C7). The training phantoms' fields of view end above C1 or
 below T1, or leave out C1 or C7 altogether, so the classifier never saw a half vertebra above or
-below a flat face of air, and 0.3.0 called the cut C6 of the sample real head-and-neck series
-fractured (0.93). This module removes the slices beyond a plane through an end level, as the scan
-would have: a case whose field of view stops there.
+below a flat face of air: 0.3.0 called 80 % of held-out intact bottom vertebrae cut in half
+fractured (``benchmarks/cls_fov_cut.py``; 0.3.1, trained with these cuts, 2 %). This module
+removes the slices beyond a plane through an end level, as the scan would have: a case whose field
+of view stops there.
 
 Labels stay honest: a cut that would remove a fractured level, or most of a level's true fracture
 region, is not made (a fracture the scan leaves out cannot be seen, and the case's targets would
