@@ -29,7 +29,8 @@ def phantom(
     spacing: tuple[float, float, float] = typer.Option(None, "--spacing", help="Voxel size x y z in mm."),
     preview: bool = typer.Option(False, "--preview", help="Also write a PNG preview of each phantom."),
     fov: str = typer.Option("neck", "--fov",
-                            help="Field of view: neck | head-neck | chest | abdomen | head | whole-body | head-upper-neck."),
+                            help="Field of view: neck | head-neck | chest | abdomen | head | whole-body | "
+                                 "head-upper-neck."),
     contrast: str = typer.Option("none", "--contrast", help="Contrast phase: none | arterial | venous."),
     anatomy: str = typer.Option("procedural", "--anatomy", help=ANATOMY_HELP),
 ) -> None:

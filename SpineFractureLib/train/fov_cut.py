@@ -74,17 +74,15 @@ def cut_field_of_view(sample: ClsSample, end: End, plane: int, mask_source: str 
     labels = sample.labels(mask_source)
     kept_labels = labels[keep]
     fractured = sample.fractured.copy()
-    before, after = level_z_ranges(labels), level_z_ranges(kept_labels)
-    if not after:
+    before = np.bincount(labels.ravel(), minlength=N_LEVELS + 1)[1:N_LEVELS + 1]
+    after = np.bincount(kept_labels.ravel(), minlength=N_LEVELS + 1)[1:N_LEVELS + 1]
+    if not after.any():
         return None
-    for v in before:
-        lost = v not in after or before[v] != _shifted(after[v], plane if end == "bottom" else 0)
-        if not lost:
-            continue
-        if fractured[v - 1] == 1 and not _fracture_kept(sample, labels == v, keep):
+    for i in np.flatnonzero(after < before):  # the levels the cut takes voxels from
+        if fractured[i] == 1 and not _fracture_kept(sample, labels == i + 1, keep):
             return None
-        if v not in after:
-            fractured[v - 1] = -1
+        if after[i] == 0:
+            fractured[i] = -1
     return dataclasses.replace(
         sample, hu=sample.hu[keep], predicted=sample.predicted[keep],
         given=None if sample.given is None else sample.given[keep],
@@ -118,10 +116,6 @@ def end_levels(ranges: dict[int, tuple[int, int]], end: End) -> list[int]:
     By name, not by slice: the dens of C2 rises above the ring of C1.
     """
     return sorted(ranges, reverse=end == "bottom")
-
-
-def _shifted(z_range: tuple[int, int], offset: int) -> tuple[int, int]:
-    return z_range[0] + offset, z_range[1] + offset
 
 
 def _fracture_kept(sample: ClsSample, level_mask: np.ndarray, keep: slice) -> bool:

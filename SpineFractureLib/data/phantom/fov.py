@@ -6,7 +6,8 @@ field of view), ``head-neck`` (vertex down to C5–T1, the whole skull in view),
 between C5 and C7, down to L1), ``abdomen`` (T9–T11 to below L3: no cervical spine), ``head``
 (vertex down to just above C1: no cervical spine), ``whole-body`` (vertex to below L3; the
 pelvis is not modelled yet) and ``head-upper-neck`` (vertex down to C2–C5: a head CT that reaches
-the upper neck; the shipped segmentation finds no level on the real head-and-neck series cut so). The head, head-and-neck, head-and-upper-neck and whole-body kinds have teeth and metal
+the upper neck; the shipped segmentation finds no level on the real head-and-neck series cut so).
+The head, head-and-neck, head-and-upper-neck and whole-body kinds have teeth and metal
 dental work (``dental.py``); the rest of the face is not modelled beyond the mandible.
 """
 

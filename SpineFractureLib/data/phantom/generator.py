@@ -59,8 +59,8 @@ class PhantomConfig:
         pose: random head/neck rotation and translation in the scanner.
         direction: 3×3 direction of the CT grid (columns = i, j, k axes in LPS); identity if None.
         fov: field-of-view kind (:data:`~.fov.FOV_KINDS`): ``neck`` (default), ``head-neck``,
-            ``chest``, ``abdomen``, ``head``, ``whole-body`` or ``head-upper-neck``. A neck phantom is the same, byte for byte,
-            as before the other kinds existed.
+            ``chest``, ``abdomen``, ``head``, ``whole-body`` or ``head-upper-neck``. A neck phantom
+            is the same, byte for byte, as before the other kinds existed.
         contrast: ``none``, ``arterial`` or ``venous`` (aorta, heart, organs, and the carotid
             and vertebral arteries).
         teeth: draw the dental arches (teeth, maxilla, and in about two patients of three metal
