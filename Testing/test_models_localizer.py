@@ -8,7 +8,9 @@ from SpineFractureLib.cli.main import main
 from SpineFractureLib.data.localizer_cases import FOV_MIX, localizer_phantom_config
 from SpineFractureLib.errors import InputError
 from SpineFractureLib.models.localizer import (
+    COLUMN_EDGE_MM,
     MAX_CUT_EDGE_RUN_MM,
+    MIN_SPINE_BELOW_ML,
     MIN_EDGE_THORACIC_RUN_MM,
     MIN_THORACIC_RUN_MM,
     cervicothoracic_junction_mm,
@@ -23,8 +25,11 @@ from SpineFractureLib.train.loop import LoopOptions
 from SpineFractureLib.volume import CTVolume
 
 
-def _grid(shape):
-    return CTVolume(np.zeros(shape, np.float32), (4.0, 4.0, 4.0), (0.0, 0.0, 0.0), np.eye(3))
+def _grid(shape, body_from_k=0, origin=(0.0, 0.0, 0.0)):
+    """A 4 mm grid whose HU is soft tissue (0) from slice ``body_from_k`` up and air below it."""
+    hu = np.zeros(shape, np.float32)
+    hu[:body_from_k] = -1000.0
+    return CTVolume(hu, (4.0, 4.0, 4.0), origin, np.eye(3))
 
 
 def test_the_spine_is_the_largest_cervical_piece():
@@ -32,7 +37,8 @@ def test_the_spine_is_the_largest_cervical_piece():
     classes[10:28, 10:16, 12:18] = 1  # 648 voxels = 41.5 ml, 72 mm tall
     classes[2:4, 2:4, 2:4] = 1  # a stray speck far away
     classes[33:36, 22:26, 22:26] = 2  # another vertebra, off the column
-    loc = localization_from_classes(classes, _grid(classes.shape))
+    grid = _grid(classes.shape, body_from_k=10)  # the column reaches the body's lowest slice
+    loc = localization_from_classes(classes, grid)
     assert loc.found and loc.cervical_ml == pytest.approx(648 * 0.064, abs=0.01)
     lo, hi = loc.box_lps
     assert lo == pytest.approx((12 * 4 - 2, 10 * 4 - 2, 10 * 4 - 2)) and hi == pytest.approx((17 * 4 + 2, 15 * 4 + 2, 27 * 4 + 2))
@@ -40,7 +46,25 @@ def test_the_spine_is_the_largest_cervical_piece():
     assert mask.sum() == 648 and not mask[2, 2, 2]
     assert loc.cervical_mask(8.0).array.sum() > 648
     classes[24:28] = 0  # 56 mm of column left: too short for a vertebral column
+    assert not localization_from_classes(classes, grid).found
+
+
+def test_a_cervical_looking_piece_with_no_spine_below_it_is_no_cervical_spine():
+    # Head-only phantoms: a stretch of occipital skull wall on the midline, marked cervical, 72 mm
+    # tall, ending 40 mm above the scan's lower edge with nothing below it (seeds 1290034, 1290047).
+    classes = np.zeros((40, 30, 30), np.uint8)
+    classes[10:28, 10:16, 12:18] = 1
+    assert (10 * 4.0) > COLUMN_EDGE_MM
     assert not localization_from_classes(classes, _grid(classes.shape)).found
+    classes[0:10, 10:16, 12:18] = 2  # a thoracic column below it (23 ml): a spine
+    assert 360 * 0.064 >= MIN_SPINE_BELOW_ML
+    assert localization_from_classes(classes, _grid(classes.shape)).found
+    classes[0:10] = 0
+    classes[2:4, 10:16, 12:18] = 2  # 4.6 ml of other vertebra below: not enough
+    assert 72 * 0.064 < MIN_SPINE_BELOW_ML
+    assert not localization_from_classes(classes, _grid(classes.shape)).found
+    # The same piece in a scan whose body starts 8 mm below it: the spine is cut by the scan's edge.
+    assert localization_from_classes(classes, _grid(classes.shape, body_from_k=8)).found
 
 
 def test_a_small_cervical_piece_or_none_means_not_found():
@@ -69,7 +93,7 @@ def test_the_junction_is_where_cervical_slices_give_way_to_a_thoracic_run():
     classes = np.zeros((60, 10, 10), np.uint8)
     classes[40:58, 4:6, 4:6] = 1  # cervical slices k 40..57 (z towards the head)
     classes[36:40, 4:6, 4:6] = 2  # 16 mm of other vertebra at the scan's lower edge: a cut C7 misread
-    grid = CTVolume(np.zeros(classes.shape, np.float32), (4.0, 4.0, 4.0), (0.0, 0.0, -100.0), np.eye(3))
+    grid = _grid(classes.shape, body_from_k=36, origin=(0.0, 0.0, -100.0))
     assert 16.0 < MIN_THORACIC_RUN_MM and cervicothoracic_junction_mm(classes, grid) is None
     classes[30:36, 4:6, 4:6] = 2  # now 40 mm of thoracic column below: T1 and T2
     assert cervicothoracic_junction_mm(classes, grid) == pytest.approx(-100.0 + 4.0 * 39.5)
