@@ -59,3 +59,14 @@ def test_a_chest_ct_whose_top_holds_c7_gets_it_named_from_the_junction():
     assert set(np.unique(labels)) == {0, 7}
     assert np.mean(truth[labels == 7] == 7) > 0.9
     assert any("the level network's C1 are C7" in note for note in seg.notes), seg.notes
+
+
+def test_a_skull_wall_marked_cervical_in_a_head_ct_gets_no_level():
+    """Head-only phantom 1290034: the network marks a 60 mm stretch of occipital skull wall on the
+    midline "cervical", and the segmentation named it C2-C3 until the localizer asked for spine
+    below it (`_spine_continues_below`; localization card, session 31)."""
+    case = make_phantom(1290034, PhantomConfig(fov="head", contrast="arterial"))
+    assert not any(e["present"] for e in case.truth["levels"].values())
+    seg = Segmenter("default", "cpu").segment(case.ct)
+    assert not seg.localization.found
+    assert not seg.labels.array.any()
