@@ -37,6 +37,21 @@ def test_dice_and_level_agreement_arithmetic():
     assert not agree["C1"]["identified"] and agree["C1"]["centroid_error_mm"] == pytest.approx(28.0)
     summary = summarise([{"levels": agree}], [2.0])
     assert summary["dice"]["mean"] == 0.0 and summary["seconds_per_case"] == 2.0
+    assert summary["invented_levels"] == 0 and summary["levels_present"] == 2
+
+
+def test_levels_reported_where_the_truth_has_none_count_as_invented_unless_cut_by_the_edge():
+    truth = np.zeros((40, 6, 6), np.uint8)
+    truth[10:16] = 7  # a chest CT whose top holds C7
+    pred = truth.copy()
+    pred[20:26] = 6  # a "C6" in the chest
+    pred[30:36] = 5  # a "C5"
+    vol = CTVolume(truth, (1.0, 1.0, 1.0), (0.0, 0.0, 0.0))
+    agree = level_agreement(vol.with_array(pred), vol)
+    assert agree["C6"]["reported"] and not agree["C6"]["present"] and not agree["C1"]["reported"]
+    summary = summarise([{"levels": agree}, {"levels": agree, "partly_in_view": ["C5"]}], [1.0, 1.0])
+    assert summary["invented_levels"] == 3 and summary["cases_with_invented_levels"] == 2
+    assert summary["dice"]["C7"] == 1.0 and summary["identification_rate"] == 1.0
 
 
 def test_evaluate_cli_json_contract(tiny_model, small_labelled_dir, tmp_path, capsys):
@@ -66,9 +81,25 @@ def test_evaluate_cli_on_mesh_anatomy_phantoms(tiny_model, tmp_path, capsys):
     assert config_tag(PhantomConfig(anatomy="mesh")) != config_tag(PhantomConfig())
 
 
+def test_evaluate_cli_on_a_field_of_view_without_a_cervical_spine(tiny_model, capsys):
+    from SpineFractureLib.data.phantom import PhantomConfig
+    from SpineFractureLib.data.phantom_loaders import config_tag
+
+    code = main(["evaluate", "--phantoms", "1", "--seed", "900600", "--fov", "abdomen", "--contrast", "venous",
+                 "--model", str(tiny_model), "--device", "cpu", "--json"])
+    assert code == 0
+    metrics = json.loads(capsys.readouterr().out)
+    tag = config_tag(PhantomConfig(fov="abdomen", contrast="venous"))
+    assert metrics["per_case"][0]["case"] == f"phantom-900600-{tag}"
+    assert metrics["levels_present"] == 0 and metrics["dice"]["mean"] is None
+    assert metrics["invented_levels"] == sum(v["reported"] for v in metrics["per_case"][0]["levels"].values())
+
+
 def test_evaluate_cli_bad_input(tmp_path, capsys):
     assert main(["evaluate", "--phantoms", "2", "--data", str(tmp_path)]) == 2
     assert main(["evaluate", "--phantoms", "1", "--anatomy", "boxes"]) == 2
+    assert main(["evaluate", "--phantoms", "1", "--fov", "pelvis"]) == 2
+    assert main(["evaluate", "--phantoms", "1", "--contrast", "portal"]) == 2
     assert main(["evaluate", "--data", str(tmp_path), "--model", str(tmp_path / "none.pt")]) == 2
     err = capsys.readouterr().err
     assert "none.pt" in err and "Traceback" not in err

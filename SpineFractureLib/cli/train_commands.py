@@ -141,6 +141,9 @@ def evaluate(
                                      help="Classification: the segmentation model that gives the masks."),
     difficulty: Optional[float] = typer.Option(None, "--difficulty", help="Phantom fracture difficulty 0..1."),
     anatomy: str = typer.Option("procedural", "--anatomy", help=ANATOMY_HELP),
+    fov: str = typer.Option("neck", "--fov", help="Phantom field of view: neck | head-neck | chest | abdomen | "
+                                                  "head | whole-body | head-upper-neck."),
+    contrast: str = typer.Option("none", "--contrast", help="Phantom contrast phase: none | arterial | venous."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Classification: folder caching each case's masks."),
     device: str = typer.Option("auto", "--device"),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
@@ -162,11 +165,12 @@ def evaluate(
         raise InputError("--difficulty", f"must be in [0, 1], got {difficulty}")
     from ..data.phantom import PhantomConfig
 
-    phantom_config = {"anatomy": anatomy} | ({"difficulty": difficulty} if difficulty is not None else {})
+    phantom_config = ({"anatomy": anatomy} | ({"difficulty": difficulty} if difficulty is not None else {})
+                      | ({"fov": fov} if fov != "neck" else {}) | ({"contrast": contrast} if contrast != "none" else {}))
     try:  # the generator's own check of the options (config_tag leaves the default anatomy out of keys)
         PhantomConfig(**phantom_config)
     except ValueError as err:
-        raise InputError("--anatomy", str(err)) from err
+        raise InputError("--anatomy/--fov/--contrast", str(err)) from err
     if task == "segmentation":
         from ..pipeline.evaluate import evaluate_segmentation, format_metrics
 

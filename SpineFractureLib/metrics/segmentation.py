@@ -53,8 +53,8 @@ def level_agreement(pred: CTVolume, truth: CTVolume) -> dict[str, dict[str, floa
         truth: true label volume.
 
     Returns:
-        {"C1".."C7": {"present", "dice", "centroid_error_mm", "identified"}}; for levels absent from
-        the truth only ``present`` (False) is meaningful.
+        {"C1".."C7": {"present", "reported", "dice", "centroid_error_mm", "identified"}}; for levels
+        absent from the truth only ``present`` (False) and ``reported`` are meaningful.
     """
     dice = dice_per_level(pred.array, truth.array)
     c_pred, c_true = centroids_lps(pred), centroids_lps(truth)
@@ -62,7 +62,7 @@ def level_agreement(pred: CTVolume, truth: CTVolume) -> dict[str, dict[str, floa
     for lv in LEVELS:
         present = lv in c_true
         err = float(np.linalg.norm(c_pred[lv] - c_true[lv])) if present and lv in c_pred else None
-        out[lv] = {"present": present, "dice": dice[lv],
+        out[lv] = {"present": present, "reported": lv in c_pred, "dice": dice[lv],
                    "centroid_error_mm": err,
                    "identified": bool(err is not None and err <= IDENTIFICATION_MM) if present else None}
     return out

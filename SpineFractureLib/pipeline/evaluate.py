@@ -52,8 +52,9 @@ def evaluate_segmentation(model: str = "default", data: str | os.PathLike | None
         result = segmenter.segment(case.ct)
         seconds.append(time.perf_counter() - t0)
         truth = case.labels.with_array(case.cervical_labels())
+        partly = [lv for lv, e in case.truth.get("levels", {}).items() if e.get("partly_in_view")]
         per_case.append({"case": key, "seconds": round(seconds[-1], 3),
-                         "levels": level_agreement(result.labels, truth)})
+                         "levels": level_agreement(result.labels, truth), "partly_in_view": partly})
         log.info("%s: %.1fs, dice %s", key, seconds[-1],
                  {lv: round(v["dice"], 3) for lv, v in per_case[-1]["levels"].items() if v["dice"] is not None})
     return summarise(per_case, seconds) | {
@@ -68,7 +69,13 @@ def summarise(per_case: list[dict[str, Any]], seconds: list[float]) -> dict[str,
 
     Per level, the mean over the cases where the level is present in the truth; ``mean`` is the
     mean over all (case, level) pairs present; the identification rate counts present levels.
+    ``invented_levels`` counts levels reported where the truth has none, leaving out those a case
+    lists as ``partly_in_view`` (a vertebra the scan's edge cuts is still that vertebra);
+    ``cases_with_invented_levels`` the cases holding any.
     """
+    invented = [[lv for lv, v in c["levels"].items()
+                 if v.get("reported") and not v["present"] and lv not in c.get("partly_in_view", ())]
+                for c in per_case]
     dice: dict[str, float | None] = {}
     cerr: dict[str, float | None] = {}
     all_dice, all_err, identified, present = [], [], 0, 0
@@ -85,7 +92,9 @@ def summarise(per_case: list[dict[str, Any]], seconds: list[float]) -> dict[str,
     dice["mean"] = round(float(np.mean(all_dice)), 4) if all_dice else None
     cerr["mean"] = round(float(np.mean(all_err)), 2) if all_err else None
     return {"dice": dice, "identification_rate": round(identified / present, 4) if present else None,
-            "centroid_error_mm": cerr, "seconds_per_case": round(float(np.mean(seconds)), 3) if seconds else None}
+            "centroid_error_mm": cerr, "seconds_per_case": round(float(np.mean(seconds)), 3) if seconds else None,
+            "levels_present": present, "invented_levels": sum(map(len, invented)),
+            "cases_with_invented_levels": sum(bool(i) for i in invented)}
 
 
 def format_metrics(metrics: dict[str, Any]) -> str:
@@ -98,6 +107,8 @@ def format_metrics(metrics: dict[str, Any]) -> str:
         lines.append(f"{lv:<6} {'-' if d is None else f'{d:.3f}':<7} {'-' if e is None else f'{e:.1f}'}")
     lines.append(f"identification rate {metrics['identification_rate']}  "
                  f"seconds per case {metrics['seconds_per_case']}")
+    lines.append(f"levels in view {metrics['levels_present']}  levels invented {metrics['invented_levels']} "
+                 f"(in {metrics['cases_with_invented_levels']} cases)")
     return "\n".join(lines)
 
 
