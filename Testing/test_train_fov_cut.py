@@ -1,9 +1,11 @@
-"""Field-of-view cuts of classifier cases: the scan ends inside an end vertebra, without hiding a fracture."""
+"""Field-of-view cuts: classifier cases (the scan ends inside an end vertebra, without hiding a
+fracture) and the segmentation level stage's crops."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from SpineFractureLib.data.cls_cases import ClsSample
 from SpineFractureLib.train.classification import ClsTrainConfig
@@ -107,3 +109,60 @@ def test_probabilities_outside_zero_one_are_refused():
         ClassificationDataset([_column()], fov_cuts=1.5)
     with pytest.raises(ValueError, match="fov_cuts"):
         ClsTrainConfig(fov_cuts=-0.1).validate()
+
+
+def _level_crop() -> tuple[np.ndarray, np.ndarray]:
+    """C1..C5 as 8-slice boxes of 300 HU in a 2 mm level-stage crop (z, y, x), C1 on top."""
+    hu = np.full((60, 16, 16), 40.0, np.float32)
+    labels = np.zeros(hu.shape, np.uint8)
+    for v in range(1, 6):
+        z0 = 50 - 10 * v
+        labels[z0:z0 + 8, 4:12, 4:12] = v
+        hu[z0:z0 + 8, 4:12, 4:12] = 300.0
+    return hu, labels
+
+
+def test_level_crop_cuts_end_inside_a_level_and_never_cut_c1_from_below():
+    from SpineFractureLib.train.fov_cut import draw_level_crop_cut
+
+    hu, labels = _level_crop()
+    rng = np.random.default_rng(0)
+    ends, cut_levels = [], set()
+    for _ in range(200):
+        cut_hu, cut_labels = draw_level_crop_cut(hu, labels, rng, -1000.0)
+        assert cut_hu.shape == hu.shape and cut_labels.shape == labels.shape  # the box keeps its shape
+        air = np.flatnonzero((cut_hu == -1000.0).all(axis=(1, 2)))
+        assert air.size and (air[0] == 0 or air[-1] == hu.shape[0] - 1)  # air from one edge of the crop
+        end = "bottom" if air[0] == 0 else "top"
+        ends.append(end)
+        inside = cut_hu > -1000.0
+        assert np.array_equal(cut_hu[inside], hu[inside]) and not cut_labels[~inside].any()
+        partial = [v for v in range(1, 6) if 0 < (cut_labels == v).sum() < (labels == v).sum()]
+        assert len(partial) == 1  # the plane lies inside one level, which keeps its name
+        cut_levels.add((end, partial[0]))
+        if end == "bottom":  # a scan ending below C1: C1 whole
+            assert (cut_labels == 1).sum() == (labels == 1).sum()
+    assert 0.6 < ends.count("bottom") / len(ends) < 0.9
+    assert {lv for e, lv in cut_levels if e == "bottom"} == {2, 3, 4, 5}
+    assert {lv for e, lv in cut_levels if e == "top"} == {1, 2}
+    assert draw_level_crop_cut(hu, np.where(labels == 1, 1, 0).astype(np.uint8), rng, -1000.0) is None
+
+
+def test_level_stage_items_show_cut_scans_and_keep_the_other_draws():
+    from SpineFractureLib.train.seg_data import PreparedSample, SegmentationDataset
+
+    hu, labels = (np.kron(a, np.ones((2, 2, 2), a.dtype)) for a in _level_crop())  # the same crop at 1 mm
+    sample = PreparedSample("toy", hu.astype(np.int16), labels, None)
+    plain = SegmentationDataset([sample], stage="levels", seed=3)
+    cut = SegmentationDataset([sample], stage="levels", seed=3, scan_cuts=1.0)
+    never = SegmentationDataset([sample], stage="levels", seed=3, scan_cuts=0.0)
+    for epoch in range(4):
+        a, b, c = plain[(epoch, 0)], cut[(epoch, 0)], never[(epoch, 0)]
+        assert torch.equal(a["image"], c["image"]) and torch.equal(a["label"], c["label"])
+        assert (b["label"] > 0).sum() < (a["label"] > 0).sum()
+        kept = (b["label"] > 0)
+        assert torch.equal(b["label"][kept], a["label"][kept])  # same flip and names where in view
+    with pytest.raises(ValueError, match="scan_cuts"):
+        from SpineFractureLib.train.segmentation import TrainConfig
+
+        TrainConfig(stage="levels", scan_cuts=1.5).validate()

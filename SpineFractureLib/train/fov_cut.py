@@ -1,4 +1,7 @@
-"""Field-of-view augmentation of classifier cases: the scan ends inside the top or bottom vertebra.
+"""Field-of-view augmentation: the scan ends inside the top or bottom vertebra.
+
+Two users: classifier cases (:func:`draw_field_of_view_cut`) and the segmentation level stage's
+crops (:func:`draw_level_crop_cut`).
 
 Real series often stop part-way through a vertebra (a head-and-neck scan through C6, a chest scan
 whose top slices hold half of C6 or C7). The training phantoms' fields of view end above C1 or
@@ -110,6 +113,46 @@ def draw_field_of_view_cut(sample: ClsSample, rng: np.random.Generator,
     return cut_field_of_view(sample, end, plane, mask_source)
 
 
+#: Share of the level stage's cuts made at the bottom: a head CT that ends anywhere from C2 down
+#: (the failure of the localization card, session 30) is the kind the phantoms lack most.
+BOTTOM_CUT_SHARE = 0.75
+
+
+def draw_level_crop_cut(hu: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
+                        air_hu: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """A level-stage crop as a scan ending inside one of its vertebrae would give it, or None.
+
+    The crop keeps its shape (at inference the box is fixed and the scan's outside is air): the
+    slices beyond the plane become ``air_hu`` and their labels background; the part of the cut
+    level left in view keeps its name. A bottom cut (:data:`BOTTOM_CUT_SHARE` of the draws) goes
+    through any level below the highest one, a top cut through the highest two, keeping
+    :data:`KEPT_FRACTION` of that level's slices. No fracture truth is involved (the level stage
+    learns names only).
+
+    Args:
+        hu: HU (z, y, x), z towards the head (any spacing).
+        labels: C1..C7 labels on the same grid.
+        rng: the draw's random stream.
+        air_hu: the HU the scan's outside reads as.
+
+    Returns:
+        New (hu, labels) arrays, or None where fewer than two levels are present.
+    """
+    ranges = level_z_ranges(labels)
+    if len(ranges) < 2:
+        return None
+    end: End = "bottom" if rng.random() < BOTTOM_CUT_SHARE else "top"
+    order = end_levels(ranges, end)
+    candidates = order[:-1] if end == "bottom" else order[:2]
+    level = candidates[int(rng.integers(len(candidates)))]
+    plane = cut_plane(ranges[level], end, float(rng.uniform(*KEPT_FRACTION)))
+    gone = slice(0, plane) if end == "bottom" else slice(plane, None)
+    hu, labels = hu.copy(), labels.copy()
+    hu[gone] = air_hu
+    labels[gone] = 0
+    return hu, labels
+
+
 def end_levels(ranges: dict[int, tuple[int, int]], end: End) -> list[int]:
     """Levels ordered from the ``top`` (C1's side) or the ``bottom`` end of the column inwards.
 
@@ -135,5 +178,5 @@ def _fracture_kept(sample: ClsSample, level_mask: np.ndarray, keep: slice) -> bo
     return total > 0 and int(region[keep].sum()) >= MIN_FRACTURE_KEPT * total
 
 
-__all__ = ["KEPT_FRACTION", "MIN_FRACTURE_KEPT", "cut_field_of_view", "cut_plane", "draw_field_of_view_cut",
+__all__ = ["BOTTOM_CUT_SHARE", "KEPT_FRACTION", "draw_level_crop_cut", "MIN_FRACTURE_KEPT", "cut_field_of_view", "cut_plane", "draw_field_of_view_cut",
            "end_levels", "level_z_ranges"]

@@ -22,6 +22,7 @@ from ..models.cascade import STAGE_NAMES
 from ..preprocess.channels import make_channels
 from ..preprocess.coarse import coarse_channels, coarse_hu, coarse_labels
 from ..preprocess.crop import crop_to_box, find_spine_box
+from .fov_cut import draw_level_crop_cut
 from .loop import split_key
 
 log = logging.getLogger(__name__)
@@ -115,15 +116,20 @@ class SegmentationDataset(Dataset):
         seed: base seed of the augmentation (each item and epoch draws its own stream).
         stage: ``vertebra`` (1 mm channels, labels 0/1) or ``levels`` (2 mm channels with the
             position channel, labels 0..7).
+        scan_cuts: ``levels`` stage: probability that a crop is shown as a scan ending inside one
+            of its vertebrae (:func:`~.fov_cut.draw_level_crop_cut`; its own random stream, so the
+            other augmentations draw as without it).
 
     Raises:
         ValueError: unknown stage.
     """
 
     def __init__(self, source: Sequence[PreparedSample], patch_zyx: Sequence[int] | None = None,
-                 augment: bool = True, use_priors: bool = True, seed: int = 0, stage: str = "vertebra") -> None:
+                 augment: bool = True, use_priors: bool = True, seed: int = 0, stage: str = "vertebra",
+                 scan_cuts: float = 0.0) -> None:
         if stage not in STAGES:
             raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
+        self.scan_cuts = float(scan_cuts)
         self.stage = stage
         self.source = source
         self.patch = tuple(int(p) for p in patch_zyx) if patch_zyx else None
@@ -143,7 +149,7 @@ class SegmentationDataset(Dataset):
         epoch, i = split_key(key, self.epoch)
         rng = np.random.default_rng([self.seed, epoch, i])
         if self.stage == "levels":
-            return self._levels_item(i, rng)
+            return self._levels_item(i, rng, np.random.default_rng([self.seed, epoch, i, 1]))
         s = self.source[i]
         hu, labels = s.hu.astype(np.float32), s.labels
         frac = s.fracture if s.fracture is not None else np.zeros_like(labels)
@@ -155,11 +161,15 @@ class SegmentationDataset(Dataset):
         hu, (labels, frac) = self._augment(rng, hu, labels, frac)
         return _item(make_channels(hu, use_priors=self.use_priors), labels > 0, frac, s.fracture is not None)
 
-    def _levels_item(self, i: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    def _levels_item(self, i: int, rng: np.random.Generator, cut_rng: np.random.Generator) -> dict[str, torch.Tensor]:
         if i not in self._coarse:
             s = self.source[i]
             self._coarse[i] = (coarse_hu(s.hu), coarse_labels(s.labels))
-        hu, (labels,) = self._augment(rng, *self._coarse[i])
+        hu, labels = self._coarse[i]
+        if self.augment and self.scan_cuts > 0 and cut_rng.random() < self.scan_cuts:
+            cut = draw_level_crop_cut(hu, labels, cut_rng, HU_AIR)
+            hu, labels = cut if cut is not None else (hu, labels)
+        hu, (labels,) = self._augment(rng, hu, labels)
         channels = coarse_channels(hu, use_priors=self.use_priors)
         return _item(channels, labels, np.zeros(channels.shape[1:], np.uint8), False)
 

@@ -46,6 +46,8 @@ class TrainConfig(PhantomSetsMixin, ConfigMixin):
             term ramps in (linearly, over a tenth of the run); 0 = on from the first step. The
             default 0.5 was chosen on validation phantoms (model card, ablation).
         fracture_weight: weight of the fracture-region loss.
+        scan_cuts: ``levels`` stage: probability that a training crop is shown as a scan ending
+            inside one of its vertebrae (a head CT reaching the upper neck; 0 = never).
         mae_checkpoint: an MAE checkpoint to initialise the encoder from (None: random init).
         finetune: segmentation weights (a registered name such as ``default``, or a file written by
             ``export-seg``) whose network of this stage starts the run instead of ``mae_checkpoint``:
@@ -68,6 +70,7 @@ class TrainConfig(PhantomSetsMixin, ConfigMixin):
     geometry_weight: float = 0.5
     geometry_start: float = 0.5
     fracture_weight: float = 0.5
+    scan_cuts: float = 0.0
     mae_checkpoint: str | None = None
     finetune: str | None = None
     mask_ratio: float = DEFAULT_MASK_RATIO
@@ -83,6 +86,8 @@ class TrainConfig(PhantomSetsMixin, ConfigMixin):
             raise ValueError(f"stage must be one of {STAGES}, got {self.stage!r}")
         if not 0.0 <= self.geometry_start < 1.0:
             raise ValueError(f"geometry_start must be in [0, 1), got {self.geometry_start}")
+        if not 0.0 <= self.scan_cuts <= 1.0:
+            raise ValueError(f"scan_cuts must be in [0, 1], got {self.scan_cuts}")
         self.check_phantom_sets()
 
 
@@ -162,7 +167,7 @@ def train_segmentation(cfg: TrainConfig, resume: str | None = None) -> dict[str,
         model = _start_network(cfg, resume)
         loss = SegmentationLoss(cfg.geometry_weight, cfg.fracture_weight, n_classes=model.n_classes)
         dataset = SegmentationDataset(_samples(cfg), cfg.patch_zyx, augment=True, use_priors=cfg.use_priors,
-                                      seed=cfg.loop.seed, stage=cfg.stage)
+                                      seed=cfg.loop.seed, stage=cfg.stage, scan_cuts=cfg.scan_cuts)
 
         def step(net: torch.nn.Module, batch: dict[str, torch.Tensor], index: int) -> dict[str, torch.Tensor]:
             return loss(net(batch["image"]), batch["label"], batch["fracture"], batch["has_fracture"],
