@@ -20,7 +20,7 @@ from pathlib import Path
 from SpineFractureLib.data.phantom.fov import FOV_KINDS
 from SpineFractureLib.pipeline.evaluate import evaluate_segmentation
 
-KINDS = FOV_KINDS
+KINDS = FOV_KINDS  # seed offsets follow this order
 
 
 def per_fov(model: str, kinds: list[str], count: int, first_seed: int, anatomy: str) -> dict[str, dict]:
@@ -46,13 +46,16 @@ def found_elsewhere(metrics: dict) -> int:
 
 def table(results: dict[str, dict]) -> str:
     """Markdown: one row per field-of-view kind."""
-    rows = ["| field of view | cases | levels in view | found | found elsewhere | mean Dice | identification | levels invented "
-            "(cases) | s per case |", "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| field of view | cases | levels in view | found | found elsewhere | mean Dice | identification "
+            "| levels invented (cases) | s per case |", "|---|---|---|---|---|---|---|---|---|"]
+
+    def fmt(v: float | None) -> str:
+        return "–" if v is None else f"{v:.3f}"
+
     for kind, m in results.items():
-        fmt = (lambda v: "–" if v is None else f"{v:.3f}")
-        rows.append(f"| {kind} | {m['cases']} | {m['levels_present']} | {found_in_view(m)} | {found_elsewhere(m)} | {fmt(m['dice']['mean'])} "
-                    f"| {fmt(m['identification_rate'])} | {m['invented_levels']} ({m['cases_with_invented_levels']}) "
-                    f"| {m['seconds_per_case']:.1f} |")
+        rows.append(f"| {kind} | {m['cases']} | {m['levels_present']} | {found_in_view(m)} | {found_elsewhere(m)} "
+                    f"| {fmt(m['dice']['mean'])} | {fmt(m['identification_rate'])} "
+                    f"| {m['invented_levels']} ({m['cases_with_invented_levels']}) | {m['seconds_per_case']:.1f} |")
     return "\n".join(rows)
 
 

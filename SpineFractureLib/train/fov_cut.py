@@ -178,5 +178,5 @@ def _fracture_kept(sample: ClsSample, level_mask: np.ndarray, keep: slice) -> bo
     return total > 0 and int(region[keep].sum()) >= MIN_FRACTURE_KEPT * total
 
 
-__all__ = ["BOTTOM_CUT_SHARE", "KEPT_FRACTION", "draw_level_crop_cut", "MIN_FRACTURE_KEPT", "cut_field_of_view", "cut_plane", "draw_field_of_view_cut",
-           "end_levels", "level_z_ranges"]
+__all__ = ["BOTTOM_CUT_SHARE", "KEPT_FRACTION", "MIN_FRACTURE_KEPT", "cut_field_of_view", "cut_plane",
+           "draw_field_of_view_cut", "draw_level_crop_cut", "end_levels", "level_z_ranges"]
