@@ -6,7 +6,9 @@ import numpy as np
 
 from SpineFractureLib.models.level_checks import (
     C7_ABOVE_JUNCTION_MM,
+    MAX_JUNCTION_RESIDUAL_STEPS,
     MIN_LEVEL_ML,
+    TYPICAL_STEP_MM,
     anchor_at_junction,
     check_levels,
     close_gaps_left_by_checks,
@@ -189,6 +191,25 @@ def test_levels_below_the_junction_go_when_the_count_from_it_moves_them_past_c7(
     assert out.notes[1] == "the level network's C3 was discarded: it lies below the cervicothoracic junction"
     # Every level below the junction: nothing to count from, nothing changes.
     assert anchor_at_junction(labels, 0.0, 1.0, 160.0).labels is labels
+
+
+def test_a_count_from_the_junction_that_falls_between_two_levels_names_none():
+    # Chest phantom 1271002: its C6, called "C2" by the level network, lies 18 mm above the
+    # junction: 0.47 steps above C7's height, and the count named it C7.
+    labels = column(levels=[2], first=100)  # one level: the step is TYPICAL_STEP_MM
+    junction = 100.0 - C7_ABOVE_JUNCTION_MM - (MAX_JUNCTION_RESIDUAL_STEPS + 0.07) * TYPICAL_STEP_MM
+    out = anchor_at_junction(labels, 0.0, 1.0, junction)
+    assert out.shift == 0 and not out.labels.any()
+    assert out.notes == ["the level network's C2 was discarded: the cervicothoracic junction seen 18 mm below the "
+                         "lowest says it is numbered wrong, but lies between two levels' heights"]
+    # 0.37 steps above (chest phantom 1202007's right C7): named.
+    out = anchor_at_junction(labels, 0.0, 1.0, 100.0 - C7_ABOVE_JUNCTION_MM - 0.37 * TYPICAL_STEP_MM)
+    assert out.shift == 5 and np.array_equal(out.labels == 7, labels == 2)
+    # Half-way between C6's and C7's heights, from the other side: rounded to C6, 0.45 steps below.
+    out = anchor_at_junction(labels, 0.0, 1.0, 100.0 - C7_ABOVE_JUNCTION_MM - 0.55 * TYPICAL_STEP_MM)
+    assert out.shift == 0 and not out.labels.any()
+    # Right on C6's height: named C6.
+    assert anchor_at_junction(labels, 0.0, 1.0, 100.0 - C7_ABOVE_JUNCTION_MM - TYPICAL_STEP_MM).shift == 4
 
 
 def test_a_junction_that_would_number_the_levels_higher_changes_nothing(caplog):

@@ -10,6 +10,8 @@ from SpineFractureLib.errors import InputError
 from SpineFractureLib.models.localizer import (
     COLUMN_EDGE_MM,
     MAX_CUT_EDGE_RUN_MM,
+    MIN_COLUMN_MM,
+    MIN_CUT_COLUMN_MM,
     MIN_SPINE_BELOW_ML,
     MIN_EDGE_THORACIC_RUN_MM,
     MIN_THORACIC_RUN_MM,
@@ -45,8 +47,20 @@ def test_the_spine_is_the_largest_cervical_piece():
     mask = loc.cervical_mask().array
     assert mask.sum() == 648 and not mask[2, 2, 2]
     assert loc.cervical_mask(8.0).array.sum() > 648
-    classes[24:28] = 0  # 56 mm of column left: too short for a vertebral column
-    assert not localization_from_classes(classes, grid).found
+    classes[24:28] = 0  # 56 mm of column left, ending 40 mm above the scan's edge: too short
+    assert not localization_from_classes(classes, _grid(classes.shape)).found
+
+
+def test_a_short_column_is_a_spine_only_where_the_scans_lower_edge_cuts_it():
+    # A head CT that ends at C2: 32-36 mm of column reach the lowest slice (phantoms 1274000-1274003).
+    classes = np.zeros((40, 30, 30), np.uint8)
+    classes[0:8, 10:16, 12:18] = 1  # 32 mm, 18 ml, down to the lowest slice
+    assert MIN_CUT_COLUMN_MM <= 32.0 < MIN_COLUMN_MM
+    assert localization_from_classes(classes, _grid(classes.shape)).found
+    lifted = np.roll(classes, 12, axis=0)  # the same piece 48 mm above the edge: skull wall
+    assert not localization_from_classes(lifted, _grid(classes.shape)).found
+    classes[6:8] = 0  # 24 mm: too short even at the edge (skull-wall pieces there are 8-16 mm)
+    assert not localization_from_classes(classes, _grid(classes.shape)).found
 
 
 def test_a_cervical_looking_piece_with_no_spine_below_it_is_no_cervical_spine():

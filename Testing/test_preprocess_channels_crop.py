@@ -15,11 +15,16 @@ from SpineFractureLib.preprocess.channels import (
     make_channels,
 )
 from SpineFractureLib.preprocess.crop import (
+    MAX_TOP_GAP_MM,
     SpineBox,
+    box_around,
+    column_runs_above,
     crop_to_box,
     extend_beyond_field_of_view,
     field_of_view,
     find_spine_box,
+    place_box,
+    region_of_mask,
 )
 from SpineFractureLib.volume import CTVolume
 
@@ -88,6 +93,33 @@ def test_spine_box_on_real_head_and_neck_ct(shared_data):
     mid = crop.array[:, :, crop.array.shape[2] // 2 - 10:crop.array.shape[2] // 2 + 10]
     bone_rows = (mid > 250).any(axis=(1, 2))
     assert bone_rows.sum() >= 60
+
+
+def test_a_column_running_far_above_the_cervical_region_gets_the_box_moved_onto_it():
+    """A head CT ending at C2: the bone column runs on up into the skull, 150 mm above C1."""
+    box = SpineBox((0.0, 0.0, 104.0), (112.0, 128.0, 192.0), (0.0, 0.0, 184.0))
+    region = ((-20.0, -20.0, 0.0), (20.0, 20.0, 34.0))
+    assert column_runs_above(box, region) and 184.0 - 34.0 > MAX_TOP_GAP_MM
+    assert not column_runs_above(box, ((-20.0, -20.0, 0.0), (20.0, 20.0, 160.0)))  # the dens tip above C1: agrees
+    moved = box_around(region)
+    assert moved.centre_lps[2] + moved.size_mm[2] / 2 == pytest.approx(34.0 + 16.0)
+    assert not column_runs_above(SpineBox(moved.centre_lps, moved.size_mm, moved.column_top_lps), region)
+    assert place_box(box, region) == moved
+    assert place_box(box, None) is box  # no region known: the column's box stays
+    near = ((-20.0, -20.0, 100.0), (20.0, 20.0, 160.0))
+    assert place_box(box, near) is box  # inside the box, 24 mm below the column top
+    far = ((60.0, -20.0, 100.0), (100.0, 20.0, 160.0))  # the box holds none of it
+    assert place_box(box, far) == box_around(far)
+
+
+def test_region_of_a_mask_in_lps_mm():
+    grid = CTVolume(np.zeros((10, 12, 14), np.uint8), spacing=(0.5, 1.0, 2.0), origin=(10.0, 20.0, 30.0))
+    assert region_of_mask(grid) is None
+    mask = grid.array.copy()
+    mask[3:5, 2:4, 6:9] = 1  # z 3-4, y 2-3, x 6-8
+    lo, hi = region_of_mask(grid.with_array(mask), pad_mm=1.0)
+    np.testing.assert_allclose(lo, (10.0 + 6 * 0.5 - 1, 20.0 + 2 - 1, 30.0 + 3 * 2 - 1))
+    np.testing.assert_allclose(hi, (10.0 + 8 * 0.5 + 1, 20.0 + 3 + 1, 30.0 + 4 * 2 + 1))
 
 
 def test_no_column_in_a_thin_slab_or_in_air():

@@ -3,7 +3,7 @@
 None of these scans has C1–C7 labels, so the tests check what a reader would: the VerSe scan
 (T10–L3) holds no cervical vertebra, so every level is absent; the chest CT holds only the lowest
 cervical levels in its top slices, so no level may lie lower down in the chest; the head-and-neck
-CT shows C1–C5 in order, head to feet.
+CT shows C1–C5 in order, head to feet, and so does the same series ending in C5 or C4.
 """
 
 from __future__ import annotations
@@ -71,10 +71,31 @@ def test_the_head_and_neck_scan_keeps_c1_to_c5_in_order_and_the_cut_c6_apart(sha
     assert result.notes == []
 
 
-def test_a_slab_without_a_column_gets_no_level(segmenter):
-    # The bottom 8 mm of a phantom neck hold part of T2: the networks outline it (as "C6" before
-    # this check), but with no 3 cm column in view nothing can be placed on a cervical spine.
+@pytest.mark.parametrize("bottom_mm, levels", [(17.0, 5), (28.0, 4)])
+def test_the_head_and_neck_scan_ending_in_c5_or_c4_keeps_its_levels_in_order(shared_data, segmenter, bottom_mm, levels):
+    """The series with its slices below LPS z 17 or 28 mm removed, as a head CT that ends half-way
+    through C5's or C4's body: C1-C5 or C1-C4 in order. Until 0.5.0 they got no level at all
+    (segmentation card, "Known failure (session 30)")."""
+    ct = load_ct(shared_data / "ct-head-neck-dicom", auto_hu_correction=True)
+    z = np.array([ct.index_to_lps(np.array([0.0, 0.0, float(k)]))[2] for k in range(ct.array.shape[0])])
+    keep = np.flatnonzero(z >= bottom_mm)
+    cut = ct.sub_volume((int(keep.min()), 0, 0), (int(keep.max()) + 1, *ct.array.shape[1:]))
+    result = segmenter.segment(cut)
+    placed = {lv: c for lv, c in centroids_lps(result.labels).items() if c is not None}
+    assert list(placed) == list(LEVELS[:levels]), result.notes
+    heights = [placed[lv][2] for lv in LEVELS[:levels]]
+    assert heights == sorted(heights, reverse=True)
+    # Each level where the whole series has it (C5's body is cut, so its centroid moves up).
+    whole = {"C1": 80.2, "C2": 64.7, "C3": 47.7, "C4": 32.5}
+    assert all(abs(placed[lv][2] - z_mm) < 5.0 for lv, z_mm in whole.items() if lv in placed), placed
+
+
+def test_a_slab_without_a_column_gets_no_level(segmenter, monkeypatch):
+    # The bottom 8 mm of a phantom neck hold part of T2: 0.3.0-0.4.0's networks outlined it (as
+    # "C6" before this check; 0.5.0's outline nothing), but with no 3 cm column in view nothing
+    # can be placed on a cervical spine.
     from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
+    from SpineFractureLib.pipeline import segment
 
     case = make_phantom(950010, PhantomConfig(size_xyz=(160, 160, 200), spacing=(1.0, 1.0, 1.0), pose=False))
     slab = case.ct.sub_volume((0, 0, 0), (8, 160, 160))
@@ -82,4 +103,24 @@ def test_a_slab_without_a_column_gets_no_level(segmenter):
     result = segmenter.segment(slab)
     assert not result.box.column_found
     assert not result.labels.array.any() and not result.crop_labels.array.any()
-    assert any("no vertebral column" in note for note in result.notes), result.notes
+    # Networks that outline the slab's bone as "C6", as the older ones did: still nothing, and said.
+    bone = segment.assign_levels
+
+    def outlined_as_c6(vertebra, levels):
+        return np.where(vertebra, 6, bone(vertebra, levels)).astype(np.uint8)
+
+    monkeypatch.setattr(segment, "assign_levels", outlined_as_c6)
+    monkeypatch.setattr(segment, "check_levels", lambda labels, spacing: _Kept(labels))
+    result = segmenter.segment(slab)
+    assert not result.labels.array.any() and not result.crop_labels.array.any()
+    assert any("no vertebral column" in note and "C6" in note for note in result.notes), result.notes
+
+
+class _Kept:
+    """What :func:`check_levels` returns, keeping every level."""
+
+    def __init__(self, labels):
+        self.labels, self.dropped = labels, {}
+
+    def warnings(self):
+        return []

@@ -3,9 +3,13 @@
 import numpy as np
 import pytest
 
+from SpineFractureLib.data.case import LabelledCase
 from SpineFractureLib.preprocess.channels import make_channels
 from SpineFractureLib.preprocess.coarse import coarse_channels, coarse_hu, coarse_labels
-from SpineFractureLib.train.seg_data import PreparedSample, SegmentationDataset
+from SpineFractureLib.preprocess.crop import CROP_SIZE_MM, TOP_MARGIN_MM, SpineBox
+from SpineFractureLib.train import seg_data
+from SpineFractureLib.train.seg_data import PREPARATION, PreparedCache, PreparedSample, SegmentationDataset, prepare_case
+from SpineFractureLib.volume import CTVolume
 
 
 @pytest.fixture
@@ -51,3 +55,41 @@ def test_vertebra_item_is_a_binary_patch(sample):
     assert set(np.unique(item["label"].numpy())) <= {0, 1}
     centre = tuple(slice((n - 8) // 2, (n - 8) // 2 + 8) for n in sample.hu.shape)
     np.testing.assert_allclose(item["image"].numpy(), make_channels(sample.hu[centre].astype(np.float32)), atol=1e-5)
+
+
+def _column_case() -> LabelledCase:
+    """A 2 mm CT whose labels C1-C3 lie at z 100-160 mm (LPS), on the x = y = 0 axis."""
+    ct = CTVolume(np.full((150, 60, 60), -1000.0, np.float32), spacing=(2.0, 2.0, 2.0), origin=(-60.0, -60.0, 0.0))
+    labels = np.zeros(ct.array.shape, np.uint8)
+    for level, k in ((1, 75), (2, 65), (3, 55)):
+        labels[k:k + 6, 27:33, 27:33] = level
+    return LabelledCase("case", ct, ct.with_array(labels))
+
+
+def test_crops_are_placed_on_the_truth_where_the_bone_column_box_misses_it(monkeypatch):
+    case = _column_case()
+    # The bone column ran on up into a skull: its top 150 mm above C1's.
+    skull = SpineBox((0.0, 0.0, 216.0), CROP_SIZE_MM, (0.0, 0.0, 296.0))
+    monkeypatch.setattr(seg_data, "find_spine_box", lambda ct: skull)
+    sample = prepare_case(case)
+    rows = np.nonzero(sample.labels.any(axis=(1, 2)))[0]
+    # The truth's top (C1's upper face, z 162 mm) lies TOP_MARGIN_MM under the crop's top.
+    assert sample.labels.shape[0] - 1 - rows.max() == pytest.approx(TOP_MARGIN_MM, abs=2)
+    assert set(np.unique(sample.labels)) == {0, 1, 2, 3}
+    # A column box that holds the truth and tops out near it is kept as it is.
+    near = SpineBox((0.0, 0.0, 90.0), CROP_SIZE_MM, (0.0, 0.0, 170.0))
+    monkeypatch.setattr(seg_data, "find_spine_box", lambda ct: near)
+    rows = np.nonzero(prepare_case(case).labels.any(axis=(1, 2)))[0]
+    assert 192 - 1 - rows.max() == pytest.approx(186 - 162, abs=2)
+
+
+def test_the_cache_names_its_files_after_the_preparation(tmp_path):
+    case = _column_case()
+    stale = tmp_path / "case.npz"  # a crop of an older preparation
+    np.savez_compressed(stale, hu=np.zeros((2, 2, 2), np.int16), labels=np.zeros((2, 2, 2), np.uint8),
+                        fracture=np.zeros(1, np.uint8), has_fracture=False)
+    cache = PreparedCache([("case", lambda: case)], tmp_path)
+    first = cache[0]
+    assert first.hu.shape == (192, 128, 112)
+    assert (tmp_path / f"case.{PREPARATION}.npz").is_file()
+    np.testing.assert_array_equal(cache[0].labels, first.labels)

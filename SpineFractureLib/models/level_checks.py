@@ -48,6 +48,12 @@ TYPICAL_STEP_MM = 17.0
 #: The junction renumbers the levels only when it moves them by at least this many levels: its
 #: own error reaches 16 mm (a level) on the development phantoms.
 MIN_RENUMBER_LEVELS = 2
+#: A count from the junction names a level only when its centroid lies within this many level
+#: steps of the height the name asks: beyond it the junction's own error (up to a level) leaves
+#: two names open. Chest phantoms (development seeds 1202000-1202007, 1717000-1717011) whose C7 the
+#: count named right lay up to 0.37 steps off; chest phantom 1271002's C6, 0.47 steps above C7's
+#: height, was named C7 (session 32).
+MAX_JUNCTION_RESIDUAL_STEPS = 0.4
 #: Head-to-feet centroid distance (mm) per level, at least, between two found levels: each level
 #: lies below the one above it. Adjacent levels are 12.5 mm or more apart along z on 40 neck
 #: phantoms (seeds 1210000+, posed at random) and 10.4 mm on the real head-and-neck CT (C4 and
@@ -263,7 +269,9 @@ def anchor_at_junction(labels: np.ndarray, z0_mm: float, spacing_z_mm: float, ju
     C7 (it is C7 at the most); where that number exceeds its label by
     :data:`MIN_RENUMBER_LEVELS` or more, every level moves down by the difference (their order
     and spacing are the segmentation's), and those the move takes past C7 are dropped: they lie
-    below the junction. A junction that would move the levels up changes nothing (the log says
+    below the junction. Where the count falls between two levels (more than
+    :data:`MAX_JUNCTION_RESIDUAL_STEPS` steps off the height of the name it gives), every level
+    is discarded instead: the numbering is known wrong and the right one is not known. A junction that would move the levels up changes nothing (the log says
     so): on the phantoms it is the localizer's junction, not the network's numbering, that errs
     that way.
 
@@ -302,6 +310,18 @@ def anchor_at_junction(labels: np.ndarray, z0_mm: float, spacing_z_mm: float, ju
         return Renumbering(labels)
     if shift < MIN_RENUMBER_LEVELS:
         return Renumbering(labels)
+    # Levels above the height the name asks (the count rounded down) or below it (rounded up;
+    # nothing lies below C7's height above the junction but T1, which lies below the junction).
+    residual = (gap - C7_ABOVE_JUNCTION_MM) / step - (N_LEVELS - expected)
+    if residual > MAX_JUNCTION_RESIDUAL_STEPS or (expected < N_LEVELS and residual < -MAX_JUNCTION_RESIDUAL_STEPS):
+        # The network's numbering is wrong (the junction says so) and the junction cannot say
+        # which name is right: a level named wrong is worse than none.
+        found = ", ".join(LEVELS[v - 1] for v in values)
+        were, they = ("were", "they are") if len(values) > 1 else ("was", "it is")
+        note = (f"the level network's {found} {were} discarded: the cervicothoracic junction seen {gap:.0f} mm below "
+                f"the lowest says {they} numbered wrong, but lies between two levels' heights")
+        log.info(note)
+        return Renumbering(np.zeros_like(labels), 0, [note])
     kept = [v for v in values if v + shift <= N_LEVELS]
     out = np.zeros_like(labels)
     for v in kept:
@@ -355,6 +375,6 @@ def name_cut_top_level_from_below(labels: np.ndarray, room_mm: tuple[float, floa
     return Renumbering(np.where(labels == top, np.uint8(name), labels).astype(labels.dtype), name - top, [note])
 
 
-__all__ = ["C7_ABOVE_JUNCTION_MM", "LevelCheck", "MAX_SHARED_SURFACE", "MIN_END_LEVEL_ML", "MIN_LEVEL_ML", "MIN_RENUMBER_LEVELS", "MIN_STEP_Z_MM", "NEIGHBOUR_ROOM_MM",
+__all__ = ["C7_ABOVE_JUNCTION_MM", "LevelCheck", "MAX_JUNCTION_RESIDUAL_STEPS", "MAX_SHARED_SURFACE", "MIN_END_LEVEL_ML", "MIN_LEVEL_ML", "MIN_RENUMBER_LEVELS", "MIN_STEP_Z_MM", "NEIGHBOUR_ROOM_MM",
            "Renumbering", "STEP_MM", "TYPICAL_STEP_MM", "anchor_at_junction", "check_levels", "close_gaps_left_by_checks", "drop_lone_level",
            "name_cut_top_level_from_below"]

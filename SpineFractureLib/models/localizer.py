@@ -26,6 +26,7 @@ from scipy import ndimage
 from ..data.localizer_cases import CERVICAL, N_LOCALIZER_CLASSES, OTHER_VERTEBRA
 from ..errors import InputError
 from ..io.staging import staged_file
+from ..preprocess.crop import region_of_mask
 from ..preprocess.localizer_input import LOCALIZER_MM, N_LOCALIZER_CHANNELS, localizer_channels, localizer_volume
 from ..volume import CTVolume
 from .cascade import unet_arch, unet_from_arch
@@ -39,8 +40,13 @@ LOCALIZER_CHANNELS = (8, 16, 32, 64)
 #: (ml): one cervical vertebra is 5-15 ml, a 4 mm voxel 0.064 ml.
 MIN_CERVICAL_ML = 4.0
 #: A vertebral column runs head to feet: a column piece shorter than this (mm) is not one (a
-#: stretch of skull wall the network misread, in a held-out head phantom).
+#: stretch of skull wall the network misread, in a held-out head phantom) unless the scan's lower
+#: edge cuts it (:data:`MIN_CUT_COLUMN_MM`).
 MIN_COLUMN_MM = 60.0
+#: A column that reaches the body's lowest slice (:data:`COLUMN_EDGE_MM`) may be this short (mm):
+#: a head CT that ends at C2 holds 32-36 mm of column (head-upper-neck phantoms 1274000-1274003),
+#: while the short skull-wall pieces of head-only phantoms that reach the lowest slice are 8-16 mm.
+MIN_CUT_COLUMN_MM = 28.0
 #: The cervical spine lies in the body's left-right middle: its centre at most this far (mm) from
 #: the centre of the body in the same slices (a stretch of skull wall lies 30 mm or more off it).
 MAX_OFF_MIDLINE_MM = 20.0
@@ -222,7 +228,9 @@ def localization_from_classes(classes: np.ndarray, grid: CTVolume) -> Localizati
     sizes = ndimage.sum(vertebra, comp, index=np.arange(1, n + 1))
     column = comp == (int(np.argmax(sizes)) + 1)
     rows = np.nonzero((column & vertebra).any(axis=(1, 2)))[0]
-    if (rows.max() - rows.min() + 1) * grid.spacing[2] < MIN_COLUMN_MM:
+    height_mm = (rows.max() - rows.min() + 1) * grid.spacing[2]
+    at_edge = _mm_above_body_bottom(grid, int(rows.min())) <= COLUMN_EDGE_MM
+    if height_mm < (MIN_CUT_COLUMN_MM if at_edge else MIN_COLUMN_MM):
         return Localization(classes, grid)
     main = column & (classes == CERVICAL)
     ml = float(main.sum()) * voxel_ml
@@ -234,7 +242,7 @@ def localization_from_classes(classes: np.ndarray, grid: CTVolume) -> Localizati
         log.info("cervical-looking voxels (%.1f ml) lie %.0f mm off the body's middle: not a cervical spine", ml, off)
         return Localization(classes, grid, 0.0)
     centre_k = kji[:, 0].mean()
-    if not _spine_continues_below(column, classes, grid, rows.min(), centre_k, voxel_ml):
+    if not at_edge and not _spine_below(column, classes, centre_k, voxel_ml):
         log.info("cervical-looking voxels (%.1f ml) end %.0f mm above the body's lowest slice with no vertebra "
                  "below them: not a cervical spine", ml, rows.min() * grid.spacing[2])
         return Localization(classes, grid, 0.0)
@@ -244,21 +252,20 @@ def localization_from_classes(classes: np.ndarray, grid: CTVolume) -> Localizati
         log.info("cervical-looking voxels (%.1f ml) lie below %.1f ml of other vertebrae: not a cervical spine",
                  ml, float(above.sum()) * voxel_ml)
         return Localization(classes, grid, 0.0)
-    corners = grid.index_to_lps(np.array([kji.min(axis=0)[::-1], kji.max(axis=0)[::-1]], float))
-    lo, hi = np.minimum(corners[0], corners[1]), np.maximum(corners[0], corners[1])
-    box = (tuple(float(v) for v in lo - LOCALIZER_MM / 2), tuple(float(v) for v in hi + LOCALIZER_MM / 2))
+    box = region_of_mask(grid.with_array(main), LOCALIZER_MM / 2)
     on_column = np.where(column, classes, 0)
     return Localization(classes, grid, round(ml, 2), box, main, cervicothoracic_junction_mm(on_column, grid),
                         cut_edge_run(on_column, main, grid))
 
 
-def _spine_continues_below(column: np.ndarray, classes: np.ndarray, grid: CTVolume, lowest_row: int,
-                           centre_k: float, voxel_ml: float) -> bool:
-    """Whether a column reaches the body's lowest slice or holds other vertebrae below ``centre_k``."""
+def _mm_above_body_bottom(grid: CTVolume, row: int) -> float:
+    """How far (mm) slice ``row`` lies above the lowest slice holding body (or the grid's lowest)."""
     body_rows = np.nonzero((grid.array > _BODY_HU).any(axis=(1, 2)))[0]
-    body_bottom = int(body_rows.min()) if body_rows.size else 0
-    if (lowest_row - body_bottom) * grid.spacing[2] <= COLUMN_EDGE_MM:
-        return True
+    return (row - (int(body_rows.min()) if body_rows.size else 0)) * grid.spacing[2]
+
+
+def _spine_below(column: np.ndarray, classes: np.ndarray, centre_k: float, voxel_ml: float) -> bool:
+    """Whether a column holds at least :data:`MIN_SPINE_BELOW_ML` of other vertebrae below slice ``centre_k``."""
     below = column & (classes == OTHER_VERTEBRA)
     below[int(np.floor(centre_k)):] = False
     return float(below.sum()) * voxel_ml >= MIN_SPINE_BELOW_ML
@@ -325,6 +332,6 @@ def cervicothoracic_junction_mm(classes: np.ndarray, grid: CTVolume, min_run_mm:
 
 
 __all__ = ["LOCALIZER_FORMAT", "LOCALIZER_CHANNELS", "Localization", "Localizer", "MIN_CERVICAL_ML", "MAX_OFF_MIDLINE_MM",
-           "MIN_COLUMN_MM", "COLUMN_EDGE_MM", "MIN_SPINE_BELOW_ML", "MAX_CUT_EDGE_RUN_MM", "MIN_EDGE_THORACIC_RUN_MM", "MIN_THORACIC_RUN_MM", "N_LOCALIZER_CLASSES", "cervicothoracic_junction_mm",
+           "MIN_COLUMN_MM", "MIN_CUT_COLUMN_MM", "COLUMN_EDGE_MM", "MIN_SPINE_BELOW_ML", "MAX_CUT_EDGE_RUN_MM", "MIN_EDGE_THORACIC_RUN_MM", "MIN_THORACIC_RUN_MM", "N_LOCALIZER_CLASSES", "cervicothoracic_junction_mm",
            "load_localizer", "localization_from_classes", "new_localizer_network",
            "predict_classes", "save_localizer"]

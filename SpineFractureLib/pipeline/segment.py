@@ -29,12 +29,11 @@ from ..preprocess.channels import make_channels
 from ..preprocess.coarse import coarse_channels, coarse_hu, upsample_probabilities
 from ..preprocess.crop import (
     SpineBox,
-    box_agrees,
-    box_around,
     crop_to_box,
     extend_beyond_field_of_view,
     field_of_view,
     find_spine_box,
+    place_box,
 )
 from ..preprocess.geometry import resample_like, scan_reach_mm
 from ..volume import CTVolume
@@ -122,12 +121,9 @@ class Segmenter:
         t0 = time.perf_counter()
         report(0.0, "finding the cervical spine")
         loc = self.localizer.locate(ct) if self.localizer is not None else None
-        box = find_spine_box(ct)
-        if loc is not None and loc.found and not box_agrees(box, loc.box_lps):
-            # The heuristic took another stretch of the column (a chest CT's thoracic spine):
-            # the localizer, which knows the levels, places the box.
-            log.info("spine box placed by the localizer (the bone-column box missed its cervical region)")
-            box = box_around(loc.box_lps)
+        # The localizer, which knows the levels, corrects the bone column's box where it took another
+        # stretch of the column (a chest CT's thoracic spine) or ran on up into the skull.
+        box = place_box(find_spine_box(ct), loc.box_lps if loc is not None else None)
         crop = crop_to_box(ct, box)
         fov = field_of_view(ct, crop)
         # The level network was trained on crops with air outside the scan and reads them well;

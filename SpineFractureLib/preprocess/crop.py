@@ -29,6 +29,9 @@ TOP_MARGIN_MM = 16.0
 #: Where the column lies between the front (0) and the back (1) of the body in each slice:
 #: behind the face, mandible, airway and sternum, in front of the back of the neck.
 COLUMN_BAND = (0.35, 0.92)
+#: The localizer's cervical region may end this far (mm) below the column's top before the box is
+#: placed on the region instead (:func:`column_runs_above`).
+MAX_TOP_GAP_MM = 40.0
 #: Column runs must start this close (mm) to the bottom of the body in the field of view.
 ANCHOR_MM = 40.0
 #: The column ends where the bone around it exceeds this multiple of its median (the skull base).
@@ -123,6 +126,51 @@ def box_agrees(box: SpineBox, region_lps: tuple[tuple[float, ...], tuple[float, 
     b_hi = np.asarray(box.centre_lps) + np.asarray(box.size_mm) / 2
     inter = np.prod(np.clip(np.minimum(hi, b_hi) - np.maximum(lo, b_lo), 0.0, None))
     return bool(inter >= share * np.prod(np.maximum(hi - lo, 1e-6)))
+
+
+def column_runs_above(box: SpineBox, region_lps: tuple[tuple[float, ...], tuple[float, ...]],
+                      max_gap_mm: float = MAX_TOP_GAP_MM) -> bool:
+    """Whether the bone column's top lies more than ``max_gap_mm`` above a region's top (LPS mm).
+
+    In a head CT that ends at C2-C4 the column run goes on up into the skull (no slice below it
+    holds the neck's median bone, so the skull-base stop never fires), and the box lands on the
+    skull with the neck at its lower edge.
+    """
+    return bool(box.column_top_lps[2] - float(region_lps[1][2]) > max_gap_mm)
+
+
+def region_of_mask(mask: CTVolume, pad_mm: float = 0.0) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """The LPS box (two corners, mm) of a mask's nonzero voxels, grown by ``pad_mm``; None if empty.
+
+    Args:
+        mask: any array (z, y, x) on its grid; nonzero marks the region.
+        pad_mm: added on every side (half a voxel gives the voxels' outer faces).
+    """
+    kji = np.argwhere(mask.array)
+    if kji.size == 0:
+        return None
+    corners = mask.index_to_lps(np.array([kji.min(axis=0)[::-1], kji.max(axis=0)[::-1]], float))
+    lo, hi = np.minimum(corners[0], corners[1]) - pad_mm, np.maximum(corners[0], corners[1]) + pad_mm
+    return tuple(float(v) for v in lo), tuple(float(v) for v in hi)
+
+
+def place_box(box: SpineBox, region_lps: tuple[tuple[float, ...], tuple[float, ...]] | None) -> SpineBox:
+    """The crop box: the bone column's, unless a cervical region known otherwise says it is wrong.
+
+    At inference the region is the localizer's; in training, the truth labels' (so the level
+    network learns on crops placed as they will be at inference). The region places the box
+    (:func:`box_around`) when the column's box misses it (a chest CT's thoracic spine) or the
+    column runs on far above it (:func:`column_runs_above`: a head CT ending at C2-C4).
+
+    Args:
+        box: from :func:`find_spine_box`.
+        region_lps: the cervical spine's LPS box (two corners, mm), or None when none is known.
+    """
+    if region_lps is None or (box_agrees(box, region_lps) and not column_runs_above(box, region_lps)):
+        return box
+    log.info("spine box placed on the cervical region (the bone-column box missed it, or its column top lies "
+             "%.0f mm above it)", box.column_top_lps[2] - float(region_lps[1][2]))
+    return box_around(region_lps)
 
 
 def box_around(region_lps: tuple[tuple[float, ...], tuple[float, ...]],
@@ -252,4 +300,5 @@ def _centred_box(coarse: CTVolume, size_mm: tuple[float, float, float]) -> Spine
     return SpineBox(c, tuple(float(s) for s in size_mm), c, column_found=False)
 
 
-__all__ = ["CROP_SIZE_MM", "SpineBox", "crop_to_box", "extend_beyond_field_of_view", "field_of_view", "find_spine_box"]
+__all__ = ["CROP_SIZE_MM", "MAX_TOP_GAP_MM", "SpineBox", "box_agrees", "box_around", "column_runs_above", "crop_to_box",
+           "extend_beyond_field_of_view", "field_of_view", "find_spine_box", "place_box", "region_of_mask"]

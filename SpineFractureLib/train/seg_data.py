@@ -21,7 +21,7 @@ from ..data.case import LabelledCase
 from ..models.cascade import STAGE_NAMES
 from ..preprocess.channels import make_channels
 from ..preprocess.coarse import coarse_channels, coarse_hu, coarse_labels
-from ..preprocess.crop import crop_to_box, find_spine_box
+from ..preprocess.crop import crop_to_box, find_spine_box, place_box, region_of_mask
 from .fov_cut import draw_level_crop_cut
 from .loop import split_key
 
@@ -46,7 +46,11 @@ class PreparedSample:
 
 
 def prepare_case(case: LabelledCase) -> PreparedSample:
-    """Crop a labelled case around its cervical spine (the same heuristic as at inference).
+    """Crop a labelled case around its cervical spine, the box placed as at inference.
+
+    The bone-column box, moved onto the truth's cervical region where it misses it or its column
+    runs on far above it (:func:`~SpineFractureLib.preprocess.crop.place_box`; at inference the
+    localizer's region does this).
 
     Args:
         case: CT in HU with labels (1..7 = C1..C7) on its grid.
@@ -54,14 +58,21 @@ def prepare_case(case: LabelledCase) -> PreparedSample:
     Returns:
         The prepared sample.
     """
-    box = find_spine_box(case.ct)
+    cervical = case.labels.with_array(case.cervical_labels())
+    # The truth stands in for the localizer, so crops are placed as at inference (pipeline.segment).
+    box = place_box(find_spine_box(case.ct), region_of_mask(cervical))
     hu = crop_to_box(case.ct, box).array
-    labels = crop_to_box(case.labels.with_array(case.cervical_labels()), box, is_label=True).array
+    labels = crop_to_box(cervical, box, is_label=True).array
     fracture = None
     if case.fracture is not None:
         fracture = crop_to_box(case.fracture, box, is_label=True).array.astype(np.uint8)
     return PreparedSample(case.case_id, np.clip(np.round(hu), HU_AIR, HU_MAX).astype(np.int16),
                           labels.astype(np.uint8), fracture)
+
+
+#: Part of every cached sample's file name: changed whenever :func:`prepare_case` changes what it
+#: makes, so caches of older preparations are not read (2: boxes placed on the truth's region).
+PREPARATION = "p2"
 
 
 class PreparedCache:
@@ -84,7 +95,7 @@ class PreparedCache:
 
     def __getitem__(self, i: int) -> PreparedSample:
         key, load = self.loaders[i]
-        path = self.folder / f"{_safe(key)}.npz" if self.folder else None
+        path = self.folder / f"{_safe(key)}.{PREPARATION}.npz" if self.folder else None
         if path is not None and path.is_file():
             with np.load(path) as z:
                 frac = z["fracture"] if z["has_fracture"] else None
@@ -196,4 +207,4 @@ def _safe(key: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
 
 
-__all__ = ["PreparedCache", "PreparedSample", "STAGES", "SegmentationDataset", "prepare_case"]
+__all__ = ["PREPARATION", "PreparedCache", "PreparedSample", "STAGES", "SegmentationDataset", "prepare_case"]
