@@ -95,6 +95,7 @@ def test_a_slab_without_a_column_gets_no_level(segmenter, monkeypatch):
     # "C6" before this check; 0.5.0's outline nothing), but with no 3 cm column in view nothing
     # can be placed on a cervical spine.
     from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
+    from SpineFractureLib.models.level_checks import LevelCheck
     from SpineFractureLib.pipeline import segment
 
     case = make_phantom(950010, PhantomConfig(size_xyz=(160, 160, 200), spacing=(1.0, 1.0, 1.0), pose=False))
@@ -110,17 +111,7 @@ def test_a_slab_without_a_column_gets_no_level(segmenter, monkeypatch):
         return np.where(vertebra, 6, bone(vertebra, levels)).astype(np.uint8)
 
     monkeypatch.setattr(segment, "assign_levels", outlined_as_c6)
-    monkeypatch.setattr(segment, "check_levels", lambda labels, spacing: _Kept(labels))
+    monkeypatch.setattr(segment, "check_levels", lambda labels, spacing: LevelCheck(labels))
     result = segmenter.segment(slab)
     assert not result.labels.array.any() and not result.crop_labels.array.any()
     assert any("no vertebral column" in note and "C6" in note for note in result.notes), result.notes
-
-
-class _Kept:
-    """What :func:`check_levels` returns, keeping every level."""
-
-    def __init__(self, labels):
-        self.labels, self.dropped = labels, {}
-
-    def warnings(self):
-        return []

@@ -271,9 +271,9 @@ def anchor_at_junction(labels: np.ndarray, z0_mm: float, spacing_z_mm: float, ju
     and spacing are the segmentation's), and those the move takes past C7 are dropped: they lie
     below the junction. Where the count falls between two levels (more than
     :data:`MAX_JUNCTION_RESIDUAL_STEPS` steps off the height of the name it gives), every level
-    is discarded instead: the numbering is known wrong and the right one is not known. A junction that would move the levels up changes nothing (the log says
-    so): on the phantoms it is the localizer's junction, not the network's numbering, that errs
-    that way.
+    is discarded instead: the numbering is known wrong and the right one is not known. A
+    junction that would move the levels up changes nothing (the log says so): on the phantoms it
+    is the localizer's junction, not the network's numbering, that errs that way.
 
     Args:
         labels: uint8 label map (z, y, x), 1..7 = C1..C7, on an axis-aligned grid whose z runs

@@ -229,7 +229,8 @@ def localization_from_classes(classes: np.ndarray, grid: CTVolume) -> Localizati
     column = comp == (int(np.argmax(sizes)) + 1)
     rows = np.nonzero((column & vertebra).any(axis=(1, 2)))[0]
     height_mm = (rows.max() - rows.min() + 1) * grid.spacing[2]
-    at_edge = _mm_above_body_bottom(grid, int(rows.min())) <= COLUMN_EDGE_MM
+    above_bottom_mm = _mm_above_body_bottom(grid, int(rows.min()))
+    at_edge = above_bottom_mm <= COLUMN_EDGE_MM
     if height_mm < (MIN_CUT_COLUMN_MM if at_edge else MIN_COLUMN_MM):
         return Localization(classes, grid)
     main = column & (classes == CERVICAL)
@@ -244,7 +245,7 @@ def localization_from_classes(classes: np.ndarray, grid: CTVolume) -> Localizati
     centre_k = kji[:, 0].mean()
     if not at_edge and not _spine_below(column, classes, centre_k, voxel_ml):
         log.info("cervical-looking voxels (%.1f ml) end %.0f mm above the body's lowest slice with no vertebra "
-                 "below them: not a cervical spine", ml, rows.min() * grid.spacing[2])
+                 "below them: not a cervical spine", ml, above_bottom_mm)
         return Localization(classes, grid, 0.0)
     above = column & (classes == OTHER_VERTEBRA)
     above[: int(np.ceil(centre_k))] = False
