@@ -117,3 +117,12 @@ def e2e_case(root: Path):
     save_classifier(root / "cls.pt", net, inputs={"windows": 3, "fracture_input": True}, calibration=calibration,
                     name="untrained-test", version="0", trained_on="nothing (a test)")
     return case
+
+
+def localizer_grid(shape, body_from_k=0, origin=(0.0, 0.0, 0.0)):
+    """A 4 mm localizer grid whose HU is soft tissue (0) from slice ``body_from_k`` up and air below it."""
+    from SpineFractureLib.volume import CTVolume
+
+    hu = np.zeros(shape, np.float32)
+    hu[:body_from_k] = -1000.0
+    return CTVolume(hu, (4.0, 4.0, 4.0), origin, np.eye(3))

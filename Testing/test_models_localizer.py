@@ -4,18 +4,18 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import localizer_grid as _grid
 from SpineFractureLib.cli.main import main
 from SpineFractureLib.data.localizer_cases import FOV_MIX, localizer_phantom_config
 from SpineFractureLib.errors import InputError
-from SpineFractureLib.models.localizer import (
+from SpineFractureLib.models.column_anatomy import (
     COLUMN_EDGE_MM,
     MAX_CUT_EDGE_RUN_MM,
     MIN_COLUMN_MM,
     MIN_CUT_COLUMN_MM,
     MIN_SPINE_BELOW_ML,
-    MIN_EDGE_THORACIC_RUN_MM,
-    MIN_THORACIC_RUN_MM,
-    cervicothoracic_junction_mm,
+)
+from SpineFractureLib.models.localizer import (
     load_localizer,
     localization_from_classes,
     new_localizer_network,
@@ -24,14 +24,6 @@ from SpineFractureLib.models.localizer import (
 )
 from SpineFractureLib.train.localizer import LocTrainConfig, train_localizer
 from SpineFractureLib.train.loop import LoopOptions
-from SpineFractureLib.volume import CTVolume
-
-
-def _grid(shape, body_from_k=0, origin=(0.0, 0.0, 0.0)):
-    """A 4 mm grid whose HU is soft tissue (0) from slice ``body_from_k`` up and air below it."""
-    hu = np.zeros(shape, np.float32)
-    hu[:body_from_k] = -1000.0
-    return CTVolume(hu, (4.0, 4.0, 4.0), origin, np.eye(3))
 
 
 def test_the_spine_is_the_largest_cervical_piece():
@@ -101,28 +93,6 @@ def test_cervical_voxels_below_other_vertebrae_or_off_the_column_are_no_cervical
     loc = localization_from_classes(classes, _grid(classes.shape))
     assert loc.found and loc.cervical_ml == pytest.approx(360 * 0.064, abs=0.01)
     assert loc.box_lps[0][0] == pytest.approx(15 * 4 - 2)  # the box is the column's, not the arm's
-
-
-def test_the_junction_is_where_cervical_slices_give_way_to_a_thoracic_run():
-    classes = np.zeros((60, 10, 10), np.uint8)
-    classes[40:58, 4:6, 4:6] = 1  # cervical slices k 40..57 (z towards the head)
-    classes[36:40, 4:6, 4:6] = 2  # 16 mm of other vertebra at the scan's lower edge: a cut C7 misread
-    grid = _grid(classes.shape, body_from_k=36, origin=(0.0, 0.0, -100.0))
-    assert 16.0 < MIN_THORACIC_RUN_MM and cervicothoracic_junction_mm(classes, grid) is None
-    classes[30:36, 4:6, 4:6] = 2  # now 40 mm of thoracic column below: T1 and T2
-    assert cervicothoracic_junction_mm(classes, grid) == pytest.approx(-100.0 + 4.0 * 39.5)
-    classes[39, 4:6, 3:7] = 1  # the slice below the cervical ones now holds more cervical voxels
-    assert cervicothoracic_junction_mm(classes, grid) == pytest.approx(-100.0 + 4.0 * 38.5)
-    loc = localization_from_classes(classes, grid)
-    assert loc.found and loc.junction_z_mm == pytest.approx(-100.0 + 4.0 * 38.5)
-    classes[:39] = 0  # no thoracic spine in view
-    assert localization_from_classes(classes, grid).junction_z_mm is None
-    # Other-vertebra slices down to the scan's lower edge: 40 mm of them is a cut C6 misread
-    # (neck phantoms 1240007, 1240013), not a thoracic spine; 64 mm is one.
-    classes[29:39, 4:6, 4:6] = 2
-    assert MIN_EDGE_THORACIC_RUN_MM > 40.0 and cervicothoracic_junction_mm(classes[29:], grid) is None
-    classes[23:29, 4:6, 4:6] = 2
-    assert cervicothoracic_junction_mm(classes[23:], grid) == pytest.approx(-100.0 + 4.0 * (38.5 - 23))
 
 
 def test_a_short_other_vertebra_run_at_the_lower_edge_is_a_cut_vertebra_where_a_level_may_lie():

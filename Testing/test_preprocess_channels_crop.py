@@ -15,6 +15,9 @@ from SpineFractureLib.preprocess.channels import (
     make_channels,
 )
 from SpineFractureLib.preprocess.crop import (
+    CERVICAL_HEIGHT_MM,
+    MIN_RAISE_MM,
+    TOP_MARGIN_MM,
     MAX_TOP_GAP_MM,
     SpineBox,
     box_around,
@@ -24,6 +27,7 @@ from SpineFractureLib.preprocess.crop import (
     field_of_view,
     find_spine_box,
     place_box,
+    region_cut_at_top,
     region_of_mask,
 )
 from SpineFractureLib.volume import CTVolume
@@ -110,6 +114,40 @@ def test_a_column_running_far_above_the_cervical_region_gets_the_box_moved_onto_
     assert place_box(box, near) is box  # inside the box, 24 mm below the column top
     far = ((60.0, -20.0, 100.0), (100.0, 20.0, 160.0))  # the box holds none of it
     assert place_box(box, far) == box_around(far)
+
+
+def test_a_region_the_scans_top_edge_cuts_gets_the_box_of_a_whole_neck():
+    """A chest CT whose top slices hold C6-C7 (z 160-200 mm): the box sits as if C1 were in view."""
+    column = SpineBox((0.0, 0.0, 120.0), (112.0, 128.0, 192.0), (0.0, 0.0, 200.0))
+    region = ((-20.0, -20.0, 160.0), (20.0, 20.0, 199.0))
+    chest = (-200.0, 203.0)  # lowest and highest slice: the scan goes on far below the region
+    assert region_cut_at_top(region, chest)
+    placed = place_box(column, region, chest, junction_z_mm=160.0)
+    assert placed.centre_lps[2] + placed.size_mm[2] / 2 == pytest.approx(160.0 + CERVICAL_HEIGHT_MM + TOP_MARGIN_MM)
+    assert placed.centre_lps[:2] == pytest.approx((0.0, 0.0)) and placed.size_mm == column.size_mm
+    # The box still holds the region, with the air above the scan at its top.
+    assert placed.centre_lps[2] - placed.size_mm[2] / 2 < 160.0
+    # The localizer's region often runs on into T1-T2: the junction, not the region's bottom, places the box.
+    low = ((-20.0, -20.0, 128.0), (20.0, 20.0, 199.0))
+    assert place_box(column, low, chest, junction_z_mm=160.0) == placed
+    # Without a junction the lowest level in view need not be C7 (a neck cut at both ends): no rule.
+    assert place_box(column, region, chest) is column
+    # Without the scan's extent the rule is off; a region below the top edge keeps the old rules.
+    assert place_box(column, region, junction_z_mm=160.0) is column
+    assert not region_cut_at_top(((-20.0, -20.0, 100.0), (20.0, 20.0, 180.0)), chest)
+    assert place_box(column, ((-20.0, -20.0, 100.0), (20.0, 20.0, 180.0)), chest, 100.0) is column
+    # A scan that both edges cut through the region (a short neck scan) is left as it is.
+    short = (158.0, 203.0)
+    assert not region_cut_at_top(region, short)
+    assert place_box(column, region, short, 160.0) is column
+    # A neck whose top cuts C1 or C2 (C1's expected top less than MIN_RAISE_MM above the region's)
+    # keeps the old rules: the column's box, which agrees with the region.
+    for junction in (40.0, 199.0 - CERVICAL_HEIGHT_MM + MIN_RAISE_MM - 1.0):
+        neck = ((-20.0, -20.0, junction), (20.0, 20.0, 199.0))
+        assert place_box(column, neck, chest, junction_z_mm=junction) is column
+    # Cut at C3: raised.
+    c3 = 199.0 - CERVICAL_HEIGHT_MM + MIN_RAISE_MM + 1.0
+    assert place_box(column, ((-20.0, -20.0, c3), (20.0, 20.0, 199.0)), chest, c3) != column
 
 
 def test_region_of_a_mask_in_lps_mm():

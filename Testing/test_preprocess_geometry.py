@@ -5,7 +5,15 @@ import pytest
 
 from scipy import ndimage
 
-from SpineFractureLib.preprocess.geometry import orientation_code, reorient, resample, resample_like, scan_reach_mm, to_spacing
+from SpineFractureLib.preprocess.geometry import (
+    orientation_code,
+    reorient,
+    resample,
+    resample_like,
+    scan_reach_mm,
+    scan_z_range_mm,
+    to_spacing,
+)
 from SpineFractureLib.volume import CTVolume
 
 
@@ -124,3 +132,10 @@ def test_scan_reach_above_and_below_a_crop():
     beyond = CTVolume(np.zeros((30, 4, 4), np.float32), (1.0, 1.0, 1.0), (0.0, 0.0, 80.0), np.eye(3))
     # A crop padded past the scan's top (80 to 109 mm): the scan ends 10 mm below its top slice.
     assert scan_reach_mm(ct, beyond) == pytest.approx((-10.0, 80.0))
+
+
+def test_scan_z_range_of_a_feet_first_series():
+    """Slices stored head to feet (direction z = -1): the range is still lowest, highest."""
+    ct = CTVolume(np.zeros((11, 4, 4), np.float32), spacing=(1.0, 1.0, 3.0), origin=(0.0, 0.0, 50.0),
+                  direction=np.diag([1.0, 1.0, -1.0]))
+    assert scan_z_range_mm(ct) == pytest.approx((20.0, 50.0))

@@ -51,8 +51,9 @@ def test_no_cervical_level_is_placed_down_in_the_chest(shared_data, segmenter):
     placed = {lv: c for lv, c in centroids_lps(result.labels).items() if c is not None}
     low = {lv: round(float(top_z - c[2])) for lv, c in placed.items() if top_z - c[2] > CHEST_CERVICAL_MM}
     assert not low, f"levels placed this many mm below the top of a chest CT: {low}"
-    # Whatever was dropped is said, level by level.
-    assert all(note.startswith("a C") for note in result.notes)
+    # Whatever was dropped is said, level by level (since session 33 the localizer's top-run rule
+    # finds no cervical spine in its 10 mm slices, and says what that discards).
+    assert result.notes and all("discarded" in note for note in result.notes)
 
 
 def test_the_head_and_neck_scan_keeps_c1_to_c5_in_order_and_the_cut_c6_apart(shared_data, segmenter):

@@ -142,9 +142,11 @@ def test_level_crop_cuts_end_inside_a_level_and_never_cut_c1_from_below():
         cut_levels.add((end, partial[0]))
         if end == "bottom":  # a scan ending below C1: C1 whole
             assert (cut_labels == 1).sum() == (labels == 1).sum()
-    assert 0.6 < ends.count("bottom") / len(ends) < 0.9
+        else:  # a scan starting above the lowest level: that one whole
+            assert (cut_labels == 5).sum() == (labels == 5).sum()
+    assert 0.45 < ends.count("bottom") / len(ends) < 0.75
     assert {lv for e, lv in cut_levels if e == "bottom"} == {2, 3, 4, 5}
-    assert {lv for e, lv in cut_levels if e == "top"} == {1, 2}
+    assert {lv for e, lv in cut_levels if e == "top"} == {1, 2, 3, 4}  # a chest CT's top: any level but the lowest
     assert draw_level_crop_cut(hu, np.where(labels == 1, 1, 0).astype(np.uint8), rng, -1000.0) is None
 
 
@@ -166,3 +168,57 @@ def test_level_stage_items_show_cut_scans_and_keep_the_other_draws():
         from SpineFractureLib.train.segmentation import TrainConfig
 
         TrainConfig(stage="levels", scan_cuts=1.5).validate()
+
+
+def test_a_crop_above_the_scans_top_moves_up_or_down_never_losing_scan_at_the_top():
+    from SpineFractureLib.train.fov_cut import jitter_box_above_scan
+
+    hu, labels = _level_crop()
+    top_air = 10
+    hu, labels = hu.copy(), labels.copy()
+    hu[-top_air:], labels[-top_air:] = -1000.0, 0  # the scan ends 10 slices below the box's top
+    rng = np.random.default_rng(1)
+    shifts = set()
+    for _ in range(100):
+        moved_hu, moved_labels = jitter_box_above_scan(hu, labels, rng, -1000.0, 6)
+        assert moved_hu.shape == hu.shape
+        rows = np.flatnonzero(moved_labels.any(axis=(1, 2)))
+        shift = int(rows.max() - np.flatnonzero(labels.any(axis=(1, 2))).max())  # C1's top
+        shifts.add(shift)
+        assert -6 <= shift <= 6
+        n = hu.shape[0]
+        src = slice(max(0, -shift), n - max(0, shift))
+        dst = slice(max(0, shift), n - max(0, -shift))
+        assert np.array_equal(moved_hu[dst], hu[src]) and np.array_equal(moved_labels[dst], labels[src])
+        assert (moved_hu[n - max(0, -shift):] == -1000.0).all()  # what it uncovers is air
+    assert min(shifts) == -6 and max(shifts) == 6 and len(shifts) > 8
+    # Only 3 slices of air above the scan: the content moves up by 3 at most.
+    hu3 = hu.copy()
+    hu3[-top_air:-3] = 40.0
+    top = np.flatnonzero(labels.any(axis=(1, 2))).max()
+    ups = {int(np.flatnonzero(jitter_box_above_scan(hu3, labels, rng, -1000.0, 6)[1].any(axis=(1, 2))).max() - top)
+           for _ in range(60)}
+    assert max(ups) == 3 and min(ups) == -6
+    # A crop whose top slice holds scan (a neck's box, C1 in view) is left alone.
+    assert jitter_box_above_scan(*_level_crop(), rng, -1000.0, 6) is None
+
+
+def test_level_stage_items_jitter_only_boxes_above_the_scan():
+    from SpineFractureLib.train.seg_data import PreparedSample, SegmentationDataset
+
+    hu, labels = (np.kron(a, np.ones((2, 2, 2), a.dtype)) for a in _level_crop())
+    neck = PreparedSample("neck", hu.astype(np.int16), labels, None)
+    hu_chest = hu.astype(np.int16).copy()
+    hu_chest[-40:] = -1024  # HU_AIR above the scan's top
+    chest = PreparedSample("chest", hu_chest, np.where(np.arange(hu.shape[0])[:, None, None] < hu.shape[0] - 40,
+                                                       labels, 0).astype(np.uint8), None)
+    plain = SegmentationDataset([neck, chest], stage="levels", seed=3)
+    jitter = SegmentationDataset([neck, chest], stage="levels", seed=3, box_jitter=6)
+    moved = 0
+    for epoch in range(6):
+        assert torch.equal(plain[(epoch, 0)]["image"], jitter[(epoch, 0)]["image"])  # the neck is not moved
+        a, b = plain[(epoch, 1)]["label"], jitter[(epoch, 1)]["label"]
+        top_a, top_b = (int(np.flatnonzero((x[0] > 0).any(dim=(1, 2)).numpy()).max()) for x in (a, b))
+        assert abs(top_b - top_a) <= 6  # the top level moved by whole 2 mm slices, 12 mm at most
+        moved += int(top_b != top_a)
+    assert moved >= 4

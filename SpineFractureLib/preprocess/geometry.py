@@ -212,10 +212,20 @@ def scan_reach_mm(ct: CTVolume, grid: CTVolume) -> tuple[float, float]:
         the scan (a crop padded beyond a short scan), so that adding the grid's own slices past
         a structure gives the scan's true reach from it.
     """
+    lowest, highest = scan_z_range_mm(ct)
+    top = grid.origin[2] + (grid.shape_xyz[2] - 1) * grid.spacing[2]
+    return highest - top, grid.origin[2] - lowest
+
+
+def scan_z_range_mm(ct: CTVolume) -> tuple[float, float]:
+    """LPS z (mm) of the scan's lowest and highest voxel centres (any orientation).
+
+    Args:
+        ct: the CT as loaded.
+    """
     corners = ct.index_to_lps(np.array([[a, b, c] for a in (0, ct.shape_xyz[0] - 1) for b in (0, ct.shape_xyz[1] - 1)
                                         for c in (0, ct.shape_xyz[2] - 1)], float))
-    top = grid.origin[2] + (grid.shape_xyz[2] - 1) * grid.spacing[2]
-    return float(corners[:, 2].max()) - top, grid.origin[2] - float(corners[:, 2].min())
+    return float(corners[:, 2].min()), float(corners[:, 2].max())
 
 
 def _corner_points(volume: CTVolume) -> np.ndarray:

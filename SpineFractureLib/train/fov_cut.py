@@ -114,8 +114,9 @@ def draw_field_of_view_cut(sample: ClsSample, rng: np.random.Generator,
 
 
 #: Share of the level stage's cuts made at the bottom: a head CT that ends anywhere from C2 down
-#: (the failure of the localization card, session 30) is the kind the phantoms lack most.
-BOTTOM_CUT_SHARE = 0.75
+#: (the failure of the localization card, session 30); the rest are made at the top, as a chest CT
+#: whose top slices hold C5-C7 shows them (segmentation card, session 33).
+BOTTOM_CUT_SHARE = 0.6
 
 
 def draw_level_crop_cut(hu: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
@@ -125,9 +126,11 @@ def draw_level_crop_cut(hu: np.ndarray, labels: np.ndarray, rng: np.random.Gener
     The crop keeps its shape (at inference the box is fixed and the scan's outside is air): the
     slices beyond the plane become ``air_hu`` and their labels background; the part of the cut
     level left in view keeps its name. A bottom cut (:data:`BOTTOM_CUT_SHARE` of the draws) goes
-    through any level below the highest one, a top cut through the highest two, keeping
-    :data:`KEPT_FRACTION` of that level's slices. No fracture truth is involved (the level stage
-    learns names only).
+    through any level below the highest one, a top cut through any level above the lowest one,
+    keeping :data:`KEPT_FRACTION` of that level's slices. A crop cut at the top sits in its box as
+    a chest CT's does at inference (:func:`~SpineFractureLib.preprocess.crop.place_box` places a
+    region the scan's top cuts as if the column ran on up to C1). No fracture truth is involved
+    (the level stage learns names only).
 
     Args:
         hu: HU (z, y, x), z towards the head (any spacing).
@@ -143,7 +146,7 @@ def draw_level_crop_cut(hu: np.ndarray, labels: np.ndarray, rng: np.random.Gener
         return None
     end: End = "bottom" if rng.random() < BOTTOM_CUT_SHARE else "top"
     order = end_levels(ranges, end)
-    candidates = order[:-1] if end == "bottom" else order[:2]
+    candidates = order[:-1]
     level = candidates[int(rng.integers(len(candidates)))]
     plane = cut_plane(ranges[level], end, float(rng.uniform(*KEPT_FRACTION)))
     gone = slice(0, plane) if end == "bottom" else slice(plane, None)
@@ -151,6 +154,44 @@ def draw_level_crop_cut(hu: np.ndarray, labels: np.ndarray, rng: np.random.Gener
     hu[gone] = air_hu
     labels[gone] = 0
     return hu, labels
+
+
+#: Largest shift (mm) of a level-stage crop whose top lies above the scan (:func:`jitter_box_above_scan`):
+#: such a box is placed from the localizer's cervicothoracic junction, which lay within 10 mm of
+#: the truth's on 19 of 20 development chests (22 mm on one), and 8 mm high on chest 1202006 was
+#: enough for a network trained on exactly placed boxes to name C6-C7 "C5-C6" (session 34).
+BOX_JITTER_MM = 12.0
+
+
+def jitter_box_above_scan(hu: np.ndarray, labels: np.ndarray, rng: np.random.Generator, air_hu: float,
+                          max_shift: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """A crop whose top slices lie above the scan, moved up or down by up to ``max_shift`` slices.
+
+    The box of a scan the top edge cuts is placed from a junction that errs by up to a level
+    (:func:`~SpineFractureLib.preprocess.crop.place_box`); the network should read the names from
+    the vertebrae, not from the exact height in the box. The content never moves up by more than
+    the air above it (no scan slice leaves the box at the top); slices it uncovers are air.
+
+    Args:
+        hu: HU (z, y, x), z towards the head.
+        labels: labels on the same grid.
+        rng: the draw's random stream.
+        air_hu: the HU the scan's outside reads as (slices wholly of it lie outside the scan).
+        max_shift: the largest shift (slices).
+
+    Returns:
+        New (hu, labels), or None where the crop's top slice holds scan.
+    """
+    outside = (hu == air_hu).all(axis=(1, 2))
+    top_air = int(np.argmin(outside[::-1])) if not outside.all() else 0
+    if top_air == 0:
+        return None
+    shift = int(rng.integers(-max_shift, min(max_shift, top_air) + 1))
+    out_hu, out_labels = np.full_like(hu, air_hu), np.zeros_like(labels)
+    n = hu.shape[0]
+    src, dst = (slice(0, n - shift), slice(shift, n)) if shift >= 0 else (slice(-shift, n), slice(0, n + shift))
+    out_hu[dst], out_labels[dst] = hu[src], labels[src]
+    return out_hu, out_labels
 
 
 def end_levels(ranges: dict[int, tuple[int, int]], end: End) -> list[int]:

@@ -18,11 +18,14 @@ from torch.utils.data import Dataset
 
 from ..constants import HU_AIR, HU_MAX
 from ..data.case import LabelledCase
+from ..data.localizer_cases import truth_classes
 from ..models.cascade import STAGE_NAMES
+from ..models.column_anatomy import cervicothoracic_junction_mm
 from ..preprocess.channels import make_channels
 from ..preprocess.coarse import coarse_channels, coarse_hu, coarse_labels
 from ..preprocess.crop import crop_to_box, find_spine_box, place_box, region_of_mask
-from .fov_cut import draw_level_crop_cut
+from ..preprocess.geometry import scan_z_range_mm
+from .fov_cut import draw_level_crop_cut, jitter_box_above_scan
 from .loop import split_key
 
 log = logging.getLogger(__name__)
@@ -60,7 +63,8 @@ def prepare_case(case: LabelledCase) -> PreparedSample:
     """
     cervical = case.labels.with_array(case.cervical_labels())
     # The truth stands in for the localizer, so crops are placed as at inference (pipeline.segment).
-    box = place_box(find_spine_box(case.ct), region_of_mask(cervical))
+    box = place_box(find_spine_box(case.ct), region_of_mask(cervical), scan_z_range_mm(case.ct),
+                    truth_junction_z_mm(case))
     hu = crop_to_box(case.ct, box).array
     labels = crop_to_box(cervical, box, is_label=True).array
     fracture = None
@@ -70,9 +74,21 @@ def prepare_case(case: LabelledCase) -> PreparedSample:
                           labels.astype(np.uint8), fracture)
 
 
+def truth_junction_z_mm(case: LabelledCase) -> float | None:
+    """LPS z (mm) of the cervicothoracic junction as the localizer reads it, on the truth's classes.
+
+    The truth's stand-in for the localizer's junction: the same rule
+    (:func:`~SpineFractureLib.models.column_anatomy.cervicothoracic_junction_mm`) on the truth's class
+    map on the localizer's grid, so training crops are placed as at inference. None where the
+    truth labels no vertebra below C7 (RSNA's labels stop at C7) or too little of it.
+    """
+    return cervicothoracic_junction_mm(*truth_classes(case))
+
+
 #: Part of every cached sample's file name: changed whenever :func:`prepare_case` changes what it
-#: makes, so caches of older preparations are not read (2: boxes placed on the truth's region).
-PREPARATION = "p2"
+#: makes, so caches of older preparations are not read (2: boxes placed on the truth's region;
+#: 4: a region the scan's top edge cuts placed as if the column ran on up to C1 from the junction).
+PREPARATION = "p4"
 
 
 class PreparedCache:
@@ -130,6 +146,8 @@ class SegmentationDataset(Dataset):
         scan_cuts: ``levels`` stage: probability that a crop is shown as a scan ending inside one
             of its vertebrae (:func:`~.fov_cut.draw_level_crop_cut`; its own random stream, so the
             other augmentations draw as without it).
+        box_jitter: ``levels`` stage: largest shift (slices of the 2 mm crop) of a crop whose top
+            lies above the scan (:func:`~.fov_cut.jitter_box_above_scan`; its own stream; 0 = off).
 
     Raises:
         ValueError: unknown stage.
@@ -137,10 +155,11 @@ class SegmentationDataset(Dataset):
 
     def __init__(self, source: Sequence[PreparedSample], patch_zyx: Sequence[int] | None = None,
                  augment: bool = True, use_priors: bool = True, seed: int = 0, stage: str = "vertebra",
-                 scan_cuts: float = 0.0) -> None:
+                 scan_cuts: float = 0.0, box_jitter: int = 0) -> None:
         if stage not in STAGES:
             raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
         self.scan_cuts = float(scan_cuts)
+        self.box_jitter = int(box_jitter)
         self.stage = stage
         self.source = source
         self.patch = tuple(int(p) for p in patch_zyx) if patch_zyx else None
@@ -160,7 +179,7 @@ class SegmentationDataset(Dataset):
         epoch, i = split_key(key, self.epoch)
         rng = np.random.default_rng([self.seed, epoch, i])
         if self.stage == "levels":
-            return self._levels_item(i, rng, np.random.default_rng([self.seed, epoch, i, 1]))
+            return self._levels_item(i, epoch, rng, np.random.default_rng([self.seed, epoch, i, 1]))
         s = self.source[i]
         hu, labels = s.hu.astype(np.float32), s.labels
         frac = s.fracture if s.fracture is not None else np.zeros_like(labels)
@@ -172,7 +191,8 @@ class SegmentationDataset(Dataset):
         hu, (labels, frac) = self._augment(rng, hu, labels, frac)
         return _item(make_channels(hu, use_priors=self.use_priors), labels > 0, frac, s.fracture is not None)
 
-    def _levels_item(self, i: int, rng: np.random.Generator, cut_rng: np.random.Generator) -> dict[str, torch.Tensor]:
+    def _levels_item(self, i: int, epoch: int, rng: np.random.Generator, cut_rng: np.random.Generator
+                     ) -> dict[str, torch.Tensor]:
         if i not in self._coarse:
             s = self.source[i]
             self._coarse[i] = (coarse_hu(s.hu), coarse_labels(s.labels))
@@ -180,6 +200,10 @@ class SegmentationDataset(Dataset):
         if self.augment and self.scan_cuts > 0 and cut_rng.random() < self.scan_cuts:
             cut = draw_level_crop_cut(hu, labels, cut_rng, HU_AIR)
             hu, labels = cut if cut is not None else (hu, labels)
+        if self.augment and self.box_jitter > 0:
+            moved = jitter_box_above_scan(hu, labels, np.random.default_rng([self.seed, epoch, i, 2]), HU_AIR,
+                                          self.box_jitter)
+            hu, labels = moved if moved is not None else (hu, labels)
         hu, (labels,) = self._augment(rng, hu, labels)
         channels = coarse_channels(hu, use_priors=self.use_priors)
         return _item(channels, labels, np.zeros(channels.shape[1:], np.uint8), False)
@@ -207,4 +231,5 @@ def _safe(key: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in key)
 
 
-__all__ = ["PREPARATION", "PreparedCache", "PreparedSample", "STAGES", "SegmentationDataset", "prepare_case"]
+__all__ = ["PREPARATION", "PreparedCache", "PreparedSample", "STAGES", "SegmentationDataset", "prepare_case",
+           "truth_junction_z_mm"]

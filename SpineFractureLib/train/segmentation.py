@@ -14,6 +14,7 @@ from ..models.cascade import stage_network
 from ..models.checkpoint import load_checkpoint
 from ..models.encoder import DEFAULT_CHANNELS
 from ..models.mae import DEFAULT_MASK_RATIO, DEFAULT_PATCH, SpineMAE
+from ..preprocess.coarse import COARSE_FACTOR
 from .config import ConfigMixin, PhantomSetsMixin
 from .distributed import distributed_run
 from .loop import LoopOptions, train_loop
@@ -48,6 +49,9 @@ class TrainConfig(PhantomSetsMixin, ConfigMixin):
         fracture_weight: weight of the fracture-region loss.
         scan_cuts: ``levels`` stage: probability that a training crop is shown as a scan ending
             inside one of its vertebrae (a head CT reaching the upper neck; 0 = never).
+        box_jitter_mm: ``levels`` stage: largest shift (mm) of a crop whose top lies above the scan
+            (a chest CT's box, placed from the localizer's junction; 0 = none, as 0.6.0 was
+            trained; :data:`~.fov_cut.BOX_JITTER_MM` covers the junction's error).
         mae_checkpoint: an MAE checkpoint to initialise the encoder from (None: random init).
         finetune: segmentation weights (a registered name such as ``default``, or a file written by
             ``export-seg``) whose network of this stage starts the run instead of ``mae_checkpoint``:
@@ -71,6 +75,7 @@ class TrainConfig(PhantomSetsMixin, ConfigMixin):
     geometry_start: float = 0.5
     fracture_weight: float = 0.5
     scan_cuts: float = 0.0
+    box_jitter_mm: float = 0.0
     mae_checkpoint: str | None = None
     finetune: str | None = None
     mask_ratio: float = DEFAULT_MASK_RATIO
@@ -88,6 +93,8 @@ class TrainConfig(PhantomSetsMixin, ConfigMixin):
             raise ValueError(f"geometry_start must be in [0, 1), got {self.geometry_start}")
         if not 0.0 <= self.scan_cuts <= 1.0:
             raise ValueError(f"scan_cuts must be in [0, 1], got {self.scan_cuts}")
+        if self.box_jitter_mm < 0:
+            raise ValueError(f"box_jitter_mm must be at least 0, got {self.box_jitter_mm}")
         self.check_phantom_sets()
 
 
@@ -167,7 +174,8 @@ def train_segmentation(cfg: TrainConfig, resume: str | None = None) -> dict[str,
         model = _start_network(cfg, resume)
         loss = SegmentationLoss(cfg.geometry_weight, cfg.fracture_weight, n_classes=model.n_classes)
         dataset = SegmentationDataset(_samples(cfg), cfg.patch_zyx, augment=True, use_priors=cfg.use_priors,
-                                      seed=cfg.loop.seed, stage=cfg.stage, scan_cuts=cfg.scan_cuts)
+                                      seed=cfg.loop.seed, stage=cfg.stage, scan_cuts=cfg.scan_cuts,
+                                      box_jitter=int(round(cfg.box_jitter_mm / COARSE_FACTOR)))  # 2 mm slices
 
         def step(net: torch.nn.Module, batch: dict[str, torch.Tensor], index: int) -> dict[str, torch.Tensor]:
             return loss(net(batch["image"]), batch["label"], batch["fracture"], batch["has_fracture"],
