@@ -231,17 +231,5 @@ def localization_from_classes(classes: np.ndarray, grid: CTVolume) -> Localizati
                         cut_edge_run(on_column, main, grid))
 
 
-
-
-
-
-
-
-
-
-
-
-
-
 __all__ = ["LOCALIZER_FORMAT", "LOCALIZER_CHANNELS", "Localization", "Localizer", "N_LOCALIZER_CLASSES",
            "load_localizer", "localization_from_classes", "new_localizer_network", "predict_classes", "save_localizer"]

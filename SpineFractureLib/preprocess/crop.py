@@ -191,7 +191,8 @@ def place_box(box: SpineBox, region_lps: tuple[tuple[float, ...], tuple[float, .
         scan_z_mm: the scan's lowest and highest voxel centres' LPS z (mm;
             :func:`~.geometry.scan_z_range_mm`), or None (no top-edge rule).
         junction_z_mm: LPS z (mm) of the cervicothoracic junction, or None (no top-edge rule).
-            In training, C7's lowest voxel where the truth shows T1 below it.
+            In training, the same rule on the truth's classes
+            (:func:`~SpineFractureLib.train.seg_data.truth_junction_z_mm`).
     """
     if (region_lps is not None and scan_z_mm is not None and junction_z_mm is not None
             and region_cut_at_top(region_lps, scan_z_mm)
@@ -346,5 +347,6 @@ def _centred_box(coarse: CTVolume, size_mm: tuple[float, float, float]) -> Spine
     return SpineBox(c, tuple(float(s) for s in size_mm), c, column_found=False)
 
 
-__all__ = ["CERVICAL_HEIGHT_MM", "CROP_SIZE_MM", "MAX_TOP_GAP_MM", "TOP_EDGE_MM", "SpineBox", "box_agrees", "box_around", "column_runs_above", "crop_to_box",
-           "extend_beyond_field_of_view", "field_of_view", "find_spine_box", "place_box", "region_cut_at_top", "region_of_mask"]
+__all__ = ["CERVICAL_HEIGHT_MM", "CROP_SIZE_MM", "MAX_TOP_GAP_MM", "MIN_RAISE_MM", "TOP_EDGE_MM", "SpineBox",
+           "box_agrees", "box_around", "column_runs_above", "crop_to_box", "extend_beyond_field_of_view",
+           "field_of_view", "find_spine_box", "place_box", "region_cut_at_top", "region_of_mask"]
