@@ -22,6 +22,7 @@ from ..preprocess.roi import (
 from ..data.cls_cases import ClsSample
 from .loop import split_key
 from .fov_cut import draw_field_of_view_cut
+from .mask_shift import draw_mask_shift
 from .scan_augment import coarsen, draw_voxel_zyx
 
 log = logging.getLogger(__name__)
@@ -55,12 +56,16 @@ class ClassificationDataset(Dataset):
         fov_cuts: with ``augment``, the probability that a patient's scan ends inside its top or
             bottom level (:mod:`.fov_cut`; cuts that would hide a fracture are not made), drawn
             from a child stream of its own.
+        mask_shifts: with ``augment``, the probability that a patient's mask has one boundary
+            between neighbouring levels moved (:mod:`.mask_shift`), drawn from a child stream of
+            its own after the field-of-view cut.
     """
 
     def __init__(self, source: Sequence[ClsSample], augment: bool = True, balanced: bool = True, seed: int = 0,
                  mask_source: str = "predicted", ablation: RoiInputs = RoiInputs(),
-                 region_targets: bool = False, coarse_scans: float = 0.0, fov_cuts: float = 0.0) -> None:
-        for name, p in (("coarse_scans", coarse_scans), ("fov_cuts", fov_cuts)):
+                 region_targets: bool = False, coarse_scans: float = 0.0, fov_cuts: float = 0.0,
+                 mask_shifts: float = 0.0) -> None:
+        for name, p in (("coarse_scans", coarse_scans), ("fov_cuts", fov_cuts), ("mask_shifts", mask_shifts)):
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {p}")
         if mask_source not in ("predicted", "given"):
@@ -78,7 +83,7 @@ class ClassificationDataset(Dataset):
         self.mask_source = mask_source
         self.augment, self.balanced, self.seed, self.ablation = augment, balanced, seed, ablation
         self.region_targets = region_targets
-        self.coarse_scans, self.fov_cuts = coarse_scans, fov_cuts
+        self.coarse_scans, self.fov_cuts, self.mask_shifts = coarse_scans, fov_cuts, mask_shifts
         self.epoch = 0
         self.targets = np.array([patient_target(s) for s in self.samples])
         self._centroids: dict[int, dict[int, np.ndarray]] = {}
@@ -107,6 +112,10 @@ class ClassificationDataset(Dataset):
             fov_rng = rng.spawn(1)[0]
             if fov_rng.random() < self.fov_cuts:
                 cut = draw_field_of_view_cut(s, fov_rng, self.mask_source)
+        if self.augment and self.mask_shifts > 0:  # its own child stream: the draws above stay as they were
+            shift_rng = rng.spawn(1)[0]
+            if shift_rng.random() < self.mask_shifts:
+                cut = draw_mask_shift(cut if cut is not None else s, shift_rng, self.mask_source) or cut
         if cut is not None:
             s = cut
             labels = s.labels(self.mask_source)

@@ -1,0 +1,92 @@
+"""How a classifier judges levels whose mask boundary with a neighbour is moved (held-out phantoms).
+
+For every prepared phantom and every pair of neighbouring levels in its mask, the boundary between
+them is moved ``--mm`` into one level and then into the other (``train.mask_shift``: the split a
+coarse level network can draw through a vertebral body on a real scan; moves that would take a
+fracture out of its level are skipped). Both levels of the pair are classified with the rest of the
+column and compared with the same levels under the unmoved mask.
+
+    python benchmarks/cls_mask_shift.py --cache CACHE --seeds 900924 30 [--model default] [--mm 4] \
+        [--segmentation default] [--json OUT]
+
+Prints: levels judged, intact levels over the balanced threshold (moved vs unmoved mask), mean
+intact probability, the AUC over the judged levels, and how many moves were skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+import numpy as np
+import torch
+
+from SpineFractureLib.data.cls_cases import ClsCache
+from SpineFractureLib.data.phantom_loaders import phantom_loaders
+from SpineFractureLib.models.registry import segmenter_tag
+from SpineFractureLib.pipeline.classify import Classifier
+from SpineFractureLib.pipeline.segment import Segmenter
+from SpineFractureLib.train.fov_cut import level_z_ranges
+from SpineFractureLib.train.mask_shift import move_boundary
+
+from cls_fov_cut import summary
+
+log = logging.getLogger("cls_mask_shift")
+
+
+def _probabilities(clf: Classifier, sample) -> list[float | None]:
+    r = clf.classify(sample.hu.astype(np.float32), sample.predicted,
+                     sample.fracture_prob.astype(np.float32) / 255.0, gradcam=False)
+    return r.probabilities
+
+
+def shift_records(clf: Classifier, sample, mm: float) -> list[dict]:
+    """For each neighbouring pair and direction: both levels' probabilities under the unmoved and the moved mask."""
+    whole = _probabilities(clf, sample)
+    present = sorted(level_z_ranges(sample.predicted))
+    rows = []
+    for v in present:
+        if v + 1 not in present:
+            continue
+        for level, neighbour in ((v, v + 1), (v + 1, v)):
+            moved = move_boundary(sample, level, neighbour, mm)
+            p = None if moved is None else _probabilities(clf, moved)
+            for lv, role in ((level, "shrunk"), (neighbour, "grown")):
+                rows.append({"case": sample.case_id, "level": lv, "role": role,
+                             "target": int(sample.fractured[lv - 1]), "whole": whole[lv - 1],
+                             "cut": None if p is None else p[lv - 1]})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cache", required=True)
+    parser.add_argument("--seeds", nargs=2, type=int, required=True, metavar=("FIRST", "COUNT"))
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--segmentation", default="default")
+    parser.add_argument("--mm", type=float, default=4.0, help="how far each boundary moves")
+    parser.add_argument("--json", help="also write the per-level records here")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(1)
+    first, count = args.seeds
+    cache = ClsCache(phantom_loaders(range(first, first + count), {}), args.cache,
+                     lambda: Segmenter(args.segmentation, "cpu"), tag=segmenter_tag(args.segmentation))
+    clf = Classifier(args.model, "cpu")
+    rows = []
+    for i in range(len(cache)):
+        rows += shift_records(clf, cache[i], args.mm)
+    threshold = clf.loaded.calibration.threshold("balanced", "level")
+    # summary() names the moved mask's probability "cut" (it is shared with cls_fov_cut)
+    report = {"model": f"{clf.model_info.name} {clf.model_info.version}", "threshold": round(threshold, 3),
+              "mm": args.mm, "all": summary(rows, threshold),
+              **{role: summary([r for r in rows if r["role"] == role], threshold) for role in ("shrunk", "grown")}}
+    print(json.dumps(report, indent=1))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f)
+
+
+if __name__ == "__main__":
+    main()
