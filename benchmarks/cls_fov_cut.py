@@ -65,6 +65,27 @@ def summary(rows: list[dict], threshold: float) -> dict:
     return out
 
 
+def held_out_cases(cache: str, seeds: tuple[int, int], phantom_config: dict | None,
+                   segmentation: str = "default") -> ClsCache:
+    """Prepared phantoms ``seeds`` = (first, count), segmented by ``segmentation`` (cached in ``cache``)."""
+    first, count = seeds
+    return ClsCache(phantom_loaders(range(first, first + count), phantom_config or {}), cache,
+                    lambda: Segmenter(segmentation, "cpu"), tag=segmenter_tag(segmentation))
+
+
+def print_report(clf: Classifier, rows: list[dict], group_key: str, groups: tuple[str, ...], json_path: str | None,
+                 **extra) -> None:
+    """Print the summary of all records and of each group (``row[group_key]``); write the records to ``json_path``."""
+    threshold = clf.loaded.calibration.threshold("balanced", "level")
+    report = {"model": f"{clf.model_info.name} {clf.model_info.version}", "threshold": round(threshold, 3),
+              **extra, "all": summary(rows, threshold),
+              **{g: summary([r for r in rows if r[group_key] == g], threshold) for g in groups}}
+    print(json.dumps(report, indent=1))
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(rows, f)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", required=True)
@@ -76,21 +97,12 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(1)
-    first, count = args.seeds
-    cache = ClsCache(phantom_loaders(range(first, first + count), args.phantom_config or {}), args.cache,
-                     lambda: Segmenter("default", "cpu"), tag=segmenter_tag("default"))
+    cache = held_out_cases(args.cache, args.seeds, args.phantom_config)
     clf = Classifier(args.model, "cpu")
     rows = []
     for i in range(len(cache)):
         rows += cut_records(clf, cache[i], args.kept)
-    threshold = clf.loaded.calibration.threshold("balanced", "level")
-    report = {"model": f"{clf.model_info.name} {clf.model_info.version}", "threshold": round(threshold, 3),
-              "kept": args.kept, "all": summary(rows, threshold),
-              **{end: summary([r for r in rows if r["end"] == end], threshold) for end in ("top", "bottom")}}
-    print(json.dumps(report, indent=1))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f)
+    print_report(clf, rows, "end", ("top", "bottom"), args.json, kept=args.kept)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ fracture out of its level are skipped). Both levels of the pair are classified w
 column and compared with the same levels under the unmoved mask.
 
     python benchmarks/cls_mask_shift.py --cache CACHE --seeds 900924 30 [--model default] [--mm 4] \
-        [--segmentation default] [--json OUT]
+        [--segmentation default] [--phantom-config JSON] [--json OUT]
 
 Prints: levels judged, intact levels over the balanced threshold (moved vs unmoved mask), mean
 intact probability, the AUC over the judged levels, and how many moves were skipped.
@@ -22,15 +22,11 @@ import logging
 import numpy as np
 import torch
 
-from SpineFractureLib.data.cls_cases import ClsCache
-from SpineFractureLib.data.phantom_loaders import phantom_loaders
-from SpineFractureLib.models.registry import segmenter_tag
 from SpineFractureLib.pipeline.classify import Classifier
-from SpineFractureLib.pipeline.segment import Segmenter
 from SpineFractureLib.train.fov_cut import level_z_ranges
 from SpineFractureLib.train.mask_shift import move_boundary
 
-from cls_fov_cut import summary
+from cls_fov_cut import held_out_cases, print_report
 
 log = logging.getLogger("cls_mask_shift")
 
@@ -66,26 +62,19 @@ def main() -> None:
     parser.add_argument("--model", default="default")
     parser.add_argument("--segmentation", default="default")
     parser.add_argument("--mm", type=float, default=4.0, help="how far each boundary moves")
+    parser.add_argument("--phantom-config", type=json.loads, default=None,
+                        help='e.g. \'{"spacing": [3.2, 3.2, 1.5], "psf_fwhm_mm": 2.0, "antialias": true}\'')
     parser.add_argument("--json", help="also write the per-level records here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(1)
-    first, count = args.seeds
-    cache = ClsCache(phantom_loaders(range(first, first + count), {}), args.cache,
-                     lambda: Segmenter(args.segmentation, "cpu"), tag=segmenter_tag(args.segmentation))
+    cache = held_out_cases(args.cache, args.seeds, args.phantom_config, args.segmentation)
     clf = Classifier(args.model, "cpu")
     rows = []
     for i in range(len(cache)):
         rows += shift_records(clf, cache[i], args.mm)
-    threshold = clf.loaded.calibration.threshold("balanced", "level")
-    # summary() names the moved mask's probability "cut" (it is shared with cls_fov_cut)
-    report = {"model": f"{clf.model_info.name} {clf.model_info.version}", "threshold": round(threshold, 3),
-              "mm": args.mm, "all": summary(rows, threshold),
-              **{role: summary([r for r in rows if r["role"] == role], threshold) for role in ("shrunk", "grown")}}
-    print(json.dumps(report, indent=1))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f)
+    # the report names the moved mask's probability "cut" (its summary is cls_fov_cut's)
+    print_report(clf, rows, "role", ("shrunk", "grown"), args.json, mm=args.mm)
 
 
 if __name__ == "__main__":
