@@ -32,21 +32,24 @@ from SpineFractureLib.train.fov_cut import cut_field_of_view, cut_plane, end_lev
 log = logging.getLogger("cls_fov_cut")
 
 
+def probabilities(clf: Classifier, sample) -> list[float | None]:
+    """Every level's fracture probability for a prepared case (None where the level is absent)."""
+    return clf.classify(sample.hu.astype(np.float32), sample.predicted,
+                        sample.fracture_prob.astype(np.float32) / 255.0, gradcam=False).probabilities
+
+
 def cut_records(clf: Classifier, sample, kept: float) -> list[dict]:
     """For each end: the end level's probability in the whole scan and in the scan cut through it."""
-    whole = clf.classify(sample.hu.astype(np.float32), sample.predicted,
-                         sample.fracture_prob.astype(np.float32) / 255.0, gradcam=False)
+    whole = probabilities(clf, sample)
     ranges = level_z_ranges(sample.predicted)
     rows = []
     for end in ("top", "bottom"):
         level = end_levels(ranges, end)[0]
         row = {"case": sample.case_id, "end": end, "level": level, "target": int(sample.fractured[level - 1]),
-               "whole": whole.probabilities[level - 1], "cut": None}
+               "whole": whole[level - 1], "cut": None}
         cut = cut_field_of_view(sample, end, cut_plane(ranges[level], end, kept))
         if cut is not None:
-            r = clf.classify(cut.hu.astype(np.float32), cut.predicted, cut.fracture_prob.astype(np.float32) / 255.0,
-                             gradcam=False)
-            row["cut"] = r.probabilities[level - 1]
+            row["cut"] = probabilities(clf, cut)[level - 1]
         rows.append(row)
     return rows
 

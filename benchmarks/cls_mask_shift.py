@@ -19,27 +19,20 @@ import argparse
 import json
 import logging
 
-import numpy as np
 import torch
 
 from SpineFractureLib.pipeline.classify import Classifier
 from SpineFractureLib.train.fov_cut import level_z_ranges
 from SpineFractureLib.train.mask_shift import move_boundary
 
-from cls_fov_cut import held_out_cases, print_report
+from cls_fov_cut import held_out_cases, print_report, probabilities
 
 log = logging.getLogger("cls_mask_shift")
 
 
-def _probabilities(clf: Classifier, sample) -> list[float | None]:
-    r = clf.classify(sample.hu.astype(np.float32), sample.predicted,
-                     sample.fracture_prob.astype(np.float32) / 255.0, gradcam=False)
-    return r.probabilities
-
-
 def shift_records(clf: Classifier, sample, mm: float) -> list[dict]:
     """For each neighbouring pair and direction: both levels' probabilities under the unmoved and the moved mask."""
-    whole = _probabilities(clf, sample)
+    whole = probabilities(clf, sample)
     present = sorted(level_z_ranges(sample.predicted))
     rows = []
     for v in present:
@@ -47,7 +40,7 @@ def shift_records(clf: Classifier, sample, mm: float) -> list[dict]:
             continue
         for level, neighbour in ((v, v + 1), (v + 1, v)):
             moved = move_boundary(sample, level, neighbour, mm)
-            p = None if moved is None else _probabilities(clf, moved)
+            p = None if moved is None else probabilities(clf, moved)
             for lv, role in ((level, "shrunk"), (neighbour, "grown")):
                 rows.append({"case": sample.case_id, "level": lv, "role": role,
                              "target": int(sample.fractured[lv - 1]), "whole": whole[lv - 1],

@@ -107,17 +107,18 @@ class ClassificationDataset(Dataset):
         if self.augment and self.coarse_scans > 0:  # a child stream: the other draws stay as without it
             scan_rng = rng.spawn(1)[0]
             voxel = draw_voxel_zyx(scan_rng) if scan_rng.random() < self.coarse_scans else None
-        cut = None
+        altered = None  # the case as a cut scan and/or with a moved level boundary
         if self.augment and self.fov_cuts > 0:  # a child stream of its own, as for the scanner
             fov_rng = rng.spawn(1)[0]
             if fov_rng.random() < self.fov_cuts:
-                cut = draw_field_of_view_cut(s, fov_rng, self.mask_source)
+                altered = draw_field_of_view_cut(s, fov_rng, self.mask_source)
         if self.augment and self.mask_shifts > 0:  # its own child stream: the draws above stay as they were
             shift_rng = rng.spawn(1)[0]
             if shift_rng.random() < self.mask_shifts:
-                cut = draw_mask_shift(cut if cut is not None else s, shift_rng, self.mask_source) or cut
-        if cut is not None:
-            s = cut
+                moved = draw_mask_shift(altered if altered is not None else s, shift_rng, self.mask_source)
+                altered = moved if moved is not None else altered
+        if altered is not None:
+            s = altered
             labels = s.labels(self.mask_source)
             cents = level_centroids(labels)
         else:

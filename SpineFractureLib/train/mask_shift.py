@@ -19,6 +19,7 @@ import dataclasses
 
 import numpy as np
 
+from ..constants import N_LEVELS
 from ..data.cls_cases import ClsSample
 
 #: Range (mm) of a boundary's move, drawn uniformly: from a disc's half-height to about a third of
@@ -71,9 +72,9 @@ def draw_mask_shift(sample: ClsSample, rng: np.random.Generator, mask_source: st
         A copy of the case with the new mask, or None where no two neighbouring levels are present
         or the drawn move would take a fractured level's fracture out of its mask.
     """
-    labels = sample.labels(mask_source)
-    present = [v for v in range(1, 8) if np.any(labels == v)]
-    pairs = [(v, v + 1) for v in present if v + 1 in present]
+    counts = np.bincount(sample.labels(mask_source).ravel(), minlength=N_LEVELS + 1)[1:N_LEVELS + 1]
+    present = set(np.flatnonzero(counts) + 1)
+    pairs = [(v, v + 1) for v in sorted(present) if v + 1 in present]
     if not pairs:
         return None
     pair = pairs[int(rng.integers(len(pairs)))]
