@@ -57,6 +57,20 @@ def test_box_leaving_the_crop_is_padded_with_air_and_fracture_map_is_carried():
     assert rois.channels[0, 8].max() == pytest.approx(0.75)
 
 
+def test_fracture_map_is_read_only_inside_the_levels_masks():
+    """A rim of fracture map past the masks (the segmentation's two outputs disagreeing on a
+    surface) is not fed to the classifier; inside any level's mask, the level's own or a
+    neighbour's, the map is carried as it is."""
+    hu, labels = _column([3, 4])
+    frac = np.full(hu.shape, 0.4, np.float32)
+    rois = extract_rois(hu, labels, frac)
+    masks = rois.channels[0, 5:8].sum(axis=0) > 0
+    fracture = rois.channels[0, 8]
+    assert masks.any() and (~masks).any()
+    np.testing.assert_allclose(fracture[masks], 0.4)
+    assert fracture[~masks].max() == 0.0
+
+
 def test_shape_mismatch_is_refused():
     hu, labels = _column()
     with pytest.raises(ValueError, match="one grid"):

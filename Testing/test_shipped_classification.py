@@ -17,6 +17,7 @@ import pytest
 
 from SpineFractureLib.data.cls_cases import prepare_cls_case
 from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
+from SpineFractureLib.io import load_ct
 from SpineFractureLib.metrics.classification import roc_auc
 from SpineFractureLib.models.registry import REGISTRY_PATH, read_registry, sha256_of
 from SpineFractureLib.pipeline.analyze import Analyzer, default_classifier_installed
@@ -111,3 +112,17 @@ def test_a_vertebra_cut_in_half_by_the_scan_edge_is_not_called_fractured():
                                          cut.fracture_prob.astype(np.float32) / 255.0, gradcam=False)
             p = result.probabilities[level - 1]
             assert p is not None and p <= CUT_CEILING and not result.fractured[level - 1], (seed, end, p)
+
+
+
+def test_the_real_head_and_neck_series_gets_no_fracture_call(shared_data):
+    """The real series of ../shared/data has no known fracture (most likely none): no level and no
+    patient over the balanced thresholds. Until the fracture-region map was read only inside the
+    level masks (``preprocess.roi.roi_channels``) 0.3.1 called C3 fractured here (0.62, patient
+    0.58): the map's 1-2 mm rim past C3's mask (benchmarks/cls_real_series.py)."""
+    ct = load_ct(shared_data / "ct-head-neck-dicom", auto_hu_correction=True)
+    f = Analyzer("default", "default", "cpu").analyze(ct, gradcam=False).findings
+    present = [v for v in f.vertebrae if v.present and v.fracture_probability is not None]
+    assert len(present) >= 5
+    assert not [(v.level, round(v.fracture_probability, 2)) for v in present if v.fracture]
+    assert not f.patient["fracture"], f.patient
