@@ -114,7 +114,6 @@ def test_a_vertebra_cut_in_half_by_the_scan_edge_is_not_called_fractured():
             assert p is not None and p <= CUT_CEILING and not result.fractured[level - 1], (seed, end, p)
 
 
-
 def test_the_real_head_and_neck_series_gets_no_fracture_call(shared_data):
     """The real series of ../shared/data has no known fracture (most likely none): no level and no
     patient over the balanced thresholds. Until the fracture-region map was read only inside the

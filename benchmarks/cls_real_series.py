@@ -9,6 +9,8 @@ and under probes that say what drives a probability:
   (``train.mask_shift.shift_boundary``; a level network's split through a body is that uncertain);
 - ``no-fracture-map``: the segmentation's fracture-region channel set to zero (an input the
   network never saw: a clue, not a fix);
+- ``constant fracture map``: the channel a constant 0.36 (the map's level inside phantom bone),
+  i.e. whatever shape the map has taken away;
 - ``smooth``: the HU crop blurred (Gaussian, sigma 1 mm), i.e. the fine texture taken away;
 - ``noise``: Gaussian noise (sd 30 HU, seed 0) added to the HU crop.
 
@@ -36,7 +38,6 @@ from SpineFractureLib.pipeline.classify import Classifier
 from SpineFractureLib.pipeline.segment import Segmenter
 from SpineFractureLib.train.mask_shift import shift_boundary
 
-log = logging.getLogger("cls_real_series")
 #: (from, into) neighbour pairs and distances (mm) of the boundary probe: the real series' C3, the
 #: level 0.3.1 calls fractured, against both neighbours.
 BOUNDARY_MOVES = [(a, b, mm) for a, b in ((3, 2), (2, 3), (3, 4), (4, 3)) for mm in (2, 4, 6)]
@@ -57,6 +58,7 @@ def probes(hu: np.ndarray, labels: np.ndarray, fracture: np.ndarray, with_probes
     for a, b, mm in BOUNDARY_MOVES:
         yield f"boundary C{a}->C{b} {mm} mm", hu, shift_boundary(labels, a, b, mm), fracture
     yield "no-fracture-map", hu, labels, np.zeros_like(fracture)
+    yield "constant fracture map 0.36", hu, labels, np.full_like(fracture, 0.36)
     yield "smooth 1 mm", gaussian_filter(hu, 1.0).astype(np.float32), labels, fracture
     noisy = hu + np.random.default_rng(0).normal(0.0, 30.0, hu.shape).astype(np.float32)
     yield "noise 30 HU", noisy, labels, fracture
