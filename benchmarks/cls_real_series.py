@@ -12,7 +12,10 @@ and under probes that say what drives a probability:
 - ``constant fracture map``: the channel a constant 0.36 (the map's level inside phantom bone),
   i.e. whatever shape the map has taken away;
 - ``smooth``: the HU crop blurred (Gaussian, sigma 1 mm), i.e. the fine texture taken away;
-- ``noise``: Gaussian noise (sd 30 HU, seed 0) added to the HU crop.
+- ``noise``: Gaussian noise (sd 30 HU, seed 0) added to the HU crop;
+- ``bone``: bone made less (or more) dense: HU lowered by d on a ramp from 0 at 100 HU to the full
+  d at 400 HU and above (soft tissue untouched), d = 100, 200 and -150 HU. The real series' level
+  cores are 500-620 HU, the phantoms' at its voxel size 300-470 HU; an older patient's would be lower.
 
     python benchmarks/cls_real_series.py --classifier default --classifier runs/F/model.pt [--probes] [--json OUT]
 
@@ -41,6 +44,13 @@ from SpineFractureLib.train.mask_shift import shift_boundary
 #: (from, into) neighbour pairs and distances (mm) of the boundary probe: the real series' C3, the
 #: level 0.3.1 calls fractured, against both neighbours.
 BOUNDARY_MOVES = [(a, b, mm) for a, b in ((3, 2), (2, 3), (3, 4), (4, 3)) for mm in (2, 4, 6)]
+#: HU taken off bone by the density probe (negative: added).
+BONE_SHIFTS_HU = (100, 200, -150)
+
+
+def less_dense_bone(hu: np.ndarray, d: float) -> np.ndarray:
+    """``hu`` with bone ``d`` HU less dense: 0 at 100 HU and below, ``d`` from 400 HU, linear between."""
+    return (hu - d * np.clip((hu - 100.0) / 300.0, 0.0, 1.0)).astype(np.float32)
 
 
 def probes(hu: np.ndarray, labels: np.ndarray, fracture: np.ndarray, with_probes: bool):
@@ -62,6 +72,8 @@ def probes(hu: np.ndarray, labels: np.ndarray, fracture: np.ndarray, with_probes
     yield "smooth 1 mm", gaussian_filter(hu, 1.0).astype(np.float32), labels, fracture
     noisy = hu + np.random.default_rng(0).normal(0.0, 30.0, hu.shape).astype(np.float32)
     yield "noise 30 HU", noisy, labels, fracture
+    for d in BONE_SHIFTS_HU:
+        yield f"bone {-d:+d} HU", less_dense_bone(hu, d), labels, fracture
 
 
 def rows(classifiers: list[str], segmentation: str, with_probes: bool) -> list[dict]:
