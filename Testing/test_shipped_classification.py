@@ -118,7 +118,9 @@ def test_the_real_head_and_neck_series_gets_no_fracture_call(shared_data):
     """The real series of ../shared/data has no known fracture (most likely none): no level and no
     patient over the balanced thresholds. Until the fracture-region map was read only inside the
     level masks (``preprocess.roi.roi_channels``) 0.3.1 called C3 fractured here (0.62, patient
-    0.58): the map's 1-2 mm rim past C3's mask (benchmarks/cls_real_series.py)."""
+    0.58): the map's 1-2 mm rim past C3's mask (benchmarks/cls_real_series.py). A regression
+    guard, not evidence of specificity on real CT: with this series' bone 100 HU less dense the
+    same weights call C2 and C3 (the density probe of cls_real_series.py, model card session 37)."""
     ct = load_ct(shared_data / "ct-head-neck-dicom", auto_hu_correction=True)
     f = Analyzer("default", "default", "cpu").analyze(ct, gradcam=False).findings
     present = [v for v in f.vertebrae if v.present and v.fracture_probability is not None]
