@@ -39,6 +39,7 @@ from SpineFractureLib.constants import LEVELS
 from SpineFractureLib.io import load_ct
 from SpineFractureLib.pipeline.classify import Classifier
 from SpineFractureLib.pipeline.segment import Segmenter
+from SpineFractureLib.train.bone_density import shift_bone_density
 from SpineFractureLib.train.mask_shift import shift_boundary
 
 #: (from, into) neighbour pairs and distances (mm) of the boundary probe: the real series' C3, the
@@ -46,11 +47,6 @@ from SpineFractureLib.train.mask_shift import shift_boundary
 BOUNDARY_MOVES = [(a, b, mm) for a, b in ((3, 2), (2, 3), (3, 4), (4, 3)) for mm in (2, 4, 6)]
 #: HU taken off bone by the density probe (negative: added).
 BONE_SHIFTS_HU = (100, 200, -150)
-
-
-def less_dense_bone(hu: np.ndarray, d: float) -> np.ndarray:
-    """``hu`` with bone ``d`` HU less dense: 0 at 100 HU and below, ``d`` from 400 HU, linear between."""
-    return (hu - d * np.clip((hu - 100.0) / 300.0, 0.0, 1.0)).astype(np.float32)
 
 
 def probes(hu: np.ndarray, labels: np.ndarray, fracture: np.ndarray, with_probes: bool):
@@ -73,7 +69,7 @@ def probes(hu: np.ndarray, labels: np.ndarray, fracture: np.ndarray, with_probes
     noisy = hu + np.random.default_rng(0).normal(0.0, 30.0, hu.shape).astype(np.float32)
     yield "noise 30 HU", noisy, labels, fracture
     for d in BONE_SHIFTS_HU:
-        yield f"bone {-d:+d} HU", less_dense_bone(hu, d), labels, fracture
+        yield f"bone {-d:+d} HU", shift_bone_density(hu, -d), labels, fracture
 
 
 def rows(classifiers: list[str], segmentation: str, with_probes: bool) -> list[dict]:

@@ -23,6 +23,7 @@ from ..data.cls_cases import ClsSample
 from .loop import split_key
 from .fov_cut import draw_field_of_view_cut
 from .mask_shift import draw_mask_shift
+from .bone_density import draw_bone_density_shift, shift_bone_density
 from .scan_augment import coarsen, draw_voxel_zyx
 
 log = logging.getLogger(__name__)
@@ -59,13 +60,17 @@ class ClassificationDataset(Dataset):
         mask_shifts: with ``augment``, the probability that a patient's mask has one boundary
             between neighbouring levels moved (:mod:`.mask_shift`), drawn from a child stream of
             its own after the field-of-view cut.
+        bone_density: with ``augment``, the probability that a patient's bone is made denser or
+            less dense (:mod:`.bone_density`; one change per patient, before the scanner's blur),
+            drawn from a child stream of its own after the mask shift.
     """
 
     def __init__(self, source: Sequence[ClsSample], augment: bool = True, balanced: bool = True, seed: int = 0,
                  mask_source: str = "predicted", ablation: RoiInputs = RoiInputs(),
                  region_targets: bool = False, coarse_scans: float = 0.0, fov_cuts: float = 0.0,
-                 mask_shifts: float = 0.0) -> None:
-        for name, p in (("coarse_scans", coarse_scans), ("fov_cuts", fov_cuts), ("mask_shifts", mask_shifts)):
+                 mask_shifts: float = 0.0, bone_density: float = 0.0) -> None:
+        for name, p in (("coarse_scans", coarse_scans), ("fov_cuts", fov_cuts), ("mask_shifts", mask_shifts),
+                        ("bone_density", bone_density)):
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {p}")
         if mask_source not in ("predicted", "given"):
@@ -84,6 +89,7 @@ class ClassificationDataset(Dataset):
         self.augment, self.balanced, self.seed, self.ablation = augment, balanced, seed, ablation
         self.region_targets = region_targets
         self.coarse_scans, self.fov_cuts, self.mask_shifts = coarse_scans, fov_cuts, mask_shifts
+        self.bone_density = bone_density
         self.epoch = 0
         self.targets = np.array([patient_target(s) for s in self.samples])
         self._centroids: dict[int, dict[int, np.ndarray]] = {}
@@ -117,6 +123,11 @@ class ClassificationDataset(Dataset):
             if shift_rng.random() < self.mask_shifts:
                 moved = draw_mask_shift(altered if altered is not None else s, shift_rng, self.mask_source)
                 altered = moved if moved is not None else altered
+        density = 0.0  # HU added to the patient's bone (a child stream: the draws above stay as they were)
+        if self.augment and self.bone_density > 0:
+            density_rng = rng.spawn(1)[0]
+            if density_rng.random() < self.bone_density:
+                density = draw_bone_density_shift(density_rng)
         if altered is not None:
             s = altered
             labels = s.labels(self.mask_source)
@@ -138,6 +149,8 @@ class ClassificationDataset(Dataset):
             if flip:
                 boxes = [b[..., ::-1] for b in boxes]
             hu_b, lab_b, frac_b = boxes[:3]
+            if density:  # the anatomy's density: before the HU calibration jitter and the scanner's blur
+                hu_b = shift_bone_density(hu_b, density)
             if truth is not None:
                 regions.append(np.ascontiguousarray(boxes[3] > 0))
             hu_b = hu_b.astype(np.float32) * scale + offset
