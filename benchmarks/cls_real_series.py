@@ -14,7 +14,8 @@ and under probes that say what drives a probability:
 - ``smooth``: the HU crop blurred (Gaussian, sigma 1 mm), i.e. the fine texture taken away;
 - ``noise``: Gaussian noise (sd 30 HU, seed 0) added to the HU crop;
 - ``bone``: bone made less (or more) dense: HU lowered by d on a ramp from 0 at 100 HU to the full
-  d at 400 HU and above (soft tissue untouched), d = 100, 200 and -150 HU. The real series' level
+  d at 400 HU and above (soft tissue untouched; ``train.bone_density.shift_bone_density``, which the
+  ``bone_density`` training augmentation also uses), d = 100, 200 and -150 HU. The real series' level
   cores are 500-620 HU, the phantoms' at its voxel size 280-470 HU; an older patient's would be lower.
 
     python benchmarks/cls_real_series.py --classifier default --classifier runs/F/model.pt [--probes] [--json OUT]
