@@ -48,7 +48,7 @@ def phantom_set_loaders(sets: Sequence[dict]) -> list[tuple[str, Callable[[], La
 
 #: Config fields added after caches existed, left out of the tag while at these values (the
 #: phantoms they make are the same bytes as before the field, so their cached cases stay valid).
-TAG_NEUTRAL = {"anatomy": "procedural", "texture": False, "antialias": False}
+TAG_NEUTRAL = {"anatomy": "procedural", "texture": False, "antialias": False, "cancellous_hu": (170.0, 380.0)}
 
 
 def config_tag(cfg) -> str:

@@ -74,6 +74,11 @@ class PhantomConfig:
             scanner integrates over its voxel. Without it a coarse grid (e.g. 3 mm) samples a 1 mm
             cortex at voxel centres only, which beads it (hit or missed) where real CT smooths it.
             Off by default: the phantoms of the 1.x figures keep their bytes.
+        cancellous_hu: range (HU) a patient's cancellous bone is drawn from (every bone of the
+            patient; each level jittered by σ 12 HU). The default 170–380 HU is what the shipped
+            models were trained on; real cervical cancellous bone reaches from under 100 HU
+            (osteoporosis) to over 400 HU (young, dense bone). The same uniform draw is scaled,
+            so a phantom with another range differs only in its bone.
     """
 
     size_xyz: tuple[int, int, int] | None = None
@@ -92,6 +97,7 @@ class PhantomConfig:
     anatomy: str = "procedural"
     texture: bool = False
     antialias: bool = False
+    cancellous_hu: tuple[float, float] = (170.0, 380.0)
 
     def __post_init__(self) -> None:
         if self.fov not in fov.FOV_KINDS:
@@ -111,6 +117,11 @@ class PhantomConfig:
             raise ValueError(f"spacing needs three positive values, got {self.spacing}")
         if self.noise_hu is not None and self.noise_hu < 0:
             raise ValueError("noise_hu must be >= 0")
+        hu = tuple(float(v) for v in self.cancellous_hu)  # a JSON list becomes the tuple the cache tag expects
+        if len(hu) != 2 or not 0.0 <= hu[0] <= hu[1] < 900.0:
+            raise ValueError(f"cancellous_hu must be a range (low, high) within 0..900 HU (below cortex), "
+                             f"got {self.cancellous_hu}")
+        self.cancellous_hu = hu
 
 
 def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase:
@@ -137,7 +148,7 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
     size = float(rng.uniform(0.9, 1.1))
     column = lay_out_column(rng, size, _real_body if config.anatomy == "mesh" else None)
     tissue = sample_soft_tissue(rng, size)
-    bone_hu = BoneHU(cortical=float(rng.uniform(900, 1400)), cancellous=float(rng.uniform(170, 380)),
+    bone_hu = BoneHU(cortical=float(rng.uniform(900, 1400)), cancellous=float(rng.uniform(*config.cancellous_hu)),
                      cortex_mm=float(rng.uniform(0.8, 1.3)))
     disc_hu = float(rng.uniform(60, 120))
     difficulty = float(rng.uniform(0, 1)) if config.difficulty is None else config.difficulty
