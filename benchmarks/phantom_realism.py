@@ -1,7 +1,7 @@
 """How CT-like the phantoms are: image statistics of phantoms and of the real CTs, on the same footing.
 
     python benchmarks/phantom_realism.py OUT_DIR [--phantoms 4] [--seed 950000] [--matched-fov]
-        [--anatomy mesh] [--texture]
+        [--anatomy mesh] [--texture] [--phantom-config JSON]
 
 For each real CT in ../shared/data, every phantom is brought to that scan's voxel size (blurred so
 that a voxel's width at half maximum is the new spacing, then resampled, as a scanner reconstructs
@@ -95,15 +95,19 @@ def main() -> None:
     parser.add_argument("--matched-fov", action="store_true", help="phantoms of each scan's field of view")
     parser.add_argument("--anatomy", default="procedural", help="PhantomConfig.anatomy: procedural or mesh")
     parser.add_argument("--texture", action="store_true", help="PhantomConfig.texture: trabecular texture")
+    parser.add_argument("--phantom-config", type=json.loads, default={}, metavar="JSON",
+                        help='more PhantomConfig fields, e.g. \'{"cancellous_hu": [450, 600]}\'')
     args = parser.parse_args()
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     seeds = range(args.seed, args.seed + args.phantoms)
     kinds = MATCHED_FOV if args.matched_fov else {name: "neck" for name in REAL_SCANS}
-    by_kind = {kind: [make_phantom(s, PhantomConfig(fov=kind, anatomy=args.anatomy, texture=args.texture)).ct
+    by_kind = {kind: [make_phantom(s, PhantomConfig(**{**args.phantom_config, "fov": kind, "anatomy": args.anatomy,
+                                                            "texture": args.texture})).ct
                       for s in seeds] for kind in sorted(set(kinds.values()))}
     results = {"phantom_seeds": [args.seed, args.seed + args.phantoms - 1], "generator_version": GENERATOR_VERSION,
-               "anatomy": args.anatomy, "texture": args.texture, "phantom_fov": kinds, "scans": {}}
+               "anatomy": args.anatomy, "texture": args.texture, "phantom_config": args.phantom_config,
+               "phantom_fov": kinds, "scans": {}}
     rows = ["| scan | source | " + " | ".join(c for c, _ in COLUMNS) + " |",
             "|---|---|" + "---|" * len(COLUMNS)]
     for name, (path, _) in REAL_SCANS.items():
