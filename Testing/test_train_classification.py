@@ -64,10 +64,29 @@ def test_finetune_starts_from_the_whole_given_classifier(cls_config, trained):
     assert not torch.equal(fresh["level_head.weight"], start["level_head.weight"])
 
 
-@pytest.mark.parametrize("change", [{"dim": 8}, {"windows": 1}, {"context": "none"}])
+@pytest.mark.parametrize("change", [{"dim": 8}, {"context": "none"}])
 def test_finetune_refuses_weights_of_another_network(cls_config, trained, change):
     with pytest.raises(InputError, match="differs from the configuration's in"):
         build_classifier(ClsTrainConfig.from_dict(cls_config | {"finetune": trained["model"]} | change))
+
+
+@pytest.mark.parametrize("change", [{"fracture_input": False}, {"windows": 1}])
+def test_finetune_may_leave_out_an_input_the_start_network_read(cls_config, trained, change):
+    start = load_classifier(trained["model"]).network.state_dict()
+    got = build_classifier(ClsTrainConfig.from_dict(cls_config | {"finetune": trained["model"]} | change)).state_dict()
+    assert all(torch.equal(got[k], start[k]) for k in start)  # the same weights; the channel reads zeros
+
+
+@pytest.mark.parametrize("inputs, change", [({"fracture_input": False}, {}), ({"windows": 1}, {"windows": 3})])
+def test_finetune_refuses_to_add_an_input_the_start_network_never_read(cls_config, trained, tmp_path, inputs, change):
+    from SpineFractureLib.models.classifier_weights import save_classifier
+
+    loaded = load_classifier(trained["model"])
+    without = tmp_path / "without.pt"
+    save_classifier(without, loaded.network, inputs=loaded.inputs | inputs, calibration=loaded.calibration,
+                    name="tiny-cls", version="0", trained_on="synthetic phantoms")
+    with pytest.raises(InputError, match="differs from the configuration's in"):
+        build_classifier(ClsTrainConfig.from_dict(cls_config | {"finetune": str(without)} | change))
 
 
 def test_phantom_sets_of_training_and_validation(tmp_path):

@@ -59,8 +59,9 @@ class ClsTrainConfig(PhantomSetsMixin, ConfigMixin):
             pretrained), a path to an ``mae`` or ``seg`` checkpoint, or ``none`` (random; ablation).
         finetune: classifier weights (a registered name such as ``default``, or a ``model.pt``
             written by ``train-cls``) whose whole network starts the run instead of ``init``: to
-            train the shipped classifier further or on one's own data. Its architecture and inputs
-            must be the configuration's.
+            train the shipped classifier further or on one's own data. Its architecture must be
+            the configuration's; the run may leave out an input it read (``windows`` 1,
+            ``fracture_input`` false: that channel is zeros from then on), never add one.
         channels, dim: network sizes.
         level_embedding, context, windows, fracture_input: the ablation switches.
         region_weight: weight of the dense fracture-region loss where a case has a fracture mask
@@ -195,8 +196,15 @@ def _finetune_start(net: FractureClassifier, cfg: ClsTrainConfig) -> FractureCla
 
     start = load_classifier(cfg.finetune)
     differ = sorted(k for k in set(net.arch) | set(start.network.arch) if net.arch.get(k) != start.network.arch.get(k))
-    wanted = {"windows": cfg.windows, "fracture_input": cfg.fracture_input}
-    differ += sorted(k for k, v in wanted.items() if start.inputs.get(k, v) != v)
+    had_windows = int(start.inputs.get("windows", cfg.windows))
+    had_map = bool(start.inputs.get("fracture_input", cfg.fracture_input))
+    # An input left out is a channel of zeros (RoiInputs.apply): a run may drop an input the start
+    # network read (fewer windows, no fracture map), never add one it was trained without.
+    differ += (["windows"] if cfg.windows > had_windows else []) + (
+        ["fracture_input"] if cfg.fracture_input and not had_map else [])
+    if not differ and (cfg.windows < had_windows or had_map and not cfg.fracture_input):
+        log.info("the fine-tune leaves out inputs the start network read (windows %d -> %d, fracture map %s -> %s)",
+                 had_windows, cfg.windows, had_map, cfg.fracture_input)
     if differ:
         raise InputError(cfg.finetune, "cannot start this run: its network differs from the configuration's in "
                                 + ", ".join(differ))
