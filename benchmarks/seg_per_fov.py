@@ -5,7 +5,7 @@ The phantoms-v2 issue asks for its targets per field-of-view kind (mean Dice ≥
 :data:`KINDS`) uses seeds ``FIRST + 1000 k`` .. ``+ COUNT - 1``; keep them away from training seeds.
 
     python benchmarks/seg_per_fov.py --phantoms 8 --seed 1710000 [--model FILE] [--kinds neck chest]
-        [--anatomy mesh] [--json OUT.json]
+        [--anatomy mesh] [--phantom-config JSON] [--json OUT.json]
 
 Prints a markdown table; ``--json`` also writes every kind's metrics (with the per-case levels).
 """
@@ -23,13 +23,15 @@ from SpineFractureLib.pipeline.evaluate import evaluate_segmentation
 KINDS = FOV_KINDS  # seed offsets follow this order
 
 
-def per_fov(model: str, kinds: list[str], count: int, first_seed: int, anatomy: str) -> dict[str, dict]:
-    """``evaluate_segmentation`` on ``count`` phantoms of each kind (seeds as in the module docstring)."""
+def per_fov(model: str, kinds: list[str], count: int, first_seed: int, anatomy: str,
+            extra: dict | None = None) -> dict[str, dict]:
+    """``evaluate_segmentation`` on ``count`` phantoms of each kind (seeds as in the module docstring);
+    ``extra``: more PhantomConfig fields for every kind (e.g. a scanner's voxel size, a cancellous range)."""
     out = {}
     for kind in kinds:
         seed = first_seed + 1000 * KINDS.index(kind)
         out[kind] = evaluate_segmentation(model=model, phantoms=count, seed=seed, device="cpu",
-                                          phantom_config={"fov": kind, "anatomy": anatomy})
+                                          phantom_config={**(extra or {}), "fov": kind, "anatomy": anatomy})
     return out
 
 
@@ -67,9 +69,11 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="*", default=list(KINDS), choices=KINDS)
     parser.add_argument("--anatomy", default="procedural", choices=("procedural", "mesh"))
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--phantom-config", type=json.loads, default=None, metavar="JSON",
+                        help='more PhantomConfig fields for every kind, e.g. \'{"cancellous_hu": [80, 170]}\'')
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    results = per_fov(args.model, args.kinds, args.phantoms, args.seed, args.anatomy)
+    results = per_fov(args.model, args.kinds, args.phantoms, args.seed, args.anatomy, args.phantom_config)
     print(table(results))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
