@@ -17,6 +17,8 @@ and under probes that say what drives a probability:
   d at 400 HU and above (soft tissue untouched; ``train.bone_density.shift_bone_density``, which the
   ``bone_density`` training augmentation also uses), d = 100, 200 and -150 HU. The real series' level
   cores are 500-620 HU, the phantoms' at its voxel size 280-470 HU; an older patient's would be lower.
+  A weak probe: on phantoms it moves the calls the other way from porotic bone drawn by the
+  generator (``PhantomConfig.cancellous_hu``; classification card, session 38).
 
     python benchmarks/cls_real_series.py --classifier default --classifier runs/F/model.pt [--probes] [--json OUT]
 

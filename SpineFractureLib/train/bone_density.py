@@ -8,6 +8,11 @@ made 100 HU less dense gets C2 and C3 called fractured. This module changes a pa
 density without touching soft tissue, so that a classifier can be trained (``bone_density``) and
 probed (``benchmarks/cls_real_series.py --probes``) over a range of densities.
 
+Measured (session 38, classification card): a fine-tune with ``bone_density`` 0.5 did no better
+than its control on porotic phantoms or the real series. A ramp on a finished scan also dims the
+cortex, which porotic bone does not; phantoms drawn porotic by the generator
+(``PhantomConfig.cancellous_hu``) are the better training data and the better test.
+
 MONAI's intensity transforms (``RandShiftIntensity``, ``RandAdjustContrast``) act on the whole
 ROI, soft tissue and air included; the change here is confined to bone by a HU ramp.
 """

@@ -200,14 +200,16 @@ def _finetune_start(net: FractureClassifier, cfg: ClsTrainConfig) -> FractureCla
     had_map = bool(start.inputs.get("fracture_input", cfg.fracture_input))
     # An input left out is a channel of zeros (RoiInputs.apply): a run may drop an input the start
     # network read (fewer windows, no fracture map), never add one it was trained without.
-    differ += (["windows"] if cfg.windows > had_windows else []) + (
-        ["fracture_input"] if cfg.fracture_input and not had_map else [])
-    if not differ and (cfg.windows < had_windows or had_map and not cfg.fracture_input):
-        log.info("the fine-tune leaves out inputs the start network read (windows %d -> %d, fracture map %s -> %s)",
-                 had_windows, cfg.windows, had_map, cfg.fracture_input)
+    if cfg.windows > had_windows:
+        differ.append("windows")
+    if cfg.fracture_input and not had_map:
+        differ.append("fracture_input")
     if differ:
         raise InputError(cfg.finetune, "cannot start this run: its network differs from the configuration's in "
                                 + ", ".join(differ))
+    if cfg.windows < had_windows or had_map and not cfg.fracture_input:
+        log.info("the fine-tune leaves out inputs the start network read (windows %d -> %d, fracture map %s -> %s)",
+                 had_windows, cfg.windows, had_map, cfg.fracture_input)
     net.load_state_dict(start.network.state_dict())
     log.info("whole network initialised from classifier %s %s", start.info.name, start.info.version)
     return net
