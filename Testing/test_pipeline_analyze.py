@@ -158,3 +158,19 @@ def test_heat_on_the_input_grid_equals_a_whole_grid_resampling(oblique_direction
     assert whole.max() > 0.5  # the crop lies inside the scan
     np.testing.assert_allclose(fast, whole, atol=1e-6)
     assert not heat_on_input_grid(np.zeros_like(heat), crop, ct).any()  # no heat: zeros, nothing resampled
+
+
+def test_bone_below_the_classifiers_training_range_is_warned_about_and_nothing_else():
+    from SpineFractureLib.measure.levels import LevelMeasurement
+    from SpineFractureLib.pipeline.analyze import low_bone_density_warning
+
+    def levels(*hu):
+        return {f"C{i}": LevelMeasurement(f"C{i}", 10.0, mean_hu=v) for i, v in enumerate(hu, start=1)}
+
+    porotic = levels(None, 150.0, 120.0, 110.0, 400.0)  # C1 has no body; one dense outlier
+    warning = low_bone_density_warning(porotic, (170.0, 380.0))
+    assert warning and "135 HU" in warning and "170-380 HU" in warning
+    assert low_bone_density_warning(porotic, None) is None  # training bone not known: no claim
+    assert low_bone_density_warning(porotic, (100.0, 550.0)) is None
+    assert low_bone_density_warning(levels(None, 600.0, 650.0), (170.0, 380.0)) is None  # denser: no warning
+    assert low_bone_density_warning(levels(None), (170.0, 380.0)) is None  # only C1: nothing measured

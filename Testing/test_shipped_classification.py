@@ -19,6 +19,7 @@ from SpineFractureLib.data.cls_cases import prepare_cls_case
 from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
 from SpineFractureLib.io import load_ct
 from SpineFractureLib.metrics.classification import roc_auc
+from SpineFractureLib.models.classifier_weights import load_classifier
 from SpineFractureLib.models.registry import REGISTRY_PATH, read_registry, sha256_of
 from SpineFractureLib.pipeline.analyze import Analyzer, default_classifier_installed
 from SpineFractureLib.pipeline.classify import Classifier
@@ -33,19 +34,28 @@ PATIENT_GAP_FLOOR = 0.2  # 0.1.1 measured 0.55 (fractured 0.81, intact 0.26); 0.
 
 
 @pytest.fixture(scope="module")
-def scored():
-    analyzer = Analyzer("default", "default", "cpu")
-    levels, patients = [], []
+def analyzer():
+    return Analyzer("default", "default", "cpu")
+
+
+def held_out_case(seed: int, fractured: bool, **config):
+    return make_phantom(seed, PhantomConfig(size_xyz=(128, 128, 140), spacing=(0.8, 0.8, 1.0),
+                                            fracture_rate=1.0 if fractured else 0.0, difficulty=0.2,
+                                            cut_probability=0.0, **config))
+
+
+@pytest.fixture(scope="module")
+def scored(analyzer):
+    levels, patients, warnings = [], [], []
     for i, seed in enumerate(SEEDS):
-        case = make_phantom(seed, PhantomConfig(size_xyz=(128, 128, 140), spacing=(0.8, 0.8, 1.0),
-                                                fracture_rate=1.0 if i % 2 == 0 else 0.0,
-                                                difficulty=0.2, cut_probability=0.0))
+        case = held_out_case(seed, i % 2 == 0)
         f = analyzer.analyze(case.ct, gradcam=False).findings
+        warnings += f.warnings
         for v in f.vertebrae:
             if v.present and v.fracture_probability is not None:
                 levels.append((int(bool(case.truth["levels"][v.level]["fractured"])), v.fracture_probability))
         patients.append((int(case.truth["patient_fractured"]), f.patient["fracture_probability"]))
-    return levels, patients
+    return levels, patients, warnings
 
 
 def test_registry_entry_and_card():
@@ -56,10 +66,26 @@ def test_registry_entry_and_card():
     assert entry["trained_on"] == "synthetic phantoms"
     card = Path(__file__).resolve().parents[1] / entry["card"]
     assert card.is_file() and "synthetic phantoms" in card.read_text()
+    low, high = load_classifier("default").cancellous_hu  # the bone it learnt from, for the porotic warning
+    assert 0 < low < high < 900
+
+
+POROTIC_SEED = 1530004  # used by nothing else
+
+
+def test_bone_less_dense_than_the_training_phantoms_is_warned_about(analyzer, scored):
+    assert not any("less dense than the phantoms" in w for w in scored[2])  # default bone: no warning
+    low = load_classifier("default").cancellous_hu[0]
+    case = held_out_case(POROTIC_SEED, False, cancellous_hu=(low - 100.0, low - 40.0))
+    f = analyzer.analyze(case.ct, gradcam=False).findings
+    warning = [w for w in f.warnings if "less dense than the phantoms" in w]
+    assert len(warning) == 1, f.warnings
+    measured = float(warning[0].split(" measures ")[1].split(" HU")[0])
+    assert low - 110.0 <= measured <= low - 30.0  # the measured median follows the drawn density
 
 
 def test_shipped_classifier_separates_fractured_levels(scored):
-    levels, patients = scored
+    levels, patients, _ = scored
     y, p = zip(*levels)
     assert sum(y) >= 2 and len(y) >= 20
     assert all(0.0 <= q <= 1.0 for q in p)

@@ -205,3 +205,22 @@ def test_train_cls_bad_input_exits_2_and_writes_nothing(tmp_path, small_labelled
                  "--device", "cpu", "--mask-source", "given", "--steps", "1"]) == 2
     err = capsys.readouterr().err
     assert "no per-level fracture labels" in err and str(unlabelled) in err
+
+
+def test_weights_record_the_cancellous_range_of_the_phantoms_they_learnt_from(cls_config, trained, tmp_path):
+    from SpineFractureLib.models.classifier_weights import CANCELLOUS_KEY, save_classifier
+    from SpineFractureLib.train.classification import trained_bone_meta
+
+    assert load_classifier(trained["model"]).cancellous_hu is None  # a labelled folder: density not known
+    phantoms = {"phantom_seeds": [7, 2], "val_phantom_seeds": [9, 1], "cache": str(tmp_path)}
+    assert trained_bone_meta(ClsTrainConfig.from_dict(phantoms)) == {CANCELLOUS_KEY: [170.0, 380.0]}
+    wide = phantoms | {"extra_phantoms": [{"seeds": [20, 1], "config": {"cancellous_hu": [60, 550]}}]}
+    assert trained_bone_meta(ClsTrainConfig.from_dict(wide)) == {CANCELLOUS_KEY: [60.0, 550.0]}
+    loaded = load_classifier(trained["model"])
+    start = tmp_path / "porotic.pt"
+    save_classifier(start, loaded.network, inputs=loaded.inputs, calibration=loaded.calibration, name="tiny-cls",
+                    version="0", trained_on="synthetic phantoms", extra_meta={CANCELLOUS_KEY: [80, 170]})
+    assert load_classifier(str(start)).cancellous_hu == (80.0, 170.0)
+    finetuned = phantoms | {"finetune": str(start)}  # what the start network saw counts too
+    assert trained_bone_meta(ClsTrainConfig.from_dict(finetuned)) == {CANCELLOUS_KEY: [80.0, 380.0]}
+    assert trained_bone_meta(ClsTrainConfig.from_dict(cls_config)) == {}

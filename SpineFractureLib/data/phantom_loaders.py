@@ -51,6 +51,19 @@ def phantom_set_loaders(sets: Sequence[dict]) -> list[tuple[str, Callable[[], La
 TAG_NEUTRAL = {"anatomy": "procedural", "texture": False, "antialias": False, "cancellous_hu": (170.0, 380.0)}
 
 
+def cancellous_range(sets: Sequence[dict]) -> tuple[float, float]:
+    """The cancellous-bone HU range that phantom sets draw from, all sets together (low, high).
+
+    Args:
+        sets: ``[{"seeds": [first, count], "config": {...}}, ...]``; a set without ``cancellous_hu``
+            draws from :class:`PhantomConfig`'s default.
+    """
+    from ..data.phantom import PhantomConfig
+
+    ranges = [PhantomConfig(**(entry.get("config") or {})).cancellous_hu for entry in sets]
+    return min(r[0] for r in ranges), max(r[1] for r in ranges)
+
+
 def config_tag(cfg) -> str:
     """8 hex digits naming a :class:`PhantomConfig` and the generator version (keys caches)."""
     from ..data.phantom.generator import GENERATOR_VERSION
@@ -60,4 +73,4 @@ def config_tag(cfg) -> str:
                                      default=str).encode()).hexdigest()[:8]
 
 
-__all__ = ["check_phantom_sets", "config_tag", "phantom_loaders", "phantom_set_loaders"]
+__all__ = ["cancellous_range", "check_phantom_sets", "config_tag", "phantom_loaders", "phantom_set_loaders"]

@@ -1,9 +1,9 @@
 """Per-level measurements: volume, cancellous bone density, body heights and Genant grade.
 
 - **Volume** (mL): the level's voxels times the voxel volume.
-- **Mean HU of the cancellous body**: an opportunistic bone-density figure. The body's voxels
-  (in front of its posterior wall, see :mod:`.body`) that lie at least :data:`CORTEX_MARGIN_MM`
-  inside the level's mask, so that neither the cortex nor its partial-volume blur counts.
+- **Mean HU of the cancellous body**: an opportunistic bone-density figure. An ellipsoid in the
+  body's core, :data:`CORTEX_MARGIN_MM` inside its walls and endplates, so that neither the cortex
+  nor its partial-volume blur counts (see :func:`cancellous_mean_hu`).
 - **Heights** on the mid-sagittal plane (anterior, middle, posterior) and the six keypoints.
 - **Genant grade** of the largest relative height loss. A vertebra's own heights cannot show a
   crush that lowers the whole body, so the expected height is the larger of the body's own
@@ -78,7 +78,16 @@ class LevelMeasurement:
 
 
 def cancellous_mean_hu(ct: CTVolume, mask: np.ndarray, body: BodyGeometry, frame_to_local) -> float | None:
-    """Mean HU of the body's voxels deeper than :data:`CORTEX_MARGIN_MM` inside ``mask``.
+    """Mean HU of the cancellous body: an ellipsoid in the body's core, else the mask's deep voxels.
+
+    The ellipsoid (as opportunistic bone-density ROIs are placed on CT) is centred between the
+    body's anterior and posterior walls and between its endplates (the keypoints' median heights);
+    its semi-axes are the half depth and half height less :data:`CORTEX_MARGIN_MM`, as wide as deep.
+    It reads the CT, not the mask's interior: on porotic bone the segmentation leaves the pale core
+    out of the mask, and the deep voxels the mask keeps lie by the cortex (phantom 1530004, drawn at
+    56–77 HU: 150–510 HU from the mask, 58–82 HU from the ellipsoid). Where the keypoints are
+    missing (often C2, whose dens rises over the body), the body's voxels at least
+    :data:`CORTEX_MARGIN_MM` inside the mask are averaged instead.
 
     Args:
         ct: HU volume (z, y, x) on the mask's grid.
@@ -87,8 +96,36 @@ def cancellous_mean_hu(ct: CTVolume, mask: np.ndarray, body: BodyGeometry, frame
         frame_to_local: maps (N, 3) LPS to (N, 3) local (u, v, w).
 
     Returns:
-        The mean HU, or None when no voxel is deep enough (a body thinner than twice the margin).
+        The mean HU, or None when neither region holds a voxel (a body thinner than twice the margin).
     """
+    core = _core_mean_hu(ct, mask, body, frame_to_local)
+    return core if core is not None else _deep_mean_hu(ct, mask, body, frame_to_local)
+
+
+def _core_mean_hu(ct: CTVolume, mask: np.ndarray, body: BodyGeometry, frame_to_local) -> float | None:
+    points = body.keypoints_lps_mm
+    top = [p for k, p in points.items() if p is not None and k.endswith("_superior")]
+    bottom = [p for k, p in points.items() if p is not None and k.endswith("_inferior")]
+    if not top or not bottom:
+        return None
+    w_top = float(np.median(frame_to_local(np.asarray(top, float))[:, 2]))
+    w_bottom = float(np.median(frame_to_local(np.asarray(bottom, float))[:, 2]))
+    half_depth = (body.v_posterior - body.v_anterior) / 2 - CORTEX_MARGIN_MM
+    half_height = (w_top - w_bottom) / 2 - CORTEX_MARGIN_MM
+    if min(half_depth, half_height) < max(ct.spacing) / 2:
+        return None
+    centre_v, centre_w = (body.v_anterior + body.v_posterior) / 2, (w_top + w_bottom) / 2
+    zyx = np.argwhere(mask)  # the ellipsoid lies inside the level's outline: search its box
+    lo, hi = zyx.min(axis=0), zyx.max(axis=0) + 1
+    box = np.indices(tuple(hi - lo)).reshape(3, -1).T + lo
+    u, v, w = frame_to_local(ct.index_to_lps(box[:, ::-1].astype(float))).T
+    inside = (u / half_depth) ** 2 + ((v - centre_v) / half_depth) ** 2 + ((w - centre_w) / half_height) ** 2 <= 1.0
+    if not inside.any():
+        return None
+    return float(ct.array[tuple(box[inside].T)].mean())
+
+
+def _deep_mean_hu(ct: CTVolume, mask: np.ndarray, body: BodyGeometry, frame_to_local) -> float | None:
     zyx = np.argwhere(mask)
     lo, hi = zyx.min(axis=0), zyx.max(axis=0) + 1
     sub = mask[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]

@@ -3,7 +3,8 @@
 A file holds ``format``, ``arch`` (constructor arguments), ``state_dict`` (float16), ``inputs``
 (the ablation switches the network was trained with: inference must feed the same),
 ``calibration`` (temperatures fitted on a validation split and the operating points found there)
-and ``meta`` (name, version, trained_on, steps, validation source).
+and ``meta`` (name, version, trained_on, steps, validation source and, for phantom-trained weights,
+:data:`CANCELLOUS_KEY`: the cancellous-bone HU range of the phantoms trained on).
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from .cls_readout import HEATMAPS, PATIENT_SOURCES
 from .registry import REGISTRY_PATH, ModelInfo, model_info, read_weights, sha256_of
 
 CLASSIFIER_FORMAT = "spinefracture-classifier-1"
+#: Key of ``meta`` (or of the registry entry, for files written before it) holding [low, high]: the HU
+#: range the training phantoms' cancellous bone was drawn from. Bone outside it is outside the training data.
+CANCELLOUS_KEY = "phantom_cancellous_hu"
 OPERATING_POINTS = ("balanced", "triage")
 
 
@@ -64,12 +68,17 @@ class Calibration:
 
 @dataclass
 class LoadedClassifier:
-    """A classifier ready for inference: network (eval mode, float32, CPU), inputs, calibration, info."""
+    """A classifier ready for inference: network (eval mode, float32, CPU), inputs, calibration, info.
+
+    ``cancellous_hu`` is the cancellous-bone HU range (low, high) of the phantoms it was trained on,
+    None where unknown (trained on other data, or a file that does not say).
+    """
 
     network: FractureClassifier
     inputs: dict[str, Any]
     calibration: Calibration
     info: ModelInfo
+    cancellous_hu: tuple[float, float] | None = None
 
 
 def save_classifier(path: str | os.PathLike, network: FractureClassifier, *, inputs: dict[str, Any],
@@ -104,8 +113,17 @@ def load_classifier(name_or_path: str = "default", registry_path: str | os.PathL
     except (KeyError, ValueError, TypeError, RuntimeError) as err:
         raise InputError(path, f"classifier weights do not fit the network ({err})") from err
     return LoadedClassifier(net.eval(), dict(blob.get("inputs", {})), calibration,
-                            model_info(blob, path, entry, digest))
+                            model_info(blob, path, entry, digest), _cancellous_range(blob, entry))
 
 
-__all__ = ["CLASSIFIER_FORMAT", "Calibration", "LoadedClassifier", "OPERATING_POINTS", "load_classifier",
+def _cancellous_range(blob: dict[str, Any], entry: dict[str, Any] | None) -> tuple[float, float] | None:
+    """The file's :data:`CANCELLOUS_KEY`, else its registry entry's (older shipped files lack it), else None."""
+    value = blob.get("meta", {}).get(CANCELLOUS_KEY) or (entry or {}).get(CANCELLOUS_KEY)
+    if not value:
+        return None
+    low, high = (float(v) for v in value)
+    return low, high
+
+
+__all__ = ["CANCELLOUS_KEY", "CLASSIFIER_FORMAT", "Calibration", "LoadedClassifier", "OPERATING_POINTS", "load_classifier",
            "save_classifier"]

@@ -19,6 +19,7 @@ import numpy as np
 from ..constants import LEVELS
 from ..export.findings import Findings, add_measurements
 from ..measure import levels_cut_by_scan, measure_levels
+from ..measure.levels import LevelMeasurement
 from ..models.registry import read_registry
 from ..preprocess.crop import crop_to_box
 from ..preprocess.geometry import resample_like
@@ -50,6 +51,31 @@ def coarse_scan_warning(spacing_xyz: tuple[float, float, float]) -> str | None:
     return (f"the scan's voxels ({x:.2g} x {y:.2g} x {z:.2g} mm) are coarser than fracture CT "
             f"(in-plane <= {FINE_IN_PLANE_MM:g} mm, slices <= {FINE_SLICE_MM:g} mm): thin fracture lines are not "
             "resolved, so fracture probabilities are less reliable; a negative result does not rule out a fracture")
+
+
+def low_bone_density_warning(measured: dict[str, LevelMeasurement],
+                             trained_hu: tuple[float, float] | None) -> str | None:
+    """The warning for bone less dense than any the classifier was trained on, or None.
+
+    Only the low side warns: on held-out neck phantoms whose cancellous bone was drawn at 80–170 HU,
+    below the 170–380 HU that classifier 0.3.1 was trained on, it called 26.5 % of intact levels
+    fractured, and 0.7 % at 400–550 HU (session 38, ``benchmarks/cls_per_fov.py --phantom-config``).
+    The measured mean HU follows the drawn one to about 10 HU on 1 mm phantoms.
+
+    Args:
+        measured: :func:`~SpineFractureLib.measure.measure_levels`'s output (mean HU of each
+            cancellous body; C1 has none).
+        trained_hu: the classifier's training range (low, high) in HU; None (not known) gives no warning.
+    """
+    values = [m.mean_hu for m in measured.values() if m.mean_hu is not None]
+    if trained_hu is None or not values:
+        return None
+    median = float(np.median(values))
+    if median >= trained_hu[0]:
+        return None
+    return (f"the vertebral bodies' cancellous bone measures {median:.0f} HU (median over the levels), less dense "
+            f"than the phantoms the fracture classifier was trained on ({trained_hu[0]:g}-{trained_hu[1]:g} HU): "
+            "on such bone it calls intact vertebrae fractured more often; read its probabilities with care")
 
 
 @dataclass
@@ -181,7 +207,12 @@ class Analyzer:
             heat = self._into_findings(findings, result, ct, crop)
         t0 = time.perf_counter()
         report(0.9, "measuring the vertebrae")
-        add_measurements(findings, measure_levels(ct, labels.array))
+        measured = measure_levels(ct, labels.array)
+        add_measurements(findings, measured)
+        if self.classifier is not None and np.any(crop_labels):
+            porotic = low_bone_density_warning(measured, self.classifier.loaded.cancellous_hu)
+            if porotic:
+                findings.warnings.append(porotic)
         findings.warnings += cut_level_warnings(labels.array)
         timings["measure"] = time.perf_counter() - t0
         if load_seconds is not None:
@@ -269,4 +300,4 @@ def cut_level_warnings(labels: np.ndarray) -> list[str]:
             "and its fracture probability less reliable" for v in levels_cut_by_scan(labels)]
 
 
-__all__ = ["Analysis", "Analyzer", "NO_CLASSIFIER", "NO_SPINE", "PHANTOM_CLASSIFIER", "default_classifier_installed"]
+__all__ = ["Analysis", "Analyzer", "NO_CLASSIFIER", "low_bone_density_warning", "NO_SPINE", "PHANTOM_CLASSIFIER", "default_classifier_installed"]

@@ -19,11 +19,11 @@ import torch
 
 from ..data.cls_cases import ClsCache
 from ..errors import InputError
-from ..data.phantom_loaders import phantom_set_loaders
+from ..data.phantom_loaders import cancellous_range, phantom_set_loaders
 from ..metrics.classification import fracture_region_bce, rsna_weighted_bce
 from ..models.checkpoint import load_checkpoint
 from ..models.classifier import CLS_CHANNELS, CONTEXTS, POOLS, FractureClassifier
-from ..models.classifier_weights import Calibration, save_classifier
+from ..models.classifier_weights import CANCELLOUS_KEY, Calibration, load_classifier, save_classifier
 from ..models.cls_readout import mirrored
 from ..models.encoder import load_encoder_state
 from ..models.registry import segmenter_tag
@@ -192,8 +192,6 @@ def build_classifier(cfg: ClsTrainConfig) -> FractureClassifier:
 
 
 def _finetune_start(net: FractureClassifier, cfg: ClsTrainConfig) -> FractureClassifier:
-    from ..models.classifier_weights import load_classifier
-
     start = load_classifier(cfg.finetune)
     differ = sorted(k for k in set(net.arch) | set(start.network.arch) if net.arch.get(k) != start.network.arch.get(k))
     had_windows = int(start.inputs.get("windows", cfg.windows))
@@ -213,6 +211,21 @@ def _finetune_start(net: FractureClassifier, cfg: ClsTrainConfig) -> FractureCla
     net.load_state_dict(start.network.state_dict())
     log.info("whole network initialised from classifier %s %s", start.info.name, start.info.version)
     return net
+
+
+def trained_bone_meta(cfg: ClsTrainConfig) -> dict[str, list[float]]:
+    """``{CANCELLOUS_KEY: [low, high]}``: the cancellous HU range of every phantom the weights learnt from.
+
+    A fine-tune adds its start's range where the start's weights say it; training on a labelled
+    folder (``cfg.data``) records nothing, since its bone density is not known.
+    """
+    if cfg.data:
+        return {}
+    low, high = cancellous_range(cfg.phantom_sets())
+    start = load_classifier(cfg.finetune).cancellous_hu if cfg.finetune else None
+    if start:
+        low, high = min(low, start[0]), max(high, start[1])
+    return {CANCELLOUS_KEY: [low, high]}
 
 
 @torch.no_grad()
@@ -313,7 +326,7 @@ def train_classifier(cfg: ClsTrainConfig, segmenter_factory: SegmenterFactory, r
                                      calibration=calibration, name=name, version=version, trained_on=trained_on,
                                      extra_meta={"steps": summary["steps"], "seed": cfg.loop.seed,
                                                  "segmentation": cfg.segmentation, "init": cfg.init,
-                                                 "finetune": cfg.finetune})
+                                                 "finetune": cfg.finetune} | trained_bone_meta(cfg))
             summary |= {"model": str(model_path), "sha256": digest,
                         "calibration": {"level_temperature": round(calibration.level_temperature, 4),
                                         "patient_temperature": round(calibration.patient_temperature, 4),
@@ -323,5 +336,5 @@ def train_classifier(cfg: ClsTrainConfig, segmenter_factory: SegmenterFactory, r
         return summary
 
 
-__all__ = ["ClsTrainConfig", "INITS", "build_classifier", "new_classifier", "calibrate", "case_cache", "predict_logits",
+__all__ = ["ClsTrainConfig", "INITS", "build_classifier", "trained_bone_meta", "new_classifier", "calibrate", "case_cache", "predict_logits",
            "train_classifier"]
