@@ -85,7 +85,7 @@ def cancellous_mean_hu(ct: CTVolume, mask: np.ndarray, body: BodyGeometry, frame
     its semi-axes are the half depth and half height less :data:`CORTEX_MARGIN_MM`, as wide as deep.
     It reads the CT, not the mask's interior: on porotic bone the segmentation leaves the pale core
     out of the mask, and the deep voxels the mask keeps lie by the cortex (phantom 1530004, drawn at
-    56–77 HU: 150–510 HU from the mask, 58–82 HU from the ellipsoid). Where the keypoints are
+    56–77 HU: 146–508 HU from the mask, 58–82 HU from the ellipsoid). Where the keypoints are
     missing (often C2, whose dens rises over the body), the body's voxels at least
     :data:`CORTEX_MARGIN_MM` inside the mask are averaged instead.
 
