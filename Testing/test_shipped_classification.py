@@ -70,7 +70,7 @@ def test_registry_entry_and_card():
     assert 0 < low < high < 900
 
 
-POROTIC_SEED = 1530004  # used by nothing else
+POROTIC_SEED = 1530004  # the density probe of the model card (session 39); never a training or choice seed
 
 
 def test_bone_less_dense_than_the_training_phantoms_is_warned_about(analyzer, scored):
