@@ -98,11 +98,14 @@ def cancellous_mean_hu(ct: CTVolume, mask: np.ndarray, body: BodyGeometry, frame
     Returns:
         The mean HU, or None when neither region holds a voxel (a body thinner than twice the margin).
     """
-    core = _core_mean_hu(ct, mask, body, frame_to_local)
-    return core if core is not None else _deep_mean_hu(ct, mask, body, frame_to_local)
+    zyx = np.argwhere(mask)  # both regions lie inside the level's outline: search its box
+    lo, hi = zyx.min(axis=0), zyx.max(axis=0) + 1
+    core = _core_mean_hu(ct, (lo, hi), body, frame_to_local)
+    return core if core is not None else _deep_mean_hu(ct, mask, (lo, hi), body, frame_to_local)
 
 
-def _core_mean_hu(ct: CTVolume, mask: np.ndarray, body: BodyGeometry, frame_to_local) -> float | None:
+def _core_mean_hu(ct: CTVolume, box_zyx: tuple[np.ndarray, np.ndarray], body: BodyGeometry,
+                  frame_to_local) -> float | None:
     points = body.keypoints_lps_mm
     top = [p for k, p in points.items() if p is not None and k.endswith("_superior")]
     bottom = [p for k, p in points.items() if p is not None and k.endswith("_inferior")]
@@ -115,8 +118,7 @@ def _core_mean_hu(ct: CTVolume, mask: np.ndarray, body: BodyGeometry, frame_to_l
     if min(half_depth, half_height) < max(ct.spacing) / 2:
         return None
     centre_v, centre_w = (body.v_anterior + body.v_posterior) / 2, (w_top + w_bottom) / 2
-    zyx = np.argwhere(mask)  # the ellipsoid lies inside the level's outline: search its box
-    lo, hi = zyx.min(axis=0), zyx.max(axis=0) + 1
+    lo, hi = box_zyx
     box = np.indices(tuple(hi - lo)).reshape(3, -1).T + lo
     u, v, w = frame_to_local(ct.index_to_lps(box[:, ::-1].astype(float))).T
     inside = (u / half_depth) ** 2 + ((v - centre_v) / half_depth) ** 2 + ((w - centre_w) / half_height) ** 2 <= 1.0
@@ -125,9 +127,9 @@ def _core_mean_hu(ct: CTVolume, mask: np.ndarray, body: BodyGeometry, frame_to_l
     return float(ct.array[tuple(box[inside].T)].mean())
 
 
-def _deep_mean_hu(ct: CTVolume, mask: np.ndarray, body: BodyGeometry, frame_to_local) -> float | None:
-    zyx = np.argwhere(mask)
-    lo, hi = zyx.min(axis=0), zyx.max(axis=0) + 1
+def _deep_mean_hu(ct: CTVolume, mask: np.ndarray, box_zyx: tuple[np.ndarray, np.ndarray], body: BodyGeometry,
+                  frame_to_local) -> float | None:
+    lo, hi = box_zyx
     sub = mask[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
     sz, sy, sx = ct.spacing[2], ct.spacing[1], ct.spacing[0]
     depth = ndimage.distance_transform_edt(np.pad(sub, 1), sampling=(sz, sy, sx))[1:-1, 1:-1, 1:-1]

@@ -300,4 +300,5 @@ def cut_level_warnings(labels: np.ndarray) -> list[str]:
             "and its fracture probability less reliable" for v in levels_cut_by_scan(labels)]
 
 
-__all__ = ["Analysis", "Analyzer", "NO_CLASSIFIER", "low_bone_density_warning", "NO_SPINE", "PHANTOM_CLASSIFIER", "default_classifier_installed"]
+__all__ = ["Analysis", "Analyzer", "NO_CLASSIFIER", "NO_SPINE", "PHANTOM_CLASSIFIER", "default_classifier_installed",
+           "low_bone_density_warning"]
