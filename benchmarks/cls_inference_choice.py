@@ -15,7 +15,7 @@ seeds are then measured once with the choice, and with today's readout.
 
     python benchmarks/cls_inference_choice.py --cache CACHE [--val 810000 48 [--val F N ...]] [--test 900000 48 ...]
         [--mesh-val F N ...] [--mesh-test F N ...] [--val-set F N JSON ...] [--test-set F N JSON ...]
-        [--keep-raw DIR] [--write-weights OUT.pt --version V [--name N]]
+        [--segmentation S] [--keep-raw DIR] [--write-weights OUT.pt --version V [--name N]]
 
 ``--mesh-val`` / ``--mesh-test`` are phantom seeds drawn with real-shape vertebrae (``anatomy="mesh"``);
 ``--val-set`` / ``--test-set`` take any ``PhantomConfig`` fields as JSON, e.g. a coarse scanner
@@ -85,14 +85,16 @@ def case_record(net: torch.nn.Module, inputs: dict, s, device: str | torch.devic
             "patient": int((s.fractured == 1).any()), "pointing": pointing}
 
 
-def raw_outputs(model: str, first: int, count: int, cache: str, phantom: dict | None = None) -> list[dict]:
+def raw_outputs(model: str, first: int, count: int, cache: str, phantom: dict | None = None,
+                segmentation: str = "default") -> list[dict]:
     """Per case, the records of ``train.classification.predict_logits`` (plain and mirrored logits)
     plus ``targets7`` (C1..C7 truth) and, per heat map, whether each fractured level's peak points
-    at its true fracture region (:func:`case_record`); phantoms of the ``PhantomConfig`` fields ``phantom``."""
+    at its true fracture region (:func:`case_record`); phantoms of the ``PhantomConfig`` fields ``phantom``,
+    segmented by the segmentation weights ``segmentation``."""
     loaded = load_classifier(model)
     store = ClsCache(phantom_loaders(range(first, first + count), phantom or {}), cache,
-                     lambda: Segmenter("default", "cpu"),
-                     tag=segmenter_tag("default"))
+                     lambda: Segmenter(segmentation, "cpu"),
+                     tag=segmenter_tag(segmentation))
     cases = []
     for i in range(len(store)):
         record = case_record(loaded.network, loaded.inputs, store[i])
@@ -103,19 +105,22 @@ def raw_outputs(model: str, first: int, count: int, cache: str, phantom: dict | 
 
 
 def cached_raw_outputs(model: str, first: int, count: int, cache: str, keep: str | None,
-                       phantom: dict | None = None) -> list[dict]:
-    """:func:`raw_outputs`, kept in ``keep/raw-<model sha256>-<first>-<count>[-<phantom tag>].json`` when
-    ``keep`` is given (a rerun on the same weights and seeds reads it back instead of running the network again)."""
+                       phantom: dict | None = None, segmentation: str = "default") -> list[dict]:
+    """:func:`raw_outputs`, kept in ``keep/raw-<model sha256>-<first>-<count>[-<phantom tag>][-seg<tag>].json``
+    when ``keep`` is given (a rerun on the same weights, masks and seeds reads it back instead of running
+    the network again)."""
     if keep is None:
-        return raw_outputs(model, first, count, cache, phantom)
+        return raw_outputs(model, first, count, cache, phantom, segmentation)
     suffix = f"-{_set_name(phantom)}" if phantom else ""
+    if segmentation != "default":
+        suffix += f"-seg{segmenter_tag(segmentation)[:10]}"
     path = Path(keep) / f"raw-{load_classifier(model).info.sha256[:12]}-{first}-{count}{suffix}.json"
     if path.is_file():
         cases = json.loads(path.read_text())
         for c in cases:  # JSON keys are strings; the levels are ints
             c["pointing"] = {h: {int(v): hit for v, hit in d.items()} for h, d in c["pointing"].items()}
         return cases
-    cases = raw_outputs(model, first, count, cache, phantom)
+    cases = raw_outputs(model, first, count, cache, phantom, segmentation)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(cases, default=lambda a: np.asarray(a).tolist()))
     return cases
@@ -167,6 +172,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", required=True)
     parser.add_argument("--model", default="default")
+    parser.add_argument("--segmentation", default="default", help="segmentation weights whose masks the classifier reads")
     parser.add_argument("--val", nargs=2, type=int, action="append", metavar=("FIRST", "COUNT"),
                         help="validation seeds (repeat for several ranges; default 810000 48)")
     parser.add_argument("--test", nargs=2, type=int, action="append", metavar=("FIRST", "COUNT"),
@@ -196,7 +202,7 @@ def main() -> None:
     a.test = [(f, n, {}) for f, n in (a.test or ([] if a.mesh_test or a.test_set else [(900000, 48)]))] \
         + [(f, n, mesh) for f, n in a.mesh_test] + sets(a.test_set)
     val = [c for first, count, kind in a.val
-           for c in cached_raw_outputs(a.model, first, count, a.cache, a.keep_raw, kind)]
+           for c in cached_raw_outputs(a.model, first, count, a.cache, a.keep_raw, kind, a.segmentation)]
     info = {"source": "phantoms seeds " + ", ".join(f"{f}..{f + n - 1}{'' if not k else ' ' + _set_name(k)}"
                                                     for f, n, k in a.val), "cases": len(val)}
     chosen = choose_readout(val, info)  # mirror and patient source, by validation AUC
@@ -213,7 +219,7 @@ def main() -> None:
                                  extra_meta=kept | {"readout_chosen_from": f"{loaded.info.name} {loaded.info.version}"})
         log.info("wrote %s (sha256 %s)", a.write_weights, digest)
     test = [c for first, count, kind in a.test
-            for c in cached_raw_outputs(a.model, first, count, a.cache, a.keep_raw, kind)]
+            for c in cached_raw_outputs(a.model, first, count, a.cache, a.keep_raw, kind, a.segmentation)]
     print(json.dumps({"validation": table, "validation_choice": chosen.validation["readout_choice"],
                       "chosen_on_validation": {"flip_average": chosen.flip_average,
                                                "patient_source": chosen.patient_source, "heatmap": heat},
