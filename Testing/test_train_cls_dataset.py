@@ -1,4 +1,4 @@
-"""The classifier dataset: the true fracture region moves with its ROI through every augmentation."""
+"""The classifier dataset: region targets follow their ROI through every augmentation; neighbour masks jitter."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from SpineFractureLib.data.cls_cases import ClsSample
 from SpineFractureLib.preprocess.roi import ROI_ZYX
-from SpineFractureLib.train.cls_dataset import ClassificationDataset
+from SpineFractureLib.train.cls_dataset import ClassificationDataset, jitter_neighbour_masks
 
 
 def _sample(with_truth: bool = True) -> ClsSample:
@@ -51,3 +51,51 @@ def test_a_case_without_a_fracture_mask_says_so():
 def test_region_targets_are_only_returned_when_asked():
     item = ClassificationDataset([_sample()], augment=False, balanced=False)[0]
     assert "region" not in item and "has_region" not in item
+
+
+def _roi_channels() -> np.ndarray:
+    """Nine channels of a toy ROI: the level's mask in the middle, its neighbours' above and below."""
+    ch = np.zeros((9, 24, 20, 20), np.float32)
+    ch[6, 2:8, 5:15, 5:15] = 1  # level above
+    ch[5, 9:15, 5:15, 5:15] = 1  # the level
+    ch[7, 16:22, 5:15, 5:15] = 1  # level below
+    ch[0] = np.random.default_rng(0).random(ch.shape[1:])
+    return ch
+
+
+def test_neighbour_masks_move_by_one_or_two_mm_and_never_into_the_level():
+    before = _roi_channels()
+    sizes = {6: set(), 7: set()}
+    for seed in range(40):
+        ch = before.copy()
+        jitter_neighbour_masks(ch, np.random.default_rng(seed), 1.0)
+        assert np.array_equal(ch[[0, 1, 2, 3, 4, 5, 8]], before[[0, 1, 2, 3, 4, 5, 8]])  # only 6 and 7 change
+        for c in (6, 7):
+            assert not (ch[c].astype(bool) & before[5].astype(bool)).any()
+            sizes[c].add(int(ch[c].sum()))
+    full = int(before[6].sum())  # 6 x 10 x 10 = 600 voxels
+    for c in (6, 7):
+        # shrunk by 1 or 2 mm, grown by 1 or 2 mm (the growth clipped where it meets the level):
+        # four sizes, none the original one, since p = 1 always changes the channel
+        assert len(sizes[c]) == 4 and full not in sizes[c]
+        assert min(sizes[c]) == 2 * 6 * 6 and max(sizes[c]) > full  # 2 mm eroded: 2 x 6 x 6
+
+
+def test_neighbour_masks_left_alone_at_probability_zero_and_without_augmentation():
+    before = _roi_channels()
+    ch = before.copy()
+    jitter_neighbour_masks(ch, np.random.default_rng(1), 0.0)
+    assert np.array_equal(ch, before)
+    s = _sample()
+    plain = ClassificationDataset([s], augment=False, balanced=False, neighbour_masks=1.0)[0]["rois"]
+    assert np.array_equal(plain, ClassificationDataset([s], augment=False, balanced=False)[0]["rois"])
+
+
+def test_neighbour_mask_jitter_leaves_the_other_draws_as_they_were():
+    s = _sample()
+    base = ClassificationDataset([s], augment=True, balanced=False, seed=5)[(0, 0)]["rois"].numpy()
+    jit = ClassificationDataset([s], augment=True, balanced=False, seed=5, neighbour_masks=1.0)[(0, 0)]["rois"].numpy()
+    assert np.array_equal(base[:, :6], jit[:, :6]) and np.array_equal(base[:, 8], jit[:, 8])
+    assert not np.array_equal(base[:, 6:8], jit[:, 6:8])
+    with pytest.raises(ValueError, match="neighbour_masks"):
+        ClassificationDataset([s], neighbour_masks=1.5)

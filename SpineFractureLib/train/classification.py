@@ -79,6 +79,8 @@ class ClsTrainConfig(PhantomSetsMixin, ConfigMixin):
         bone_density: probability that a training patient's bone is made denser or less dense
             (−200 to +250 HU at the cortex, part of it in cancellous bone; :mod:`.bone_density`);
             0: the runs up to 0.3.1.
+        neighbour_masks: probability that each neighbour-level mask channel of a ROI is grown or
+            shrunk by 1-2 mm (``cls_dataset.jitter_neighbour_masks``); 0: the runs up to 0.3.1.
         balanced: draw fractured and intact patients equally often.
         device: auto, cpu, cuda or mps.
         loop: steps, learning rate, seed, checkpoints, AMP, workers.
@@ -110,6 +112,7 @@ class ClsTrainConfig(PhantomSetsMixin, ConfigMixin):
     fov_cuts: float = 0.0
     mask_shifts: float = 0.0
     bone_density: float = 0.0
+    neighbour_masks: float = 0.0
     balanced: bool = True
     device: str = "auto"
     loop: LoopOptions = field(default_factory=lambda: LoopOptions(steps=1500, lr=1e-3, checkpoint_every=250))
@@ -127,7 +130,7 @@ class ClsTrainConfig(PhantomSetsMixin, ConfigMixin):
             raise ValueError(f"region_weight must be >= 0, got {self.region_weight}")
         if self.pool not in POOLS:
             raise ValueError(f"pool must be one of {POOLS}, got {self.pool!r}")
-        for name in ("coarse_scans", "fov_cuts", "mask_shifts", "bone_density"):
+        for name in ("coarse_scans", "fov_cuts", "mask_shifts", "bone_density", "neighbour_masks"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.region_evidence and self.region_weight <= 0:
@@ -289,7 +292,7 @@ def train_classifier(cfg: ClsTrainConfig, segmenter_factory: SegmenterFactory, r
                                           mask_source=cfg.mask_source, ablation=cfg.ablation,
                                           region_targets=cfg.region_weight > 0, coarse_scans=cfg.coarse_scans,
                                           fov_cuts=cfg.fov_cuts, mask_shifts=cfg.mask_shifts,
-                                          bone_density=cfg.bone_density)
+                                          bone_density=cfg.bone_density, neighbour_masks=cfg.neighbour_masks)
         if all((s.fractured < 0).all() for s in train_set.samples):
             raise InputError(cfg.data or "phantoms", "has no per-level fracture labels (truth.json 'fractured' "
                                                      "or train.csv C1..C7) to train on")

@@ -63,14 +63,17 @@ class ClassificationDataset(Dataset):
         bone_density: with ``augment``, the probability that a patient's bone is made denser or
             less dense (:mod:`.bone_density`; one change per patient, before the scanner's blur),
             drawn from a child stream of its own after the mask shift.
+        neighbour_masks: with ``augment``, the probability that each of a ROI's two neighbour-level
+            mask channels is grown or shrunk by 1-2 mm (:func:`jitter_neighbour_masks`), drawn
+            from a child stream of its own after the bone density.
     """
 
     def __init__(self, source: Sequence[ClsSample], augment: bool = True, balanced: bool = True, seed: int = 0,
                  mask_source: str = "predicted", ablation: RoiInputs = RoiInputs(),
                  region_targets: bool = False, coarse_scans: float = 0.0, fov_cuts: float = 0.0,
-                 mask_shifts: float = 0.0, bone_density: float = 0.0) -> None:
+                 mask_shifts: float = 0.0, bone_density: float = 0.0, neighbour_masks: float = 0.0) -> None:
         for name, p in (("coarse_scans", coarse_scans), ("fov_cuts", fov_cuts), ("mask_shifts", mask_shifts),
-                        ("bone_density", bone_density)):
+                        ("bone_density", bone_density), ("neighbour_masks", neighbour_masks)):
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {p}")
         if mask_source not in ("predicted", "given"):
@@ -89,7 +92,7 @@ class ClassificationDataset(Dataset):
         self.augment, self.balanced, self.seed, self.ablation = augment, balanced, seed, ablation
         self.region_targets = region_targets
         self.coarse_scans, self.fov_cuts, self.mask_shifts = coarse_scans, fov_cuts, mask_shifts
-        self.bone_density = bone_density
+        self.bone_density, self.neighbour_masks = bone_density, neighbour_masks
         self.epoch = 0
         self.targets = np.array([patient_target(s) for s in self.samples])
         self._centroids: dict[int, dict[int, np.ndarray]] = {}
@@ -128,6 +131,8 @@ class ClassificationDataset(Dataset):
             density_rng = rng.spawn(1)[0]
             if density_rng.random() < self.bone_density:
                 density = draw_bone_density_shift(density_rng)
+        # its own child stream, after the others: without it every draw stays as it was
+        surface_rng = rng.spawn(1)[0] if self.augment and self.neighbour_masks > 0 else None
         if altered is not None:
             s = altered
             labels = s.labels(self.mask_source)
@@ -164,6 +169,8 @@ class ClassificationDataset(Dataset):
                     ch[5] = ndimage.binary_dilation(ch[5] > 0)
                 elif draw < 0.5:
                     ch[5] = ndimage.binary_erosion(ch[5] > 0)
+            if surface_rng is not None:
+                jitter_neighbour_masks(ch, surface_rng, self.neighbour_masks)
             rois.append(ch)
             levels.append(v - 1)
         x = self.ablation.apply(np.stack(rois))
@@ -195,4 +202,35 @@ class ClassificationDataset(Dataset):
         return [b[:, m:-m, m:-m] for b in boxes]
 
 
-__all__ = ["ClassificationDataset", "patient_target"]
+def jitter_neighbour_masks(channels: np.ndarray, rng: np.random.Generator, p: float) -> None:
+    """Grow or shrink the neighbour levels' mask channels of one ROI by 1-2 mm, in place.
+
+    Why: a segmentation puts a level's surface 1-2 mm in or out of the bone's blurred edge, and
+    the classifiers up to 0.3.1 read that as a fracture of the level between. On the real
+    head-and-neck series, C2's and C4's masks 1 mm thinner (C3's as it was) made 0.3.1 call C3
+    fractured at 0.98 (0.07 as segmented); training had only ever moved the level's own mask
+    surface, never its neighbours'. Each neighbour channel is changed independently with
+    probability ``p``: grown (half the time; never into the level's own mask) or shrunk, by
+    1 mm (two times in three) or 2 mm.
+
+    Args:
+        channels: float32 (9, z, y, x) ROI channels (``preprocess.roi.roi_channels`` order;
+            5 the level's mask, 6 and 7 the levels above and below).
+        rng: the draw's random stream.
+        p: probability per neighbour channel, 0..1.
+    """
+    own = channels[5] > 0
+    for c in (6, 7):
+        if rng.random() >= p:
+            continue
+        grow, mm = rng.random() < 0.5, 1 if rng.random() < 2 / 3 else 2
+        mask = channels[c] > 0
+        if not mask.any():
+            continue
+        if grow:
+            channels[c] = ndimage.binary_dilation(mask, iterations=mm) & ~own
+        else:
+            channels[c] = ndimage.binary_erosion(mask, iterations=mm)
+
+
+__all__ = ["ClassificationDataset", "jitter_neighbour_masks", "patient_target"]
