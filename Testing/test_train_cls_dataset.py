@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from SpineFractureLib.data.cls_cases import ClsSample
 from SpineFractureLib.preprocess.roi import ROI_ZYX
-from SpineFractureLib.train.cls_dataset import ClassificationDataset, jitter_neighbour_masks
+from SpineFractureLib.train.cls_dataset import ClassificationDataset, jitter_neighbour_masks, move_mask_surfaces
 
 
 def _sample(with_truth: bool = True) -> ClsSample:
@@ -99,3 +100,31 @@ def test_neighbour_mask_jitter_leaves_the_other_draws_as_they_were():
     assert not np.array_equal(base[:, 6:8], jit[:, 6:8])
     with pytest.raises(ValueError, match="neighbour_masks"):
         ClassificationDataset([s], neighbour_masks=1.5)
+
+
+def test_mask_surfaces_move_every_level_together_and_never_relabel():
+    labels = _sample().predicted
+    counts = np.bincount(labels.ravel(), minlength=8)
+    for mm in (1, 2):
+        grown, shrunk = move_mask_surfaces(labels, mm), move_mask_surfaces(labels, -mm)
+        for v in (3, 4, 5):
+            assert np.array_equal(shrunk == v, ndimage.binary_erosion(labels == v, iterations=mm))
+            assert (grown == v).sum() > counts[v] > (shrunk == v).sum()
+        kept = labels > 0
+        assert np.array_equal(grown[kept], labels[kept])  # level voxels keep their level
+        assert set(np.unique(shrunk[kept])) <= {0, 3, 4, 5}
+    assert np.array_equal(move_mask_surfaces(labels, 0), labels)
+    # C3 (z 20-39) grown by 2 mm reaches z 18 and stops at z 17
+    assert (move_mask_surfaces(labels, 2)[18] == 3).any() and not (move_mask_surfaces(labels, 2)[17] == 3).any()
+
+
+def test_mask_surfaces_augmentation_changes_every_mask_channel_of_a_patient():
+    s = _sample()
+    base = ClassificationDataset([s], augment=True, balanced=False, seed=5)
+    moved = ClassificationDataset([s], augment=True, balanced=False, seed=5, mask_surfaces=1.0)
+    changed = 0
+    for epoch in range(6):
+        a, b = base[(epoch, 0)]["rois"].numpy(), moved[(epoch, 0)]["rois"].numpy()
+        assert np.array_equal(a[:, :5], b[:, :5])  # the HU channels see the same draws
+        changed += int(not np.array_equal(a[:, 6:8], b[:, 6:8]))
+    assert changed == 6

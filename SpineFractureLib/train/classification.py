@@ -81,6 +81,8 @@ class ClsTrainConfig(PhantomSetsMixin, ConfigMixin):
             0: the runs up to 0.3.1.
         neighbour_masks: probability that each neighbour-level mask channel of a ROI is grown or
             shrunk by 1-2 mm (``cls_dataset.jitter_neighbour_masks``); 0: the runs up to 0.3.1.
+        mask_surfaces: probability that all of a training patient's level masks are grown or
+            shrunk together by 1-2 mm (``cls_dataset.move_mask_surfaces``); 0: the runs up to 0.3.1.
         balanced: draw fractured and intact patients equally often.
         device: auto, cpu, cuda or mps.
         loop: steps, learning rate, seed, checkpoints, AMP, workers.
@@ -113,6 +115,7 @@ class ClsTrainConfig(PhantomSetsMixin, ConfigMixin):
     mask_shifts: float = 0.0
     bone_density: float = 0.0
     neighbour_masks: float = 0.0
+    mask_surfaces: float = 0.0
     balanced: bool = True
     device: str = "auto"
     loop: LoopOptions = field(default_factory=lambda: LoopOptions(steps=1500, lr=1e-3, checkpoint_every=250))
@@ -130,7 +133,7 @@ class ClsTrainConfig(PhantomSetsMixin, ConfigMixin):
             raise ValueError(f"region_weight must be >= 0, got {self.region_weight}")
         if self.pool not in POOLS:
             raise ValueError(f"pool must be one of {POOLS}, got {self.pool!r}")
-        for name in ("coarse_scans", "fov_cuts", "mask_shifts", "bone_density", "neighbour_masks"):
+        for name in ("coarse_scans", "fov_cuts", "mask_shifts", "bone_density", "neighbour_masks", "mask_surfaces"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.region_evidence and self.region_weight <= 0:
@@ -292,7 +295,8 @@ def train_classifier(cfg: ClsTrainConfig, segmenter_factory: SegmenterFactory, r
                                           mask_source=cfg.mask_source, ablation=cfg.ablation,
                                           region_targets=cfg.region_weight > 0, coarse_scans=cfg.coarse_scans,
                                           fov_cuts=cfg.fov_cuts, mask_shifts=cfg.mask_shifts,
-                                          bone_density=cfg.bone_density, neighbour_masks=cfg.neighbour_masks)
+                                          bone_density=cfg.bone_density, neighbour_masks=cfg.neighbour_masks,
+                                          mask_surfaces=cfg.mask_surfaces)
         if all((s.fractured < 0).all() for s in train_set.samples):
             raise InputError(cfg.data or "phantoms", "has no per-level fracture labels (truth.json 'fractured' "
                                                      "or train.csv C1..C7) to train on")
