@@ -7,6 +7,10 @@ and under probes that say what drives a probability:
 
 - ``boundary``: the masks' boundary between two neighbouring levels moved 2–6 mm into one of them
   (``train.mask_shift.shift_boundary``; a level network's split through a body is that uncertain);
+- ``masks``: every level's mask 1 mm thinner or thicker (grown into background only;
+  ``train.cls_dataset.move_mask_surfaces``), and C3's two neighbours' masks alone 1 mm thinner.
+  A segmentation trained on phantoms puts a real scan's surfaces about 1 mm inside the blurred bone;
+  classifiers up to 0.3.1 read the rim so left out as a fracture (classification card, session 40);
 - ``no-fracture-map``: the segmentation's fracture-region channel set to zero (an input the
   network never saw: a clue, not a fix);
 - ``constant fracture map``: the channel a constant 0.36 (the map's level inside phantom bone),
@@ -43,6 +47,7 @@ from SpineFractureLib.io import load_ct
 from SpineFractureLib.pipeline.classify import Classifier
 from SpineFractureLib.pipeline.segment import Segmenter
 from SpineFractureLib.train.bone_density import shift_bone_density
+from SpineFractureLib.train.cls_dataset import move_mask_surfaces
 from SpineFractureLib.train.mask_shift import shift_boundary
 
 #: (from, into) neighbour pairs and distances (mm) of the boundary probe: the real series' C3, the
@@ -66,6 +71,10 @@ def probes(hu: np.ndarray, labels: np.ndarray, fracture: np.ndarray, with_probes
         return
     for a, b, mm in BOUNDARY_MOVES:
         yield f"boundary C{a}->C{b} {mm} mm", hu, shift_boundary(labels, a, b, mm), fracture
+    for mm in (-1, 1):
+        yield f"every mask {mm:+d} mm", hu, move_mask_surfaces(labels, mm), fracture
+    thinner = move_mask_surfaces(labels, -1)
+    yield "C2 and C4 masks -1 mm", hu, np.where(np.isin(labels, (2, 4)), thinner, labels), fracture
     yield "no-fracture-map", hu, labels, np.zeros_like(fracture)
     yield "constant fracture map 0.36", hu, labels, np.full_like(fracture, 0.36)
     yield "smooth 1 mm", gaussian_filter(hu, 1.0).astype(np.float32), labels, fracture
