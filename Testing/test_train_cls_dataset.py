@@ -128,3 +128,17 @@ def test_mask_surfaces_augmentation_changes_every_mask_channel_of_a_patient():
         assert np.array_equal(a[:, :5], b[:, :5])  # the HU channels see the same draws
         changed += int(not np.array_equal(a[:, 6:8], b[:, 6:8]))
     assert changed == 6
+
+
+def test_a_mask_cut_by_the_box_is_not_shrunk_at_the_cut():
+    labels = np.zeros((20, 20, 20), np.uint8)
+    labels[:8, 5:15, 5:15] = 2  # cut by the box's bottom face
+    shrunk = move_mask_surfaces(labels, -1)
+    assert (shrunk[0] == 2).sum() == 8 * 8  # the cut face keeps its voxels, the sides lose theirs
+    assert not (shrunk[7] == 2).any()
+    ch = np.zeros((9, 20, 20, 20), np.float32)
+    ch[6] = labels == 2
+    for seed in range(20):
+        jittered = ch.copy()
+        jitter_neighbour_masks(jittered, np.random.default_rng(seed), 1.0)
+        assert jittered[6, 0].sum() >= 6 * 6  # shrunk by at most 2 mm at the sides, never at the cut

@@ -241,8 +241,8 @@ def jitter_neighbour_masks(channels: np.ndarray, rng: np.random.Generator, p: fl
             continue
         if grow:
             channels[c] = ndimage.binary_dilation(mask, iterations=mm) & ~own
-        else:
-            channels[c] = ndimage.binary_erosion(mask, iterations=mm)
+        else:  # border_value 1: a neighbour cut by the box goes on past it, its cut face is no surface
+            channels[c] = ndimage.binary_erosion(mask, iterations=mm, border_value=1)
 
 
 def move_mask_surfaces(labels: np.ndarray, mm: int) -> np.ndarray:
@@ -271,7 +271,8 @@ def move_mask_surfaces(labels: np.ndarray, mm: int) -> np.ndarray:
     out = labels.copy()
     for v in np.unique(labels[labels > 0]):
         own = labels == v
-        out[own & ~ndimage.binary_erosion(own, iterations=-mm)] = 0
+        # border_value 1: a level cut by the box goes on past it, its cut face is no surface
+        out[own & ~ndimage.binary_erosion(own, iterations=-mm, border_value=1)] = 0
     return out
 
 
