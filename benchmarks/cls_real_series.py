@@ -8,7 +8,7 @@ and under probes that say what drives a probability:
 - ``boundary``: the masks' boundary between two neighbouring levels moved 2–6 mm into one of them
   (``train.mask_shift.shift_boundary``; a level network's split through a body is that uncertain);
 - ``masks``: every level's mask 1 mm thinner or thicker (grown into background only;
-  ``train.cls_dataset.move_mask_surfaces``), and C3's two neighbours' masks alone 1 mm thinner.
+  ``train.mask_surface.move_mask_surfaces``), and C3's two neighbours' masks alone 1 mm thinner.
   A segmentation trained on phantoms puts a real scan's surfaces about 1 mm inside the blurred bone;
   classifiers up to 0.3.1 read the rim so left out as a fracture (classification card, session 40);
 - ``no-fracture-map``: the segmentation's fracture-region channel set to zero (an input the
@@ -47,7 +47,7 @@ from SpineFractureLib.io import load_ct
 from SpineFractureLib.pipeline.classify import Classifier
 from SpineFractureLib.pipeline.segment import Segmenter
 from SpineFractureLib.train.bone_density import shift_bone_density
-from SpineFractureLib.train.cls_dataset import move_mask_surfaces
+from SpineFractureLib.train.mask_surface import move_mask_surfaces
 from SpineFractureLib.train.mask_shift import shift_boundary
 
 #: (from, into) neighbour pairs and distances (mm) of the boundary probe: the real series' C3, the

@@ -80,9 +80,9 @@ class ClsTrainConfig(PhantomSetsMixin, ConfigMixin):
             (−200 to +250 HU at the cortex, part of it in cancellous bone; :mod:`.bone_density`);
             0: the runs up to 0.3.1.
         neighbour_masks: probability that each neighbour-level mask channel of a ROI is grown or
-            shrunk by 1-2 mm (``cls_dataset.jitter_neighbour_masks``); 0: the runs up to 0.3.1.
+            shrunk by 1-2 mm (``mask_surface.jitter_neighbour_masks``); 0: the runs up to 0.3.1.
         mask_surfaces: probability that all of a training patient's level masks are grown or
-            shrunk together by 1-2 mm (``cls_dataset.move_mask_surfaces``); 0: the runs up to 0.3.1.
+            shrunk together by 1-2 mm (``mask_surface.move_mask_surfaces``); 0: the runs up to 0.3.1.
         balanced: draw fractured and intact patients equally often.
         device: auto, cpu, cuda or mps.
         loop: steps, learning rate, seed, checkpoints, AMP, workers.
