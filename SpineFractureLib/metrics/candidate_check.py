@@ -1,0 +1,165 @@
+"""Whether a candidate classifier (with the segmentation it reads) may replace the shipped pair.
+
+Sessions 38–41 judged each candidate against the shipped pair by criteria written before its figures
+(classification card, "Session 40"); until now they were applied by hand from scratch notes. This
+module applies them to the JSON outputs of the benchmarks that measure them, so that a verdict is
+reproducible from files:
+
+- ``spinefracture evaluate --task classification --json`` on default phantoms (criterion 1);
+- ``benchmarks/cls_per_fov.py --json`` on porotic, dense and coarse phantoms (criteria 2 and 4);
+- ``benchmarks/cls_real_series.py --probes --json`` on the real head-and-neck series (criterion 3).
+
+The baseline is measured on the same seeds, in the same run where it can be. The margins are
+:data:`MARGINS`; a criterion whose files are missing is reported as not measured, and the verdict is
+then "not shippable" rather than silently skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .classification import roc_auc
+
+#: Margins of the criteria (AUC units and fractions of levels), as written in session 40.
+MARGINS = {
+    "default_auc_drop": 0.01,      # macro and patient AUC not lower than the baseline's by more
+    "default_specificity": 0.97,   # level specificity floor at the balanced threshold
+    "default_sensitivity_drop": 0.03,
+    "density_auc_drop": 0.02,      # porotic and dense pooled AUC
+    "dense_call_rise": 0.02,       # dense intact-level call rate over the baseline's
+    "coarse_auc_drop": 0.03,       # pooled over every coarse set
+    "boundary_calls": 3,           # real series: boundary moves (of 12) with a call, at most
+    "smoothed_calls": 1,           # real series smoothed 1 mm: levels called, at most
+}
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One comparison: what was measured for candidate and baseline, and whether it passes."""
+
+    name: str
+    candidate: float | str | None
+    baseline: float | str | None
+    passed: bool | None  # None: not measured
+
+    def row(self) -> str:
+        """A markdown table row: name, candidate, baseline, verdict."""
+        def fmt(v: float | str | None) -> str:
+            return "–" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+        verdict = {True: "pass", False: "**fail**", None: "not measured"}[self.passed]
+        return f"| {self.name} | {fmt(self.candidate)} | {fmt(self.baseline)} | {verdict} |"
+
+
+def judged_levels(metrics: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, float]:
+    """Targets, probabilities and the balanced threshold of every judged level of an evaluation.
+
+    Args:
+        metrics: ``evaluate_classification``'s output with ``per_case`` (one field-of-view kind of
+            ``cls_per_fov.py``'s JSON, or ``evaluate --json``'s).
+
+    Returns:
+        (targets (n,), probabilities (n,), threshold); levels without a target or a probability
+        (not in view, not found) are left out.
+    """
+    ys, ps = [], []
+    for case in metrics["per_case"]:
+        for level in case["levels"].values():
+            if level["target"] >= 0 and level["probability"] is not None:
+                ys.append(level["target"])
+                ps.append(level["probability"])
+    return np.asarray(ys, float), np.asarray(ps, float), float(metrics["operating_points"]["balanced"]["threshold"])
+
+
+def pooled_levels(sets: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Pooled AUC, intact-level call rate and sensitivity over several evaluations, each at its own threshold.
+
+    Args:
+        sets: evaluations as :func:`judged_levels` reads them.
+    """
+    ys, ps, called = [], [], []
+    for metrics in sets:
+        y, p, threshold = judged_levels(metrics)
+        ys.append(y), ps.append(p), called.append(p >= threshold)
+    y, p, c = np.concatenate(ys), np.concatenate(ps), np.concatenate(called)
+    intact, fractured = c[y == 0], c[y == 1]
+    return {"auc": roc_auc(y, p),
+            "intact_called": float(intact.mean()) if intact.size else None,
+            "sensitivity": float(fractured.mean()) if fractured.size else None}
+
+
+def real_series_calls(rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Levels called per probe of ``cls_real_series.py --probes --json`` (one classifier's rows).
+
+    Returns:
+        ``as_scanned``, ``bone -100 HU``, ``bone -200 HU``, ``smooth 1 mm``, ``every mask -1 mm``:
+        levels called; ``boundary``: boundary moves with any call.
+    """
+    by_probe = {row["probe"]: len(row["called"]) for row in rows}
+    out = {"as_scanned": by_probe["as analyzed"],
+           "boundary": sum(1 for probe, n in by_probe.items() if probe.startswith("boundary") and n)}
+    for probe in ("bone -100 HU", "bone -200 HU", "smooth 1 mm", "every mask -1 mm"):
+        if probe in by_probe:
+            out[probe] = by_probe[probe]
+    return out
+
+
+def _measured(name: str, cand: Any, base: Any, test) -> Criterion:
+    if cand is None or base is None:
+        return Criterion(name, cand, base, None)
+    return Criterion(name, cand, base, bool(test(cand, base)))
+
+
+def check_candidate(candidate: dict[str, Any], baseline: dict[str, Any]) -> list[Criterion]:
+    """Every criterion for a candidate against the baseline on the same seeds.
+
+    Args:
+        candidate, baseline: each with any of ``default`` (``evaluate --json``'s output),
+            ``porotic``, ``dense`` and ``coarse`` (lists of evaluations, each list pooled) and
+            ``real`` (``cls_real_series.py`` rows of that classifier). A key one side lacks is
+            not measured.
+
+    Returns:
+        The criteria in order; the candidate may ship only if every one has ``passed`` True.
+    """
+    m = MARGINS
+    out: list[Criterion] = []
+    cd, bd = candidate.get("default"), baseline.get("default")
+    for key in ("macro", "patient"):
+        out.append(_measured(f"default {key} AUC", cd and cd["auc"][key], bd and bd["auc"][key],
+                             lambda c, b: c >= b - m["default_auc_drop"]))
+    cb = cd and cd["operating_points"]["balanced"]
+    bb = bd and bd["operating_points"]["balanced"]
+    out.append(_measured("default level specificity", cb and cb["specificity"], bb and bb["specificity"],
+                         lambda c, b: c >= m["default_specificity"]))
+    out.append(_measured("default level sensitivity", cb and cb["sensitivity"], bb and bb["sensitivity"],
+                         lambda c, b: c >= b - m["default_sensitivity_drop"]))
+    for name, call_test in (("porotic", lambda c, b: c < b),
+                            ("dense", lambda c, b: c <= b + m["dense_call_rise"])):
+        c = pooled_levels(candidate[name]) if candidate.get(name) else {}
+        b = pooled_levels(baseline[name]) if baseline.get(name) else {}
+        out.append(_measured(f"{name} intact levels called", c.get("intact_called"), b.get("intact_called"), call_test))
+        out.append(_measured(f"{name} pooled AUC", c.get("auc"), b.get("auc"),
+                             lambda c, b: c >= b - m["density_auc_drop"]))
+    c = pooled_levels(candidate["coarse"]) if candidate.get("coarse") else {}
+    b = pooled_levels(baseline["coarse"]) if baseline.get("coarse") else {}
+    out.append(_measured("coarse pooled AUC", c.get("auc"), b.get("auc"), lambda c, b: c >= b - m["coarse_auc_drop"]))
+    c = real_series_calls(candidate["real"]) if candidate.get("real") else {}
+    b = real_series_calls(baseline["real"]) if baseline.get("real") else {}
+    out.append(_measured("real: levels called as scanned", c.get("as_scanned"), b.get("as_scanned"), lambda c, b: c == 0))
+    out.append(_measured("real: boundary moves with a call", c.get("boundary"), b.get("boundary"),
+                         lambda c, b: c <= m["boundary_calls"]))
+    for probe in ("bone -100 HU", "bone -200 HU"):
+        out.append(_measured(f"real: levels called, {probe}", c.get(probe), b.get(probe), lambda c, b: c <= b))
+    out.append(_measured("real: levels called, smooth 1 mm", c.get("smooth 1 mm"), b.get("smooth 1 mm"),
+                         lambda c, b: c <= m["smoothed_calls"]))
+    out.append(_measured("real: levels called, every mask -1 mm", c.get("every mask -1 mm"),
+                         b.get("every mask -1 mm"), lambda c, b: c == 0))
+    return out
+
+
+def shippable(criteria: list[Criterion]) -> bool:
+    """True only if every criterion was measured and passed."""
+    return all(c.passed is True for c in criteria)

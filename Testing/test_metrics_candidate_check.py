@@ -1,0 +1,108 @@
+"""The ship criteria applied to benchmark outputs (metrics.candidate_check)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from SpineFractureLib.metrics.candidate_check import (check_candidate, judged_levels, pooled_levels,
+                                                      real_series_calls, shippable)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def evaluation(targets, probs, threshold=0.5, macro=0.95, patient=0.95, sens=0.9, spec=0.98):
+    """An evaluate-style dict: one case per level (C3), plus the summary fields the criteria read."""
+    cases = [{"levels": {"C3": {"target": int(t), "probability": float(p)}}} for t, p in zip(targets, probs)]
+    cases.append({"levels": {"C4": {"target": -1, "probability": 0.9}, "C5": {"target": 0, "probability": None}}})
+    return {"per_case": cases, "auc": {"macro": macro, "patient": patient},
+            "operating_points": {"balanced": {"threshold": threshold, "sensitivity": sens, "specificity": spec}}}
+
+
+def real_rows(called_as_scanned=(), boundary_with_call=0, bone100=("C2", "C3"), smooth=()):
+    rows = [{"classifier": "x", "probe": "as analyzed", "called": list(called_as_scanned)}]
+    rows += [{"classifier": "x", "probe": f"boundary C3->C2 {mm} mm", "called": ["C2"] if i < boundary_with_call else []}
+             for i, mm in enumerate((2, 4, 6, 8))]
+    rows += [{"classifier": "x", "probe": "bone -100 HU", "called": list(bone100)},
+             {"classifier": "x", "probe": "bone -200 HU", "called": ["C2", "C3", "C4"]},
+             {"classifier": "x", "probe": "smooth 1 mm", "called": list(smooth)},
+             {"classifier": "x", "probe": "every mask -1 mm", "called": []}]
+    return rows
+
+
+def pair(rng, intact_mean):
+    """A baseline-like evaluation: 20 fractured, 80 intact levels; intact probabilities around ``intact_mean``."""
+    targets = np.r_[np.ones(20), np.zeros(80)]
+    probs = np.r_[rng.uniform(0.5, 1.0, 20), np.clip(rng.normal(intact_mean, 0.15, 80), 0, 1)]
+    return targets, probs
+
+
+def sides(rng, candidate_intact=0.2, baseline_intact=0.4, **real):
+    """Candidate and baseline alike but for their porotic intact levels and the candidate's real rows."""
+    shared = {"default": evaluation(*pair(rng, 0.1)), "dense": [evaluation(*pair(rng, 0.1))],
+              "coarse": [evaluation(*pair(rng, 0.2)), evaluation(*pair(rng, 0.2))]}
+    cand = dict(shared, porotic=[evaluation(*pair(rng, candidate_intact))], real=real_rows(**real))
+    base = dict(shared, porotic=[evaluation(*pair(rng, baseline_intact))], real=real_rows())
+    return cand, base
+
+
+def test_judged_levels_leaves_out_unjudged_levels():
+    y, p, thr = judged_levels(evaluation([1, 0], [0.8, 0.3], threshold=0.4))
+    assert y.tolist() == [1, 0] and p.tolist() == [0.8, 0.3] and thr == 0.4
+
+
+def test_pooled_levels_counts_calls_at_each_sets_own_threshold():
+    a = evaluation([0, 0, 1], [0.3, 0.6, 0.9], threshold=0.5)
+    b = evaluation([0, 0, 1], [0.3, 0.6, 0.9], threshold=0.2)
+    out = pooled_levels([a, b])
+    assert out["intact_called"] == 0.75  # 1 of 2 at 0.5, 2 of 2 at 0.2
+    assert out["sensitivity"] == 1.0 and out["auc"] == 1.0
+
+
+def test_real_series_calls_counts_boundary_moves_with_any_call():
+    calls = real_series_calls(real_rows(called_as_scanned=("C3",), boundary_with_call=2, smooth=("C2",)))
+    assert calls == {"as_scanned": 1, "boundary": 2, "bone -100 HU": 2, "bone -200 HU": 3,
+                     "smooth 1 mm": 1, "every mask -1 mm": 0}
+
+
+def test_a_better_candidate_passes_every_criterion():
+    criteria = check_candidate(*sides(np.random.default_rng(0)))
+    assert [c.passed for c in criteria] == [True] * len(criteria)
+    assert shippable(criteria)
+
+
+def test_one_more_real_level_called_under_the_density_probe_fails():
+    criteria = check_candidate(*sides(np.random.default_rng(0), bone100=("C2", "C3", "C6")))
+    failed = [c.name for c in criteria if c.passed is False]
+    assert failed == ["real: levels called, bone -100 HU"]
+    assert not shippable(criteria)
+
+
+def test_more_porotic_false_calls_fail_and_a_missing_set_is_not_measured():
+    cand, base = sides(np.random.default_rng(1), candidate_intact=0.45, baseline_intact=0.2)
+    del cand["coarse"]
+    criteria = {c.name: c for c in check_candidate(cand, base)}
+    assert criteria["porotic intact levels called"].passed is False
+    assert criteria["coarse pooled AUC"].passed is None
+    assert not shippable(list(criteria.values()))
+
+
+def test_the_script_prints_the_table_and_exits_1_when_not_shippable(tmp_path):
+    cand, base = sides(np.random.default_rng(2), boundary_with_call=4)
+    args = []
+    for key in ("default", "porotic", "dense", "real"):
+        for name, side in (("c", cand), ("b", base)):
+            value = side[key] if key in ("default", "real") else {"neck": side[key][0]}
+            (tmp_path / f"{key}-{name}.json").write_text(json.dumps(value))
+        args += [f"--{key}", str(tmp_path / f"{key}-c.json"), str(tmp_path / f"{key}-b.json")]
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cls_candidate_check.py"), *args],
+                         capture_output=True, text=True)
+    assert run.returncode == 1, run.stderr
+    assert "| real: boundary moves with a call | 4 | 0 | **fail** |" in run.stdout
+    assert "| coarse pooled AUC | – | – | not measured |" in run.stdout
+    bad = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cls_candidate_check.py"),
+                          "--default", str(tmp_path / "missing.json"), str(tmp_path / "default-b.json")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "missing.json" in bad.stderr
