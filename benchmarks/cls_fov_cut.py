@@ -6,7 +6,7 @@ have them; cuts that would hide a fracture are skipped). The cut level is classi
 rest of the column and compared with the same level in the whole scan.
 
     python benchmarks/cls_fov_cut.py --cache CACHE --seeds 900831 169 [--model default] \
-        [--kept 0.5] [--phantom-config JSON] [--json OUT]
+        [--segmentation default] [--kept 0.5] [--phantom-config JSON] [--json OUT]
 
 Prints, per end and for both ends together: levels cut, intact levels over the balanced threshold
 (cut vs whole), mean intact probability, the AUC over cut levels, and how many cuts were skipped.
@@ -94,13 +94,14 @@ def main() -> None:
     parser.add_argument("--cache", required=True)
     parser.add_argument("--seeds", nargs=2, type=int, required=True, metavar=("FIRST", "COUNT"))
     parser.add_argument("--model", default="default")
+    parser.add_argument("--segmentation", default="default", help="segmentation weights whose masks the classifier reads")
     parser.add_argument("--kept", type=float, default=0.5, help="share of the cut level's slices kept")
     parser.add_argument("--phantom-config", type=json.loads, default=None)
     parser.add_argument("--json", help="also write the per-level records here")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(1)
-    cache = held_out_cases(args.cache, args.seeds, args.phantom_config)
+    cache = held_out_cases(args.cache, args.seeds, args.phantom_config, args.segmentation)
     clf = Classifier(args.model, "cpu")
     rows = []
     for i in range(len(cache)):
