@@ -106,3 +106,7 @@ def test_the_script_prints_the_table_and_exits_1_when_not_shippable(tmp_path):
                           "--default", str(tmp_path / "missing.json"), str(tmp_path / "default-b.json")],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "missing.json" in bad.stderr
+    wrong = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cls_candidate_check.py"),
+                            "--default", str(tmp_path / "real-c.json"), str(tmp_path / "default-b.json")],
+                           capture_output=True, text=True)
+    assert wrong.returncode == 2 and "real-c.json: not evaluate --json output" in wrong.stderr

@@ -30,11 +30,16 @@ def _load(path: str, what: str):
         data = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as err:
         sys.exit(_fail(f"{path}: cannot read the {what} output ({err})"))
-    if what == "cls_per_fov.py":
-        return list(data.values())
-    if what == "cls_real_series.py" and len({row["classifier"] for row in data}) != 1:
-        sys.exit(_fail(f"{path}: holds rows of several classifiers; run cls_real_series.py with one"))
-    return data
+    evaluations = list(data.values()) if what == "cls_per_fov.py" and isinstance(data, dict) else [data]
+    if what == "cls_real_series.py":
+        if not (isinstance(data, list) and all("probe" in row for row in data)):
+            sys.exit(_fail(f"{path}: not a cls_real_series.py --json output (a list of probe rows)"))
+        if len({row["classifier"] for row in data}) != 1:
+            sys.exit(_fail(f"{path}: holds rows of several classifiers; run cls_real_series.py with one"))
+        return data
+    if not all(isinstance(m, dict) and {"per_case", "auc", "operating_points"} <= m.keys() for m in evaluations):
+        sys.exit(_fail(f"{path}: not {what} --json output (an evaluation with per_case, auc, operating_points)"))
+    return evaluations if what == "cls_per_fov.py" else data
 
 
 def _fail(message: str) -> int:

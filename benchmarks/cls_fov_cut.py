@@ -40,10 +40,10 @@ def probabilities(clf: Classifier, sample) -> list[float | None]:
 
 def cut_records(clf: Classifier, sample, kept: float) -> list[dict]:
     """For each end: the end level's probability in the whole scan and in the scan cut through it."""
-    whole = probabilities(clf, sample)
     ranges = level_z_ranges(sample.predicted)
     if not ranges:  # the segmentation found no level: nothing to cut
         return []
+    whole = probabilities(clf, sample)
     rows = []
     for end in ("top", "bottom"):
         level = end_levels(ranges, end)[0]

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .classification import roc_auc
+from .classification import level_pairs, roc_auc
 
 #: Margins of the criteria (AUC units and fractions of levels), as written in session 40.
 MARGINS = {
@@ -64,13 +64,8 @@ def judged_levels(metrics: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, floa
         (targets (n,), probabilities (n,), threshold); levels without a target or a probability
         (not in view, not found) are left out.
     """
-    ys, ps = [], []
-    for case in metrics["per_case"]:
-        for level in case["levels"].values():
-            if level["target"] >= 0 and level["probability"] is not None:
-                ys.append(level["target"])
-                ps.append(level["probability"])
-    return np.asarray(ys, float), np.asarray(ps, float), float(metrics["operating_points"]["balanced"]["threshold"])
+    y, p = level_pairs(metrics["per_case"])
+    return y.astype(float), p.astype(float), float(metrics["operating_points"]["balanced"]["threshold"])
 
 
 def pooled_levels(sets: list[dict[str, Any]]) -> dict[str, float | None]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -229,3 +230,29 @@ def operating_points(targets: Sequence[float], probs: Sequence[float],
 __all__ = ["REGION_POS_WEIGHT", "ece_if_calibrated", "expected_calibration_error", "fit_temperature", "fracture_region_bce",
            "operating_points", "reliability_bins", "roc_auc", "rsna_weighted_bce", "rsna_weighted_log_loss",
            "sensitivity_specificity"]
+
+
+def level_pairs(per_case: list[dict[str, Any]], level: str | None = None, kind: str | None = None,
+                difficulty: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Targets and probabilities (n,) of the judged levels of an evaluation's ``per_case`` records.
+
+    Levels without a target (-1, not in view) or without a probability (not found) are left out.
+
+    Args:
+        per_case: ``evaluate_classification``'s ``per_case`` list.
+        level: only this level ("C1".."C7").
+        kind: only fractured levels of this fracture kind (intact levels all kept).
+        difficulty: only cases whose difficulty lies in [low, high).
+    """
+    y, p = [], []
+    for c in per_case:
+        if difficulty and not (c["difficulty"] is not None and difficulty[0] <= c["difficulty"] < difficulty[1]):
+            continue
+        for lv, e in c["levels"].items():
+            if (level and lv != level) or e["target"] < 0 or e["probability"] is None:
+                continue
+            if kind and e["target"] == 1 and e["kind"] != kind:
+                continue
+            y.append(e["target"])
+            p.append(e["probability"])
+    return np.asarray(y), np.asarray(p)

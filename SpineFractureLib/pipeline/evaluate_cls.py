@@ -23,6 +23,7 @@ from ..data.cls_cases import ClsCache, ClsSample
 from ..metrics.classification import (
     ece_if_calibrated,
     expected_calibration_error,
+    level_pairs,
     reliability_bins,
     roc_auc,
     rsna_weighted_log_loss,
@@ -127,22 +128,6 @@ def _points_at_fracture(sample: ClsSample, value: int, peak: tuple[int, int, int
     return bool(pts.size and np.min(np.linalg.norm(pts - np.asarray(peak), axis=1)) <= POINTING_MM)
 
 
-def _level_pairs(per_case: list[dict[str, Any]], level: str | None = None, kind: str | None = None,
-                 difficulty: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    y, p = [], []
-    for c in per_case:
-        if difficulty and not (c["difficulty"] is not None and difficulty[0] <= c["difficulty"] < difficulty[1]):
-            continue
-        for lv, e in c["levels"].items():
-            if (level and lv != level) or e["target"] < 0 or e["probability"] is None:
-                continue
-            if kind and e["target"] == 1 and e["kind"] != kind:
-                continue
-            y.append(e["target"])
-            p.append(e["probability"])
-    return np.asarray(y), np.asarray(p)
-
-
 def _rounded(v: float | None, n: int = 4) -> float | None:
     return None if v is None else round(float(v), n)
 
@@ -168,10 +153,10 @@ def summarise_classification(per_case: list[dict[str, Any]], thresholds: dict[st
         reader is taken to, ``peak_slice``: the fracture-region head's where the classifier has
         one); ``levels_missed`` (true levels the segmentation did not find).
     """
-    auc = {lv: _rounded(roc_auc(*_level_pairs(per_case, lv))) for lv in LEVELS}
+    auc = {lv: _rounded(roc_auc(*level_pairs(per_case, lv))) for lv in LEVELS}
     have = [v for v in auc.values() if v is not None]
     auc["macro"] = _rounded(np.mean(have)) if have else None
-    y_all, p_all = _level_pairs(per_case)
+    y_all, p_all = level_pairs(per_case)
     auc["pooled"] = _rounded(roc_auc(y_all, p_all))
     cases = [c for c in per_case if c["patient_probability"] is not None]
     py = np.array([c["patient"] for c in cases])
@@ -183,7 +168,7 @@ def summarise_classification(per_case: list[dict[str, Any]], thresholds: dict[st
         psens, pspec = sensitivity_specificity(py, pp, t["patient"])
         per_level = {}
         for lv in LEVELS:
-            s, q = sensitivity_specificity(*_level_pairs(per_case, lv), t["level"])
+            s, q = sensitivity_specificity(*level_pairs(per_case, lv), t["level"])
             per_level[lv] = {"sensitivity": _rounded(s), "specificity": _rounded(q)}
         points[name] = {"threshold": t["level"], "patient_threshold": t["patient"], "sensitivity": _rounded(sens),
                         "specificity": _rounded(spec), "patient_sensitivity": _rounded(psens),
@@ -196,12 +181,12 @@ def summarise_classification(per_case: list[dict[str, Any]], thresholds: dict[st
     balanced = thresholds.get("balanced", {"level": 0.5})["level"]
     by_kind = {}
     for k in kinds:
-        yk, pk = _level_pairs(per_case, kind=k)
+        yk, pk = level_pairs(per_case, kind=k)
         by_kind[k] = {"auc": _rounded(roc_auc(yk, pk)), "positives": int(yk.sum()),
                       "sensitivity": _rounded(sensitivity_specificity(yk, pk, balanced)[0])}
     by_difficulty = {}
     for lo, hi, name in DIFFICULTY_BINS:
-        yd, pd = _level_pairs(per_case, difficulty=(lo, hi))
+        yd, pd = level_pairs(per_case, difficulty=(lo, hi))
         by_difficulty[name] = {"auc": _rounded(roc_auc(yd, pd)), "positives": int(yd.sum()),
                                "levels": int(yd.size)}
     dice = [c["fracture_region_dice"] for c in per_case if c["fracture_region_dice"] is not None]
