@@ -84,11 +84,28 @@ def test_ece_floor_of_a_calibrated_small_sample_and_a_miscalibrated_one():
 def test_operating_points():
     y = np.array([0] * 50 + [1] * 20)
     p = np.concatenate([np.linspace(0, 0.6, 50), np.linspace(0.3, 1.0, 20)])
-    points = operating_points(y, p)
+    points = operating_points(y, p, min_specificity=0.0)
     sens, _ = sensitivity_specificity(y, p, points["triage"])
     assert sens >= 0.95 and points["triage"] <= points["balanced"]
     j = lambda t: sum(sensitivity_specificity(y, p, t)) - 1  # noqa: E731
     assert all(j(points["balanced"]) >= j(t) - 1e-12 for t in np.linspace(0, 1, 101))
+
+
+def test_balanced_threshold_keeps_the_specificity_floor():
+    """Youden J alone takes a threshold with specificity 0.78 here; the floor moves it up to 0.98."""
+    y = np.array([0] * 50 + [1] * 20)
+    p = np.concatenate([np.linspace(0, 0.8, 50), np.linspace(0.2, 1.0, 20)])
+    youden = operating_points(y, p, min_specificity=0.0)["balanced"]
+    kept = operating_points(y, p)["balanced"]
+    _, spec_youden = sensitivity_specificity(y, p, youden)
+    _, spec_kept = sensitivity_specificity(y, p, kept)
+    assert spec_youden < 0.98 <= spec_kept and kept > youden
+    j = lambda t: sum(sensitivity_specificity(y, p, t)) - 1  # noqa: E731
+    floor_ok = [t for t in np.linspace(0, 1, 201) if sensitivity_specificity(y, p, t)[1] >= 0.98]
+    assert all(j(kept) >= j(t) - 1e-12 for t in floor_ok)
+    # no threshold keeps the floor when every negative scores above every positive: plain Youden J
+    assert operating_points([0, 0, 1, 1], [0.9, 0.8, 0.2, 0.1], min_specificity=1.1)["balanced"] == \
+        operating_points([0, 0, 1, 1], [0.9, 0.8, 0.2, 0.1], min_specificity=0.0)["balanced"]
 
 
 def test_fracture_region_loss_marks_a_cell_with_any_fractured_voxel():
