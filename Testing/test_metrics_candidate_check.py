@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from SpineFractureLib.metrics.candidate_check import (check_candidate, judged_levels, pooled_levels,
+from SpineFractureLib.metrics.candidate_check import (check_candidate, judged_levels, missed_levels, pooled_levels,
                                                       real_series_calls, shippable)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,3 +110,16 @@ def test_the_script_prints_the_table_and_exits_1_when_not_shippable(tmp_path):
                             "--default", str(tmp_path / "real-c.json"), str(tmp_path / "default-b.json")],
                            capture_output=True, text=True)
     assert wrong.returncode == 2 and "real-c.json: not evaluate --json output" in wrong.stderr
+
+
+def test_levels_the_segmentation_missed_fail_even_with_better_aucs():
+    """Session 42: V1 lost whole porotic necks; the AUCs, judging found levels only, looked better."""
+    cand, base = sides(np.random.default_rng(0))
+    assert missed_levels(cand["porotic"][0]) == 1  # evaluation() leaves one level in view unfound
+    lost = {"levels": {lv: {"target": t, "probability": None} for lv, t in (("C5", 1), ("C6", 0), ("C7", 0))}}
+    cand["porotic"][0]["per_case"].append(lost)
+    assert missed_levels(cand["porotic"][0]) == 4
+    criteria = check_candidate(cand, base)
+    failed = [c for c in criteria if c.passed is False]
+    assert [c.name for c in failed] == ["levels in view missed (default, porotic, dense, coarse)"]
+    assert failed[0].candidate == "1 / 4 / 1 / 2" and failed[0].baseline == "1 / 1 / 1 / 2"

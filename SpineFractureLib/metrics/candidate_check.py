@@ -7,7 +7,10 @@ reproducible from files:
 
 - ``spinefracture evaluate --task classification --json`` on default phantoms (criterion 1);
 - ``benchmarks/cls_per_fov.py --json`` on porotic, dense and coarse phantoms (criteria 2 and 4);
-- ``benchmarks/cls_real_series.py --probes --json`` on the real head-and-neck series (criterion 3).
+- ``benchmarks/cls_real_series.py --probes --json`` on the real head-and-neck series (criterion 3);
+- in every phantom set, levels in view that the pairing's segmentation did not find (session 42: the
+  porotic-trained segmentation V1 lost whole necks of porotic phantoms that 0.6.0 finds, and the AUCs,
+  which judge found levels only, could not show it).
 
 The baseline is measured on the same seeds, in the same run where it can be. The margins are
 :data:`MARGINS`; a criterion whose files are missing is reported as not measured, and the verdict is
@@ -85,6 +88,22 @@ def pooled_levels(sets: list[dict[str, Any]]) -> dict[str, float | None]:
             "sensitivity": float(fractured.mean()) if fractured.size else None}
 
 
+def missed_levels(metrics: dict[str, Any]) -> int:
+    """Levels in view (a target of 0 or 1) without a probability: the segmentation did not find them.
+
+    Args:
+        metrics: an evaluation with ``per_case``, as :func:`judged_levels` reads it.
+    """
+    return sum(1 for case in metrics["per_case"] for level in case["levels"].values()
+               if level.get("target", -1) >= 0 and level.get("probability") is None)
+
+
+def _missed_per_set(side: dict[str, Any]) -> dict[str, int]:
+    sets = {"default": [side["default"]] if side.get("default") else []}
+    sets.update({name: side.get(name) or [] for name in ("porotic", "dense", "coarse")})
+    return {name: sum(missed_levels(m) for m in evals) for name, evals in sets.items() if evals}
+
+
 def real_series_calls(rows: list[dict[str, Any]]) -> dict[str, int]:
     """Levels called per probe of ``cls_real_series.py --probes --json`` (one classifier's rows).
 
@@ -141,6 +160,12 @@ def check_candidate(candidate: dict[str, Any], baseline: dict[str, Any]) -> list
     c = pooled_levels(candidate["coarse"]) if candidate.get("coarse") else {}
     b = pooled_levels(baseline["coarse"]) if baseline.get("coarse") else {}
     out.append(_measured("coarse pooled AUC", c.get("auc"), b.get("auc"), lambda c, b: c >= b - m["coarse_auc_drop"]))
+    c_missed, b_missed = _missed_per_set(candidate), _missed_per_set(baseline)
+    both = [name for name in c_missed if name in b_missed]
+    out.append(_measured("levels in view missed (" + ", ".join(both) + ")" if both else "levels in view missed",
+                         " / ".join(str(c_missed[n]) for n in both) or None,
+                         " / ".join(str(b_missed[n]) for n in both) or None,
+                         lambda c, b: all(c_missed[n] <= b_missed[n] for n in both)))
     c = real_series_calls(candidate["real"]) if candidate.get("real") else {}
     b = real_series_calls(baseline["real"]) if baseline.get("real") else {}
     out.append(_measured("real: levels called as scanned", c.get("as_scanned"), b.get("as_scanned"), lambda c, b: c == 0))
