@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from SpineFractureLib.train.readout_choice import choose_readout, fit_readout, macro_level_auc, per_level_auc, readout_scores
+from SpineFractureLib.metrics.classification import sensitivity_specificity
+from SpineFractureLib.train.readout_choice import (choose_readout, fit_readout, fit_thresholds, macro_level_auc,
+                                                   per_level_auc, readout_scores)
 
 
 def _cases(seed: int = 0, head_informative: bool = False, flip_helps: bool = False) -> list[dict]:
@@ -78,3 +80,23 @@ def test_noisy_or_gets_a_temperature_where_clustered_levels_overstate_it():
         return -np.mean(py * np.log(p) + (1 - py) * np.log(1 - p))
 
     assert log_loss(scaled) < log_loss(plain)
+
+
+def test_thresholds_fitted_on_typical_patients_alone_keep_their_sensitivity():
+    """A pool whose extra set has intact levels that look fractured (porotic phantoms) pushes the
+    specificity floor's threshold up; fitted on the typical set alone it keeps that set's sensitivity."""
+    typical = _cases(2)
+    porotic = _cases(3)
+    for c in porotic:  # intact levels raised towards the fractured ones
+        c["level_logits"] = np.where(c["targets"] == 0, c["level_logits"] + 2.0, c["level_logits"])
+        c["level_logits_flip"] = c["level_logits"].copy()
+    pooled = fit_readout(typical + porotic, False, "max_level", {})
+    alone = fit_thresholds(fit_readout(typical + porotic, False, "max_level", {}), typical)
+    assert alone.level_temperature == pooled.level_temperature  # only the operating points move
+    t_pool, t_alone = pooled.thresholds["balanced"]["level"], alone.thresholds["balanced"]["level"]
+    assert t_alone < t_pool
+    probs, targets, _ = readout_scores(typical, alone)
+    y, p = np.concatenate(targets), np.concatenate(probs)
+    sens_alone, spec_alone = sensitivity_specificity(y, p, t_alone)
+    sens_pool, _ = sensitivity_specificity(y, p, t_pool)
+    assert spec_alone >= 0.98 and sens_alone > sens_pool

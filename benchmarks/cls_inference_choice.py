@@ -15,7 +15,8 @@ seeds are then measured once with the choice, and with today's readout.
 
     python benchmarks/cls_inference_choice.py --cache CACHE [--val 810000 48 [--val F N ...]] [--test 900000 48 ...]
         [--mesh-val F N ...] [--mesh-test F N ...] [--val-set F N JSON ...] [--test-set F N JSON ...]
-        [--segmentation S] [--keep-raw DIR] [--write-weights OUT.pt --version V [--name N]]
+        [--segmentation S] [--keep-raw DIR] [--thresholds-on-val]
+        [--write-weights OUT.pt --version V [--name N]]
 
 ``--mesh-val`` / ``--mesh-test`` are phantom seeds drawn with real-shape vertebrae (``anatomy="mesh"``);
 ``--val-set`` / ``--test-set`` take any ``PhantomConfig`` fields as JSON, e.g. a coarse scanner
@@ -50,7 +51,7 @@ from SpineFractureLib.pipeline.classify import _peaks, region_maps
 from SpineFractureLib.pipeline.evaluate_cls import _points_at_fracture
 from SpineFractureLib.pipeline.segment import Segmenter
 from SpineFractureLib.preprocess.roi import RoiInputs, extract_rois
-from SpineFractureLib.train.readout_choice import (choose_readout, fit_readout, macro_level_auc, per_level_auc,
+from SpineFractureLib.train.readout_choice import (choose_readout, fit_readout, fit_thresholds, macro_level_auc, per_level_auc,
                                                     readout_scores)
 
 log = logging.getLogger("cls_inference_choice")
@@ -185,6 +186,9 @@ def main() -> None:
                         help="validation seeds drawn with these PhantomConfig fields")
     parser.add_argument("--test-set", nargs=3, action="append", default=[], metavar=("FIRST", "COUNT", "JSON"),
                         help="test seeds drawn with these PhantomConfig fields")
+    parser.add_argument("--thresholds-on-val", action="store_true",
+                        help="fit the operating points on the --val sets alone (default density), not on "
+                             "--mesh-val / --val-set; the readout is still chosen on all of them")
     parser.add_argument("--write-weights", metavar="OUT.pt",
                         help="write the model's network with the chosen readout and calibration here")
     parser.add_argument("--version", help="version recorded in --write-weights (required with it)")
@@ -201,14 +205,21 @@ def main() -> None:
         + [(f, n, mesh) for f, n in a.mesh_val] + sets(a.val_set)
     a.test = [(f, n, {}) for f, n in (a.test or ([] if a.mesh_test or a.test_set else [(900000, 48)]))] \
         + [(f, n, mesh) for f, n in a.mesh_test] + sets(a.test_set)
-    val = [c for first, count, kind in a.val
-           for c in cached_raw_outputs(a.model, first, count, a.cache, a.keep_raw, kind, a.segmentation)]
+    val_sets = [(kind, cached_raw_outputs(a.model, first, count, a.cache, a.keep_raw, kind, a.segmentation))
+                for first, count, kind in a.val]
+    val = [c for _, cases in val_sets for c in cases]
     info = {"source": "phantoms seeds " + ", ".join(f"{f}..{f + n - 1}{'' if not k else ' ' + _set_name(k)}"
                                                     for f, n, k in a.val), "cases": len(val)}
     chosen = choose_readout(val, info)  # mirror and patient source, by validation AUC
     table = {f"flip={f} patient={p} heat={h}": metrics(val, fit_readout(val, f, p, info), h)
              for f in (False, True) for p in PATIENT_SOURCES for h in HEATMAPS}
     heat = max(HEATMAPS, key=lambda h: metrics(val, chosen, h)["pointing"] or 0.0)  # ties: Grad-CAM alone
+    if a.thresholds_on_val:
+        plain = [c for kind, cases in val_sets if not kind for c in cases]
+        if not plain:
+            parser.error("--thresholds-on-val needs --val sets")
+        fit_thresholds(chosen, plain)
+        chosen.validation["thresholds_from"] = ", ".join(f"{f}..{f + n - 1}" for f, n, k in a.val if not k)
     chosen.heatmap = heat
     loaded = load_classifier(a.model)  # also the weights' own readout, as they would be shipped
     if a.write_weights:

@@ -51,8 +51,25 @@ def fit_readout(predictions: list[dict[str, Any]], flip: bool, source: str, vali
     t_patient = fit_temperature(np.array([patient_raw_logit(source, *case_logits(p, flip), t_level)
                                           for p in predictions]), py)
     cal = Calibration(t_level, t_patient, validation=dict(validation), flip_average=flip, patient_source=source)
+    return fit_thresholds(cal, predictions)
+
+
+def fit_thresholds(cal: Calibration, predictions: list[dict[str, Any]]) -> Calibration:
+    """``cal`` with its operating points fitted on ``predictions`` (temperatures and readout kept).
+
+    The readout may be chosen on a pool of validation sets (default, porotic and dense bone) while
+    the operating points are fitted on the default-density sets alone: fitted on the pool, the
+    specificity floor served the porotic phantoms' intact levels and cost sensitivity on typical
+    patients (session 42, classification card).
+
+    Args:
+        cal: a calibration from :func:`fit_readout` (changed in place and returned).
+        predictions: validation records (see :func:`case_logits`).
+    """
+    lz, ly = _known_levels(predictions, cal.flip_average)
+    py = np.array([p["patient"] for p in predictions])
     _, _, patient_p = readout_scores(predictions, cal)
-    level_points = operating_points(ly, 1.0 / (1.0 + np.exp(-lz / t_level)))
+    level_points = operating_points(ly, 1.0 / (1.0 + np.exp(-lz / cal.level_temperature)))
     patient_points = operating_points(py, patient_p)
     cal.thresholds = {k: {"level": round(level_points[k], 6), "patient": round(patient_points[k], 6)}
                       for k in ("balanced", "triage")}
@@ -134,4 +151,4 @@ def _known_levels(predictions: list[dict[str, Any]], flip: bool) -> tuple[np.nda
     return np.array(lz), np.array(ly)
 
 
-__all__ = ["case_logits", "choose_readout", "fit_readout", "macro_level_auc", "per_level_auc", "readout_scores"]
+__all__ = ["case_logits", "choose_readout", "fit_readout", "fit_thresholds", "macro_level_auc", "per_level_auc", "readout_scores"]
