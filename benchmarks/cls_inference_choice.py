@@ -198,6 +198,8 @@ def main() -> None:
     a = parser.parse_args()
     if a.write_weights and not a.version:
         parser.error("--write-weights needs --version (the version the new weights will carry)")
+    if a.thresholds_on_val and not a.val and (a.mesh_val or a.val_set):
+        parser.error("--thresholds-on-val needs --val sets (default density) to fit the operating points on")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(2)
     mesh, sets = {"anatomy": "mesh"}, lambda extra: [(int(f), int(n), json.loads(c)) for f, n, c in extra]
@@ -215,10 +217,7 @@ def main() -> None:
              for f in (False, True) for p in PATIENT_SOURCES for h in HEATMAPS}
     heat = max(HEATMAPS, key=lambda h: metrics(val, chosen, h)["pointing"] or 0.0)  # ties: Grad-CAM alone
     if a.thresholds_on_val:
-        plain = [c for kind, cases in val_sets if not kind for c in cases]
-        if not plain:
-            parser.error("--thresholds-on-val needs --val sets")
-        fit_thresholds(chosen, plain)
+        fit_thresholds(chosen, [c for kind, cases in val_sets if not kind for c in cases])
         chosen.validation["thresholds_from"] = ", ".join(f"{f}..{f + n - 1}" for f, n, k in a.val if not k)
     chosen.heatmap = heat
     loaded = load_classifier(a.model)  # also the weights' own readout, as they would be shipped
