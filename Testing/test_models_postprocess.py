@@ -148,6 +148,36 @@ def test_assign_levels_keeps_a_level_grown_onto_a_background_piece():
     assert not assign_levels(vertebra, _background_and_c7(vertebra.shape, 29)).any()
 
 
+def _column_on_background(slices):
+    """A piece of `slices` 100-voxel slices: C3-C7 (6 slices each, 0.9) at the top, background below."""
+    vertebra = np.ones((slices, 10, 10), bool)
+    probs = np.zeros((8, *vertebra.shape), np.float32)
+    probs[0] = 1.0
+    for i, level in enumerate(range(3, 8)):
+        z0 = slices - 1 - 6 * (i + 1)
+        probs[:, z0:z0 + 6] = 0.0
+        probs[level, z0:z0 + 6], probs[0, z0:z0 + 6] = 0.9, 0.1
+    votes = probs[:, vertebra].sum(axis=1)
+    assert votes[0] > votes[1:].sum() and (votes[1:] < 0.2 * votes.sum()).all()
+    return vertebra, probs, votes[1:].sum() / votes.sum()
+
+
+def test_assign_levels_keeps_a_column_grown_onto_a_background_piece():
+    """C3-C7 grown onto T1 and below (a porotic neck, session 42): each level holds under a fifth of
+    the piece's votes, all five together 45 %; every one is kept, and the thoracic part stays
+    background. Spread thinner (25 %, as over the thoracic spine of the real chest CT), none is."""
+    vertebra, probs, share = _column_on_background(60)
+    assert share > 0.4
+    out = assign_levels(vertebra, probs)
+    for i, level in enumerate(range(3, 8)):
+        z0 = 59 - 6 * (i + 1)
+        assert (out[z0:z0 + 6] == level).all()
+    assert not out[:29].any()
+    vertebra, probs, share = _column_on_background(110)
+    assert share < 0.3
+    assert not assign_levels(vertebra, probs).any()
+
+
 def test_assign_levels_gives_back_what_the_level_network_is_sure_is_background():
     """C7 and T1 in one piece with the column: the vote would give T1 to C7; the level network is
     sure T1 is background, and it stays background."""

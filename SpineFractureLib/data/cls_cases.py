@@ -24,8 +24,10 @@ from .case import LabelledCase
 from ..preprocess.crop import crop_to_box
 
 log = logging.getLogger(__name__)
-#: Bump when the prepared arrays change meaning (invalidates caches).
-PREPARED_VERSION = "cls-1"
+#: Bump when the prepared arrays change meaning, or the segmenter's post-processing changes the
+#: masks it predicts for the same weights (invalidates caches). cls-2: session 43's column rule in
+#: ``models.postprocess.assign_levels``.
+PREPARED_VERSION = "cls-2"
 
 
 @dataclass

@@ -19,6 +19,15 @@ CANDIDATE_SHARE = 0.1
 #: this share of all its votes (C7 grown onto a thoracic vertebra at the bottom of the scan), and
 #: dropped when there is none. Validation phantoms 800000-800047: 0.1-0.3 gave the same result.
 BACKGROUND_SPLIT_SHARE = 0.2
+#: A piece voting mostly background whose levels together hold at least this share of its votes
+#: is a cervical column grown onto the thoracic spine: it keeps every level the level-piece rule
+#: keeps (:data:`CANDIDATE_SHARE`, :data:`MIN_CANDIDATE_VOXELS`), each under
+#: :data:`BACKGROUND_SPLIT_SHARE` alone. The porotic-trained vertebra network (session 39's V1) grows
+#: C3-C7 of porotic necks onto T1 and below: five levels of 5-11 % each, 47-50 % together
+#: (phantoms 1783014, 1779007), and the single-level rule dropped the whole column. The thoracic
+#: and lumbar spines of the real chest and VerSe CTs give 25-27 % in such a piece, and their
+#: levels are not kept here: 0.4 leaves room on both sides.
+COLUMN_SPLIT_SHARE = 0.4
 #: A level that is the most probable class (background included) at this many of a piece's voxels
 #: (1 ml on the 1 mm crop, the level checks' smallest vertebra) is in the piece too, whatever its
 #: share: where the 1 mm mask grows five vertebrae into one piece, a whole vertebra holds under a
@@ -43,8 +52,9 @@ def assign_levels(vertebra: np.ndarray, level_probs: np.ndarray) -> np.ndarray:
     piece holding several levels (see :data:`CANDIDATE_SHARE` and :data:`MIN_CANDIDATE_VOXELS`) is
     split voxel by voxel among those levels only, so that a stray vote cannot start an eighth level
     in it. A piece whose voxels vote more for background than for all levels together (a thoracic
-    vertebra, the skull base) is dropped, unless a level holds :data:`BACKGROUND_SPLIT_SHARE` of its votes: then it is split
-    voxel by voxel between background and those levels. Last, every voxel the level network calls
+    vertebra, the skull base) is dropped, unless a level holds :data:`BACKGROUND_SPLIT_SHARE` of its
+    votes, or the levels together hold :data:`COLUMN_SPLIT_SHARE`: then it is split voxel by voxel
+    between background and the levels in it. Last, every voxel the level network calls
     background with :data:`CONFIDENT_BACKGROUND` certainty is background.
 
     Args:
@@ -64,13 +74,16 @@ def assign_levels(vertebra: np.ndarray, level_probs: np.ndarray) -> np.ndarray:
         mask = pieces[box] == i
         probs = level_probs[(slice(None), *box)][:, mask]  # (8, voxels of the piece)
         votes = probs.sum(axis=1)
-        if votes[0] >= votes[1:].sum():
-            keep = np.concatenate([[True], votes[1:] >= BACKGROUND_SPLIT_SHARE * votes.sum()])
-            if keep.sum() > 1:
-                out[box][mask] = np.where(keep[:, None], probs, -1.0).argmax(axis=0)
-            continue
         won = np.bincount(probs.argmax(axis=0), minlength=N_LEVELS + 1)[1:]
         present = (votes[1:] >= CANDIDATE_SHARE * votes[1:].sum()) | (won >= MIN_CANDIDATE_VOXELS)
+        if votes[0] >= votes[1:].sum():
+            keep = votes[1:] >= BACKGROUND_SPLIT_SHARE * votes.sum()
+            if votes[1:].sum() >= COLUMN_SPLIT_SHARE * votes.sum():
+                keep |= present
+            if keep.any():
+                keep = np.concatenate([[True], keep])
+                out[box][mask] = np.where(keep[:, None], probs, -1.0).argmax(axis=0)
+            continue
         if present.sum() == 1:
             out[box][mask] = int(np.argmax(votes[1:])) + 1
         else:
@@ -182,5 +195,5 @@ def postprocess_levels(labels: np.ndarray) -> np.ndarray:
     return close_level_gaps(order_levels(keep_largest_component(labels)))
 
 
-__all__ = ["BACKGROUND_SPLIT_SHARE", "CANDIDATE_SHARE", "CONFIDENT_BACKGROUND", "MIN_CANDIDATE_VOXELS", "assign_levels",
+__all__ = ["BACKGROUND_SPLIT_SHARE", "CANDIDATE_SHARE", "COLUMN_SPLIT_SHARE", "CONFIDENT_BACKGROUND", "MIN_CANDIDATE_VOXELS", "assign_levels",
            "close_level_gaps", "keep_largest_component", "order_levels", "postprocess_levels"]
