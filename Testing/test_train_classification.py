@@ -172,6 +172,10 @@ def test_rsna_layout_with_and_without_masks(tmp_path, tiny_model):
     # The cache gives the same sample back without segmenting again.
     again = ClsCache(loaders, tmp_path / "cache", lambda: pytest.fail("segmented a cached case"))
     np.testing.assert_array_equal(again[0].hu, cache[0].hu)
+    # A case is named by its loader key whether it was prepared now or read back.
+    renamed = ClsCache([("renamed-" + key, load) for key, load in loaders], tmp_path / "cache2",
+                       lambda: Segmenter(str(tiny_model), "cpu"))
+    assert renamed[0].case_id == renamed[0].case_id == "renamed-" + loaders[0][0]
 
 
 def test_rsna_train_csv_naming_absent_studies_is_refused(tmp_path):

@@ -9,6 +9,7 @@ use it (``mask_source="given"``). Prepared cases are cached as ``.npz``: segment
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -135,7 +136,8 @@ class ClsCache:
             return _read(path, key)
         if self._segmenter is None:
             self._segmenter = self.factory()
-        sample = prepare_cls_case(load(), self._segmenter)
+        # Named by its loader key, as a cached read names it (a phantom's key carries its config's hash).
+        sample = dataclasses.replace(prepare_cls_case(load(), self._segmenter), case_id=key)
         if path is not None:
             _write(path, sample)
         return sample
