@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from SpineFractureLib.metrics.classification import sensitivity_specificity
+from SpineFractureLib.metrics.classification import operating_points, sensitivity_specificity
 from SpineFractureLib.train.readout_choice import (choose_readout, fit_readout, fit_thresholds, macro_level_auc,
                                                    per_level_auc, readout_scores)
 
@@ -100,3 +100,16 @@ def test_thresholds_fitted_on_typical_patients_alone_keep_their_sensitivity():
     sens_alone, spec_alone = sensitivity_specificity(y, p, t_alone)
     sens_pool, _ = sensitivity_specificity(y, p, t_pool)
     assert spec_alone >= 0.98 and sens_alone > sens_pool
+
+
+def test_the_patient_threshold_is_the_plain_youden_point():
+    """The level threshold keeps the specificity floor; the patient threshold, one decision per
+    patient, is the plain best Youden J (the floor would trade patient sensitivity for it)."""
+    cases = _cases(4)
+    cal = fit_readout(cases, False, "noisy_or", {})
+    py = np.array([c["patient"] for c in cases])
+    patient_p = readout_scores(cases, cal)[2]
+    plain = operating_points(py, patient_p, min_specificity=0.0)["balanced"]
+    floored = operating_points(py, patient_p)["balanced"]
+    assert plain != floored  # this draw's Youden point is below the floor
+    assert cal.thresholds["balanced"]["patient"] == round(plain, 6)
