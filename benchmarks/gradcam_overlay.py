@@ -60,10 +60,11 @@ def main() -> None:
     save_gradcam_figure(s.crop_hu.array, s.crop_labels.array, heat, r.probabilities, r.threshold, args.out,
                         peak_zyx=r.peak_zyx, truth_region=truth_region, truth_levels=truth_levels,
                         title=f"{label}: patient probability {r.patient_probability if r.patient_probability is None else round(r.patient_probability, 3)}"
-                              f" ({r.operating_point} threshold {r.threshold:.2f})",
+                              f" ({r.operating_point} thresholds: patient {r.patient_threshold:.2f}, level {r.threshold:.2f})",
                         note=f"{info.name} {info.version} + {sinfo.name} {sinfo.version}, trained on "
                              f"{info.trained_on}; research use only, not for clinical use")
-    out = {"case": label, "patient_probability": r.patient_probability, "threshold": r.threshold,
+    out = {"case": label, "patient_probability": r.patient_probability, "patient_threshold": r.patient_threshold,
+           "threshold": r.threshold,
            "levels": {lv: {"probability": None if p is None else round(p, 4), "fracture": f, "peak_zyx": pk}
                       for lv, p, f, pk in zip(LEVELS, r.probabilities, r.fractured, r.peak_zyx)},
            "timings_s": {k: round(v, 2) for k, v in r.timings_s.items()}}

@@ -60,6 +60,8 @@ def low_bone_density_warning(measured: dict[str, LevelMeasurement],
     Only the low side warns: on held-out neck phantoms whose cancellous bone was drawn at 80–170 HU,
     below the 170–380 HU that classifier 0.3.1 was trained on, it called 26.5 % of intact levels
     fractured, and 0.7 % at 400–550 HU (session 38, ``benchmarks/cls_per_fov.py --phantom-config``).
+    0.4.0, trained also with the bone made less or more dense (``train.bone_density``), calls fewer
+    but still many: 23.2 % on fresh porotic necks where 0.3.1 called 31.8 % (session 43).
     The measured mean HU follows the drawn one to about 10 HU on 1 mm phantoms.
 
     Args:
@@ -294,7 +296,7 @@ def cut_level_warnings(labels: np.ndarray) -> list[str]:
 
     A cut level's probability is less reliable: on held-out phantoms a vertebra cut in half is told
     fractured from intact with an AUC of 0.79-0.85, against 0.91-0.996 whole (classifier 0.3.1,
-    ``benchmarks/cls_fov_cut.py``).
+    ``benchmarks/cls_fov_cut.py``; not measured for 0.4.0).
     """
     return [f"{LEVELS[v - 1]} touches the edge of the scan: it may be cut, its measurements incomplete "
             "and its fracture probability less reliable" for v in levels_cut_by_scan(labels)]
