@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from SpineFractureLib.metrics.candidate_check import (check_candidate, judged_levels, missed_levels, pooled_levels,
-                                                      real_series_calls, shippable)
+from SpineFractureLib.metrics.candidate_check import (check_candidate, cut_levels, judged_levels, missed_levels,
+                                                      pooled_levels, real_series_calls, shippable)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,10 +39,22 @@ def pair(rng, intact_mean):
     return targets, probs
 
 
+def cut_rows(rng, intact_mean, threshold=0.3):
+    """``cls_fov_cut.py --json``-style rows: 20 cut levels at each end, 5 of them fractured."""
+    rows = []
+    for end in ("top", "bottom"):
+        for i in range(20):
+            target = int(i < 5)
+            p = rng.uniform(0.6, 1.0) if target else float(np.clip(rng.normal(intact_mean, 0.1), 0, 1))
+            rows.append({"end": end, "target": target, "whole": p, "cut": p, "threshold": threshold})
+    rows.append({"end": "bottom", "target": 0, "whole": 0.1, "cut": None, "threshold": threshold})  # no cut made
+    return rows
+
+
 def sides(rng, candidate_intact=0.2, baseline_intact=0.4, **real):
     """Candidate and baseline alike but for their porotic intact levels and the candidate's real rows."""
     shared = {"default": evaluation(*pair(rng, 0.1)), "dense": [evaluation(*pair(rng, 0.1))],
-              "coarse": [evaluation(*pair(rng, 0.2)), evaluation(*pair(rng, 0.2))]}
+              "coarse": [evaluation(*pair(rng, 0.2)), evaluation(*pair(rng, 0.2))], "cut": cut_rows(rng, 0.1)}
     cand = dict(shared, porotic=[evaluation(*pair(rng, candidate_intact))], real=real_rows(**real))
     base = dict(shared, porotic=[evaluation(*pair(rng, baseline_intact))], real=real_rows())
     return cand, base
@@ -92,9 +104,9 @@ def test_more_porotic_false_calls_fail_and_a_missing_set_is_not_measured():
 def test_the_script_prints_the_table_and_exits_1_when_not_shippable(tmp_path):
     cand, base = sides(np.random.default_rng(2), boundary_with_call=4)
     args = []
-    for key in ("default", "porotic", "dense", "real"):
+    for key in ("default", "porotic", "dense", "cut", "real"):
         for name, side in (("c", cand), ("b", base)):
-            value = side[key] if key in ("default", "real") else {"neck": side[key][0]}
+            value = side[key] if key in ("default", "cut", "real") else {"neck": side[key][0]}
             (tmp_path / f"{key}-{name}.json").write_text(json.dumps(value))
         args += [f"--{key}", str(tmp_path / f"{key}-c.json"), str(tmp_path / f"{key}-b.json")]
     run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cls_candidate_check.py"), *args],
@@ -102,6 +114,7 @@ def test_the_script_prints_the_table_and_exits_1_when_not_shippable(tmp_path):
     assert run.returncode == 1, run.stderr
     assert "| real: boundary moves with a call | 4 | 0 | **fail** |" in run.stdout
     assert "| coarse pooled AUC | – | – | not measured |" in run.stdout
+    assert "| cut bottom intact levels called |" in run.stdout and "cut levels AUC | – |" not in run.stdout
     bad = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cls_candidate_check.py"),
                           "--default", str(tmp_path / "missing.json"), str(tmp_path / "default-b.json")],
                          capture_output=True, text=True)
@@ -123,3 +136,18 @@ def test_levels_the_segmentation_missed_fail_even_with_better_aucs():
     failed = [c for c in criteria if c.passed is False]
     assert [c.name for c in failed] == ["levels in view missed (default, porotic, dense, coarse)"]
     assert failed[0].candidate == "1 / 4 / 1 / 2" and failed[0].baseline == "1 / 1 / 1 / 2"
+
+
+def test_cut_bottom_levels_called_more_often_fail():
+    """Session 43: 0.4.0 shipped calling 12 % of intact cut bottom levels (0.3.1: 3 %), unchecked."""
+    rows = cut_rows(np.random.default_rng(5), 0.1)
+    assert cut_levels(rows)["auc"] > 0.9
+    worse = [dict(r, cut=0.35) if r["end"] == "bottom" and r["target"] == 0 and r["cut"] is not None and i % 3 == 0
+             else r for i, r in enumerate(rows)]
+    c = cut_levels(worse)
+    assert 0.2 < c["bottom_intact_called"] < 0.4  # 5 of 15 intact bottom rows moved over 0.3
+    cand, base = sides(np.random.default_rng(0))
+    cand["cut"] = worse
+    base["cut"] = rows
+    failed = [x.name for x in check_candidate(cand, base) if x.passed is False]
+    assert failed == ["cut bottom intact levels called"]

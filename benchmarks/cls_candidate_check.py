@@ -6,11 +6,12 @@ Each option takes the candidate's file, then the baseline's, measured on the sam
         --default eval-M.json eval-S.json \\
         --porotic porotic-M.json porotic-S.json --dense dense-M.json dense-S.json \\
         --coarse coarse-mesh-M.json coarse-mesh-S.json --coarse coarse-proc-M.json coarse-proc-S.json \\
-        --real real-M.json real-S.json
+        --cut cut-M.json cut-S.json --real real-M.json real-S.json
 
 ``--default``: ``spinefracture evaluate --task classification --json``; ``--porotic``, ``--dense``,
 ``--coarse`` (repeat to pool): ``cls_per_fov.py --json`` (every field-of-view kind in a file is
-pooled); ``--real``: ``cls_real_series.py --probes --json`` holding one classifier's rows. Prints a
+pooled); ``--cut``: ``cls_fov_cut.py --json`` (the same held-out seeds for both); ``--real``:
+``cls_real_series.py --probes --json`` holding one classifier's rows. Prints a
 markdown table (criteria and margins: ``SpineFractureLib.metrics.candidate_check``); exit status 0
 only if every criterion was measured and passed, 1 otherwise, 2 for a file that cannot be read.
 """
@@ -31,6 +32,10 @@ def _load(path: str, what: str):
     except (OSError, json.JSONDecodeError) as err:
         sys.exit(_fail(f"{path}: cannot read the {what} output ({err})"))
     evaluations = list(data.values()) if what == "cls_per_fov.py" and isinstance(data, dict) else [data]
+    if what == "cls_fov_cut.py":
+        if not (isinstance(data, list) and all({"end", "target", "cut", "threshold"} <= row.keys() for row in data)):
+            sys.exit(_fail(f"{path}: not a cls_fov_cut.py --json output (rows with end, target, cut, threshold)"))
+        return data
     if what == "cls_real_series.py":
         if not (isinstance(data, list) and all("probe" in row for row in data)):
             sys.exit(_fail(f"{path}: not a cls_real_series.py --json output (a list of probe rows)"))
@@ -53,6 +58,7 @@ def main() -> None:
     parser.add_argument("--default", **pair)
     for name in ("porotic", "dense", "coarse"):
         parser.add_argument(f"--{name}", action="append", default=[], **pair)
+    parser.add_argument("--cut", **pair)
     parser.add_argument("--real", **pair)
     args = parser.parse_args()
     sides: tuple[dict, dict] = ({}, {})
@@ -61,6 +67,8 @@ def main() -> None:
             side["default"] = _load(args.default[i], "evaluate")
         for name in ("porotic", "dense", "coarse"):
             side[name] = [m for files in getattr(args, name) for m in _load(files[i], "cls_per_fov.py")]
+        if args.cut:
+            side["cut"] = _load(args.cut[i], "cls_fov_cut.py")
         if args.real:
             side["real"] = _load(args.real[i], "cls_real_series.py")
     criteria = check_candidate(*sides)

@@ -10,6 +10,8 @@ rest of the column and compared with the same level in the whole scan.
 
 Prints, per end and for both ends together: levels cut, intact levels over the balanced threshold
 (cut vs whole), mean intact probability, the AUC over cut levels, and how many cuts were skipped.
+``--json`` rows (with the classifier's balanced level threshold) are what ``cls_candidate_check.py
+--cut`` reads.
 """
 
 from __future__ import annotations
@@ -44,11 +46,12 @@ def cut_records(clf: Classifier, sample, kept: float) -> list[dict]:
     if not ranges:  # the segmentation found no level: nothing to cut
         return []
     whole = probabilities(clf, sample)
+    threshold = clf.loaded.calibration.threshold("balanced", "level")
     rows = []
     for end in ("top", "bottom"):
         level = end_levels(ranges, end)[0]
         row = {"case": sample.case_id, "end": end, "level": level, "target": int(sample.fractured[level - 1]),
-               "whole": whole[level - 1], "cut": None}
+               "whole": whole[level - 1], "cut": None, "threshold": threshold}
         cut = cut_field_of_view(sample, end, cut_plane(ranges[level], end, kept))
         if cut is not None:
             row["cut"] = probabilities(clf, cut)[level - 1]

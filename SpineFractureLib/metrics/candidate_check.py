@@ -36,6 +36,9 @@ MARGINS = {
     "coarse_auc_drop": 0.03,       # pooled over every coarse set
     "boundary_calls": 3,           # real series: boundary moves (of 12) with a call, at most
     "smoothed_calls": 1,           # real series smoothed 1 mm: levels called, at most
+    # Session 43 (after 0.4.0 shipped with cut bottom levels called 12 % against 0.3.1's 3 %):
+    "cut_auc_drop": 0.03,          # levels cut in half by the scan's edge, both ends pooled
+    "cut_call_rise": 0.02,         # intact bottom levels cut in half: call rate over the baseline's
 }
 
 
@@ -104,6 +107,22 @@ def _missed_per_set(side: dict[str, Any]) -> dict[str, int]:
     return {name: sum(missed_levels(m) for m in evals) for name, evals in sets.items() if evals}
 
 
+def cut_levels(rows: list[dict[str, Any]]) -> dict[str, float | None]:
+    """AUC over cut levels and the intact cut bottom levels' call rate, from ``cls_fov_cut.py --json`` rows.
+
+    Args:
+        rows: records with ``end`` ("top" / "bottom"), ``target`` (0 / 1, -1 unknown), ``cut``
+            (probability in the cut scan, None where no cut was made) and ``threshold`` (the
+            classifier's balanced level threshold).
+    """
+    done = [r for r in rows if r["cut"] is not None and r["target"] >= 0]
+    y = np.array([r["target"] for r in done])
+    p = np.array([r["cut"] for r in done], float)
+    bottom = [r["cut"] >= r["threshold"] for r in done if r["end"] == "bottom" and r["target"] == 0]
+    return {"auc": roc_auc(y, p) if 0 < y.sum() < len(y) else None,
+            "bottom_intact_called": float(np.mean(bottom)) if bottom else None}
+
+
 def real_series_calls(rows: list[dict[str, Any]]) -> dict[str, int]:
     """Levels called per probe of ``cls_real_series.py --probes --json`` (one classifier's rows).
 
@@ -131,8 +150,9 @@ def check_candidate(candidate: dict[str, Any], baseline: dict[str, Any]) -> list
 
     Args:
         candidate, baseline: each with any of ``default`` (``evaluate --json``'s output),
-            ``porotic``, ``dense`` and ``coarse`` (lists of evaluations, each list pooled) and
-            ``real`` (``cls_real_series.py`` rows of that classifier). A key one side lacks is
+            ``porotic``, ``dense`` and ``coarse`` (lists of evaluations, each list pooled),
+            ``cut`` (``cls_fov_cut.py --json`` rows) and ``real`` (``cls_real_series.py`` rows of
+            that classifier). A key one side lacks is
             not measured.
 
     Returns:
@@ -166,6 +186,11 @@ def check_candidate(candidate: dict[str, Any], baseline: dict[str, Any]) -> list
                          " / ".join(str(c_missed[n]) for n in both) or None,
                          " / ".join(str(b_missed[n]) for n in both) or None,
                          lambda c, b: all(c_missed[n] <= b_missed[n] for n in both)))
+    c = cut_levels(candidate["cut"]) if candidate.get("cut") else {}
+    b = cut_levels(baseline["cut"]) if baseline.get("cut") else {}
+    out.append(_measured("cut levels AUC", c.get("auc"), b.get("auc"), lambda c, b: c >= b - m["cut_auc_drop"]))
+    out.append(_measured("cut bottom intact levels called", c.get("bottom_intact_called"),
+                         b.get("bottom_intact_called"), lambda c, b: c <= b + m["cut_call_rise"]))
     c = real_series_calls(candidate["real"]) if candidate.get("real") else {}
     b = real_series_calls(baseline["real"]) if baseline.get("real") else {}
     out.append(_measured("real: levels called as scanned", c.get("as_scanned"), b.get("as_scanned"), lambda c, b: c == 0))
