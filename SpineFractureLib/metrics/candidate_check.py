@@ -152,8 +152,7 @@ def check_candidate(candidate: dict[str, Any], baseline: dict[str, Any]) -> list
         candidate, baseline: each with any of ``default`` (``evaluate --json``'s output),
             ``porotic``, ``dense`` and ``coarse`` (lists of evaluations, each list pooled),
             ``cut`` (``cls_fov_cut.py --json`` rows) and ``real`` (``cls_real_series.py`` rows of
-            that classifier). A key one side lacks is
-            not measured.
+            that classifier). A key one side lacks is not measured.
 
     Returns:
         The criteria in order; the candidate may ship only if every one has ``passed`` True.
