@@ -175,7 +175,8 @@ def test_rsna_layout_with_and_without_masks(tmp_path, tiny_model):
     # A case is named by its loader key whether it was prepared now or read back.
     renamed = ClsCache([("renamed-" + key, load) for key, load in loaders], tmp_path / "cache2",
                        lambda: Segmenter(str(tiny_model), "cpu"))
-    assert renamed[0].case_id == renamed[0].case_id == "renamed-" + loaders[0][0]
+    prepared, read_back = renamed[0], renamed[0]  # the first call segments, the second reads the cache
+    assert prepared.case_id == read_back.case_id == "renamed-" + loaders[0][0]
 
 
 def test_rsna_train_csv_naming_absent_studies_is_refused(tmp_path):

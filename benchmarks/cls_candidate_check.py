@@ -33,7 +33,7 @@ def _load(path: str, what: str):
         sys.exit(_fail(f"{path}: cannot read the {what} output ({err})"))
     evaluations = list(data.values()) if what == "cls_per_fov.py" and isinstance(data, dict) else [data]
     if what == "cls_fov_cut.py":
-        if not (isinstance(data, list) and all({"end", "target", "cut", "threshold"} <= row.keys() for row in data)):
+        if not (isinstance(data, list) and all(isinstance(row, dict) and {"end", "target", "cut", "threshold"} <= row.keys() for row in data)):
             sys.exit(_fail(f"{path}: not a cls_fov_cut.py --json output (rows with end, target, cut, threshold)"))
         return data
     if what == "cls_real_series.py":
