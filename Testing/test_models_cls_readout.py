@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from SpineFractureLib.models.cls_readout import mirrored, patient_probability, patient_raw_logit, readout_heat
+from SpineFractureLib.models.cls_readout import (cut_ends, cut_level_offsets, mirrored, patient_probability,
+                                                patient_raw_logit, readout_heat)
 
 
 def test_patient_sources():
@@ -49,3 +50,18 @@ def test_gradcam_times_region_is_rescaled_per_level():
     assert not heat[1].any()  # a level without heat stays 0
     assert readout_heat("gradcam_x_region", cam, None) is cam  # no region head: Grad-CAM
     assert readout_heat("gradcam", cam, region) is cam
+
+
+def test_cut_level_offsets_go_to_levels_on_the_input_edges_only():
+    labels = np.zeros((30, 8, 8), np.uint8)
+    labels[0:6] = 7    # C7 on slice 0: cut by the bottom edge (z runs towards the head)
+    labels[10:20] = 6  # C6 whole
+    labels[24:30] = 5  # C5 on the last slice: cut by the top edge
+    values = np.array([5, 6, 7])
+    assert cut_ends(labels, values) == [("top",), (), ("bottom",)]
+    off = cut_level_offsets(labels, values, {"bottom": -1.5, "top": -0.25})
+    assert off.tolist() == [-0.25, 0.0, -1.5]
+    assert cut_level_offsets(labels, values, {"bottom": -1.5}).tolist() == [0.0, 0.0, -1.5]
+    assert cut_level_offsets(labels, values, {}).tolist() == [0.0, 0.0, 0.0]
+    labels[-1, 0, 0] = 7  # a level on both edges gets both offsets
+    assert cut_level_offsets(labels, np.array([7]), {"bottom": -1.5, "top": -0.25}).tolist() == [-1.75]

@@ -89,3 +89,28 @@ def test_readout_options_from_the_calibration(tmp_path, crop):
     assert 0.0 <= b.heatmap.min() and b.heatmap.max() <= 1.0 and not np.allclose(a.heatmap, b.heatmap)
     with pytest.raises(ValueError, match="patient_source"):
         Calibration(patient_source="mean")
+
+
+def test_a_level_cut_by_the_input_edge_gets_its_ends_offset(tmp_path, crop):
+    # C4 made to touch slice 0 (the bottom edge): only its probability moves, by the bottom offset.
+    hu, labels = crop
+    labels = labels.copy()
+    labels[0:20, 30:60, 30:60] = 4
+    torch.manual_seed(0)
+    net = FractureClassifier(channels=(4, 8, 8, 12), dim=16, region_head=True, pool="mean_max")
+    for name, bias in (("plain.pt", {}), ("cut.pt", {"bottom": -2.0, "top": 5.0})):
+        save_classifier(tmp_path / name, net, inputs={"windows": 3, "fracture_input": True},
+                        calibration=Calibration(level_temperature=1.5, patient_source="max_level", cut_level_bias=bias),
+                        name="tiny", version="0", trained_on="nothing (a test)")
+    a = Classifier(str(tmp_path / "plain.pt"), "cpu").classify(hu, labels, gradcam=False)
+    clf = Classifier(str(tmp_path / "cut.pt"), "cpu")
+    assert clf.loaded.calibration.cut_level_bias == {"bottom": -2.0, "top": 5.0}  # read back from the file
+    b = clf.classify(hu, labels, gradcam=False)
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    assert logit(b.probabilities[3]) == pytest.approx(logit(a.probabilities[3]) - 2.0, abs=1e-4)
+    assert b.probabilities[4] == pytest.approx(a.probabilities[4], abs=1e-6)  # C5 touches no edge
+    # the patient reads the largest level logit: it saw the cut level's offset too
+    top = max(logit(b.probabilities[3]), logit(b.probabilities[4])) * 1.5
+    assert logit(b.patient_probability) == pytest.approx(top, abs=1e-3)
+    with pytest.raises(ValueError, match="cut_level_bias"):
+        Calibration(cut_level_bias={"left": 1.0})

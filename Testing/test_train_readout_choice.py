@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-import numpy as np
+import json
+import subprocess
+import sys
+from pathlib import Path
 
-from SpineFractureLib.metrics.classification import operating_points, sensitivity_specificity
-from SpineFractureLib.train.readout_choice import (choose_readout, fit_readout, fit_thresholds, macro_level_auc,
-                                                   per_level_auc, readout_scores)
+import numpy as np
+import pytest
+import torch
+
+from SpineFractureLib.models.classifier import FractureClassifier
+from SpineFractureLib.models.classifier_weights import Calibration, load_classifier, save_classifier
+
+from SpineFractureLib.metrics.classification import fit_logit_offset, operating_points, sensitivity_specificity
+from SpineFractureLib.train.readout_choice import (MIN_CUT_LEVELS_PER_CLASS, choose_readout, fit_cut_bias, fit_readout,
+                                                   fit_thresholds, macro_level_auc, per_level_auc, readout_scores)
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _cases(seed: int = 0, head_informative: bool = False, flip_helps: bool = False) -> list[dict]:
@@ -113,3 +125,52 @@ def test_the_patient_threshold_is_the_plain_youden_point():
     floored = operating_points(py, patient_p)["balanced"]
     assert plain != floored  # this draw's Youden point is below the floor
     assert cal.thresholds["balanced"]["patient"] == round(plain, 6)
+
+
+def _cut_rows(rng: np.random.Generator, end: str, n: int, shift: float, applied: float = 0.0) -> list[dict]:
+    """Cut-level records whose probabilities read ``shift`` too high in logit (plus ``applied`` already given)."""
+    t = (rng.random(n) < 0.3).astype(int)
+    true_logit = np.where(t == 1, 1.0, -3.0) + rng.normal(0, 1.0, n)
+    # the targets are drawn from the true logit, so the well-calibrated offset is -shift
+    t = (rng.random(n) < 1 / (1 + np.exp(-true_logit))).astype(int)
+    p = 1 / (1 + np.exp(-(true_logit + shift + applied)))
+    return [{"end": end, "target": int(a), "cut": float(b), "applied_bias": applied} for a, b in zip(t, p)]
+
+
+def test_the_cut_offset_undoes_a_shift_and_counts_what_was_already_applied():
+    rng = np.random.default_rng(3)
+    rows = _cut_rows(rng, "bottom", 4000, shift=1.2) + _cut_rows(rng, "top", 4000, shift=0.0, applied=-0.7)
+    rows += [{"end": "bottom", "target": 0, "cut": None}, {"end": "top", "target": -1, "cut": 0.9}]  # left out
+    bias = fit_cut_bias(rows)
+    assert bias["bottom"] == pytest.approx(-1.2, abs=0.15)
+    assert bias["top"] == pytest.approx(0.0, abs=0.15)  # the -0.7 already applied is taken off first
+
+
+def test_an_end_with_too_few_fractured_cut_levels_gets_no_offset():
+    rows = [{"end": "bottom", "target": int(i < MIN_CUT_LEVELS_PER_CLASS - 1), "cut": 0.5} for i in range(40)]
+    assert fit_cut_bias(rows) == {}
+    assert fit_logit_offset([0.0, 1.0], [1, 1]) == 0.0  # one class: nothing to fit
+
+
+def test_cls_cut_bias_writes_the_offsets_into_a_copy_of_the_weights(tmp_path):
+    torch.manual_seed(0)
+    net = FractureClassifier(channels=(4, 8, 8, 12), dim=16, region_head=True, pool="mean_max")
+    save_classifier(tmp_path / "m.pt", net, inputs={"windows": 3}, calibration=Calibration(level_temperature=1.3),
+                    name="tiny", version="1", trained_on="nothing (a test)", extra_meta={"segmentation": "S"})
+    rows = _cut_rows(np.random.default_rng(4), "bottom", 400, shift=1.5)
+    (tmp_path / "rows.json").write_text(json.dumps(rows))
+    script = [sys.executable, str(ROOT / "benchmarks" / "cls_cut_bias.py"), "--model", str(tmp_path / "m.pt")]
+    run = subprocess.run([*script, "--rows", str(tmp_path / "rows.json"), "--write-weights", str(tmp_path / "c.pt"),
+                          "--version", "1.1", "--rows-from", "toy rows"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["validation_after"]["bottom"]["intact_called"] < report["validation_before"]["bottom"]["intact_called"]
+    written = load_classifier(str(tmp_path / "c.pt"))
+    assert written.calibration.cut_level_bias == pytest.approx(report["cut_level_bias"])
+    assert written.calibration.cut_level_bias["bottom"] < -1.0 and written.calibration.level_temperature == 1.3
+    assert written.info.version == "1.1"
+    meta = torch.load(tmp_path / "c.pt", weights_only=True)["meta"]
+    assert meta["segmentation"] == "S" and "toy rows" in meta["cut_level_bias_from"]
+    (tmp_path / "bad.json").write_text(json.dumps({"rows": []}))
+    bad = subprocess.run([*script, "--rows", str(tmp_path / "bad.json")], capture_output=True, text=True)
+    assert bad.returncode == 2 and "bad.json: not a list of cls_fov_cut.py records" in bad.stderr

@@ -47,11 +47,13 @@ def cut_records(clf: Classifier, sample, kept: float) -> list[dict]:
         return []
     whole = probabilities(clf, sample)
     threshold = clf.loaded.calibration.threshold("balanced", "level")
+    bias = clf.loaded.calibration.cut_level_bias
     rows = []
     for end in ("top", "bottom"):
         level = end_levels(ranges, end)[0]
         row = {"case": sample.case_id, "end": end, "level": level, "target": int(sample.fractured[level - 1]),
-               "whole": whole[level - 1], "cut": None, "threshold": threshold}
+               "whole": whole[level - 1], "cut": None, "threshold": threshold,
+               "applied_bias": float(bias.get(end, 0.0))}
         cut = cut_field_of_view(sample, end, cut_plane(ranges[level], end, kept))
         if cut is not None:
             row["cut"] = probabilities(clf, cut)[level - 1]

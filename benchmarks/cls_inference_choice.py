@@ -43,10 +43,10 @@ from SpineFractureLib.data.phantom import PhantomConfig
 from SpineFractureLib.data.phantom_loaders import config_tag, phantom_loaders
 from SpineFractureLib.metrics.classification import (ece_if_calibrated, expected_calibration_error, roc_auc,
                                                      rsna_weighted_log_loss)
-from SpineFractureLib.models.classifier_weights import CLASSIFIER_FORMAT, Calibration, load_classifier, save_classifier
+from SpineFractureLib.models.classifier_weights import Calibration, load_classifier, recalibrated_copy
 from SpineFractureLib.models.cls_readout import HEATMAPS, PATIENT_SOURCES, mirrored, readout_heat
 from SpineFractureLib.models.gradcam import gradcam_maps
-from SpineFractureLib.models.registry import REGISTRY_PATH, read_weights, segmenter_tag
+from SpineFractureLib.models.registry import segmenter_tag
 from SpineFractureLib.pipeline.classify import _peaks, region_maps
 from SpineFractureLib.pipeline.evaluate_cls import _points_at_fracture
 from SpineFractureLib.pipeline.segment import Segmenter
@@ -222,11 +222,7 @@ def main() -> None:
     chosen.heatmap = heat
     loaded = load_classifier(a.model)  # also the weights' own readout, as they would be shipped
     if a.write_weights:
-        meta = read_weights(a.model, "classification", CLASSIFIER_FORMAT, REGISTRY_PATH)[0].get("meta", {})
-        kept = {k: v for k, v in meta.items() if k not in ("name", "version", "trained_on")}
-        digest = save_classifier(a.write_weights, loaded.network, inputs=loaded.inputs, calibration=chosen,
-                                 name=a.name or loaded.info.name, version=a.version, trained_on=loaded.info.trained_on,
-                                 extra_meta=kept | {"readout_chosen_from": f"{loaded.info.name} {loaded.info.version}"})
+        digest = recalibrated_copy(a.model, a.write_weights, chosen, version=a.version, name=a.name)
         log.info("wrote %s (sha256 %s)", a.write_weights, digest)
     test = [c for first, count, kind in a.test
             for c in cached_raw_outputs(a.model, first, count, a.cache, a.keep_raw, kind, a.segmentation)]

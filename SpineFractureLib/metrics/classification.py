@@ -209,6 +209,33 @@ def fit_temperature(logits: Sequence[float], targets: Sequence[float]) -> float:
     return float(np.clip(log_t.exp().item(), 0.05, 20.0))
 
 
+def fit_logit_offset(logits: Sequence[float], targets: Sequence[float]) -> float:
+    """The offset b minimising the log loss of ``sigmoid(logit + b)`` (one-parameter recalibration).
+
+    Args:
+        logits: calibrated logits of a subgroup (e.g. levels cut by the scan's edge).
+        targets: their 0/1 targets.
+
+    Returns:
+        b (0.0 when there are no logits or only one class; clipped to ±5).
+    """
+    z = torch.as_tensor(np.asarray(logits, float))
+    y = torch.as_tensor(np.asarray(targets, float))
+    if z.numel() == 0 or y.min() == y.max():
+        return 0.0
+    b = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([b], lr=0.5, max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(z + b, y)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return float(np.clip(b.item(), -5.0, 5.0))
+
+
 def operating_points(targets: Sequence[float], probs: Sequence[float],
                      triage_sensitivity: float = TRIAGE_SENSITIVITY,
                      min_specificity: float = BALANCED_MIN_SPECIFICITY) -> dict[str, float]:
@@ -243,7 +270,7 @@ def operating_points(targets: Sequence[float], probs: Sequence[float],
     return {"balanced": youden if kept is None else kept, "triage": triage}
 
 
-__all__ = ["BALANCED_MIN_SPECIFICITY", "REGION_POS_WEIGHT", "ece_if_calibrated", "expected_calibration_error", "fit_temperature", "fracture_region_bce",
+__all__ = ["BALANCED_MIN_SPECIFICITY", "REGION_POS_WEIGHT", "ece_if_calibrated", "expected_calibration_error", "fit_logit_offset", "fit_temperature", "fracture_region_bce",
            "operating_points", "reliability_bins", "roc_auc", "rsna_weighted_bce", "rsna_weighted_log_loss",
            "sensitivity_specificity"]
 

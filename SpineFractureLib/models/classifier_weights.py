@@ -18,7 +18,7 @@ import torch
 from ..errors import InputError
 from ..io.staging import staged_file
 from .classifier import FractureClassifier, classifier_from_arch
-from .cls_readout import HEATMAPS, PATIENT_SOURCES
+from .cls_readout import CUT_ENDS, HEATMAPS, PATIENT_SOURCES
 from .registry import REGISTRY_PATH, ModelInfo, model_info, read_weights, sha256_of
 
 CLASSIFIER_FORMAT = "spinefracture-classifier-1"
@@ -42,6 +42,9 @@ class Calibration:
             :mod:`~SpineFractureLib.models.cls_readout`; weights files written before it: False).
         patient_source: how the patient probability is read (:data:`~.cls_readout.PATIENT_SOURCES`).
         heatmap: which heat map is drawn (:data:`~.cls_readout.HEATMAPS`).
+        cut_level_bias: {end: offset} added to the temperature-scaled logit of a level cut by the
+            input's ``bottom`` or ``top`` slice (:func:`~.cls_readout.cut_level_offsets`); empty in
+            files written before it (cut levels read as whole ones).
     """
 
     level_temperature: float = 1.0
@@ -52,8 +55,11 @@ class Calibration:
     flip_average: bool = False
     patient_source: str = "head"
     heatmap: str = "gradcam"
+    cut_level_bias: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not set(self.cut_level_bias) <= set(CUT_ENDS):
+            raise ValueError(f"cut_level_bias ends must be among {CUT_ENDS}, got {sorted(self.cut_level_bias)}")
         if self.patient_source not in PATIENT_SOURCES:
             raise ValueError(f"patient_source must be one of {PATIENT_SOURCES}, got {self.patient_source!r}")
         if self.heatmap not in HEATMAPS:
@@ -98,6 +104,32 @@ def save_classifier(path: str | os.PathLike, network: FractureClassifier, *, inp
     return sha256_of(path)
 
 
+def recalibrated_copy(source: str, path: str | os.PathLike, calibration: Calibration, *, version: str,
+                      name: str | None = None, note: dict[str, Any] | None = None, new_readout: bool = True) -> str:
+    """Write ``source``'s network with a new readout (``calibration``) as another weights file.
+
+    The file's meta (training history, segmentation) is kept; ``readout_chosen_from`` names the
+    source where ``new_readout`` (the readout was chosen again; else the source's own record stays),
+    and ``note`` adds to the meta.
+
+    Args:
+        source: registered name, ``default`` or a weights file.
+        path: the new file.
+        calibration: the readout it carries.
+        version: the version it carries; ``name``: its name (default: the source's).
+
+    Returns:
+        The new file's sha256.
+    """
+    loaded = load_classifier(source)
+    meta = read_weights(source, "classification", CLASSIFIER_FORMAT, REGISTRY_PATH)[0].get("meta", {})
+    kept = {k: v for k, v in meta.items() if k not in ("name", "version", "trained_on")}
+    return save_classifier(path, loaded.network, inputs=loaded.inputs, calibration=calibration,
+                           name=name or loaded.info.name, version=version, trained_on=loaded.info.trained_on,
+                           extra_meta=kept | ({"readout_chosen_from": f"{loaded.info.name} {loaded.info.version}"}
+                                              if new_readout else {}) | (note or {}))
+
+
 def load_classifier(name_or_path: str = "default", registry_path: str | os.PathLike = REGISTRY_PATH) -> LoadedClassifier:
     """Load registered classifier weights (sha256 checked first) or a file written by :func:`save_classifier`.
 
@@ -125,5 +157,5 @@ def _cancellous_range(blob: dict[str, Any], entry: dict[str, Any] | None) -> tup
     return low, high
 
 
-__all__ = ["CANCELLOUS_KEY", "CLASSIFIER_FORMAT", "Calibration", "LoadedClassifier", "OPERATING_POINTS", "load_classifier",
+__all__ = ["CANCELLOUS_KEY", "CLASSIFIER_FORMAT", "Calibration", "LoadedClassifier", "OPERATING_POINTS", "load_classifier", "recalibrated_copy",
            "save_classifier"]

@@ -14,7 +14,13 @@ readout was chosen on validation; these functions are the one place each readout
   before it was fitted carry 1.0, which reads them as before (to within the 1e-7 clip);
 - heat map (:data:`HEATMAPS`): ``gradcam``, or ``gradcam_x_region``: Grad-CAM times the
   fracture-region head's probability, rescaled to a maximum of 1 per level (Grad-CAM says what
-  drove the decision, the region head where in the vertebra the fracture-like evidence lies).
+  drove the decision, the region head where in the vertebra the fracture-like evidence lies);
+- cut levels (:data:`CUT_ENDS`): a level whose mask touches the first (``bottom``) or last (``top``)
+  slice of the classifier's input is seen cut by the scan's edge; its logit gets that end's offset,
+  fitted on validation cut levels (``benchmarks/cls_cut_bias.py``), before the level and patient
+  probabilities are read. Why: a vertebra cut in half above air reads partly like a compressed one,
+  and classifier 0.4.0 called 12 % of intact cut bottom levels fractured against about 2 % of whole
+  ones (``benchmarks/cls_fov_cut.py``). Weights files without offsets leave cut levels as they are.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ import torch
 
 PATIENT_SOURCES = ("head", "max_level", "mean_head_max", "noisy_or")
 HEATMAPS = ("gradcam", "gradcam_x_region")
+#: The ends of the classifier's input (z towards the head): ``bottom`` = slice 0, ``top`` = the last.
+CUT_ENDS = ("bottom", "top")
 
 
 def mirrored(rois: torch.Tensor) -> torch.Tensor:
@@ -74,6 +82,33 @@ def patient_probability(source: str, level_logits: np.ndarray, patient_logit: fl
     return float(1.0 / (1.0 + np.exp(-z / patient_temperature)))
 
 
+def cut_ends(labels: np.ndarray, level_values: np.ndarray) -> list[tuple[str, ...]]:
+    """Which ends of the input (:data:`CUT_ENDS`) each level's mask touches.
+
+    Args:
+        labels: level labels (z, y, x), z towards the head, of the classifier's input.
+        level_values: (P,) label values (1..7) of the levels classified.
+    """
+    edges = {"bottom": set(np.unique(labels[0]).tolist()), "top": set(np.unique(labels[-1]).tolist())}
+    return [tuple(end for end in CUT_ENDS if int(v) in edges[end]) for v in level_values]
+
+
+def cut_level_offsets(labels: np.ndarray, level_values: np.ndarray, biases: dict[str, float]) -> np.ndarray:
+    """Per level, the sum of the offsets (calibrated logit units) of the input ends it touches.
+
+    Args:
+        labels: level labels (z, y, x) of the classifier's input, z towards the head.
+        level_values: (P,) label values (1..7) of the levels classified.
+        biases: {end: offset} (a missing end: 0).
+
+    Returns:
+        (P,) float offsets, added to each level's logit after the level temperature.
+    """
+    if not biases:
+        return np.zeros(len(level_values))
+    return np.array([sum(float(biases.get(end, 0.0)) for end in ends) for ends in cut_ends(labels, level_values)])
+
+
 def readout_heat(kind: str, cam: np.ndarray, region: np.ndarray | None) -> np.ndarray:
     """The per-level heat maps (P, z, y, x) in 0..1 of ``kind`` (a member of :data:`HEATMAPS`).
 
@@ -92,4 +127,4 @@ def readout_heat(kind: str, cam: np.ndarray, region: np.ndarray | None) -> np.nd
     return np.where(peak > 1e-12, heat / np.maximum(peak, 1e-12), 0.0).astype(np.float32)
 
 
-__all__ = ["HEATMAPS", "PATIENT_SOURCES", "mirrored", "patient_probability", "patient_raw_logit", "readout_heat"]
+__all__ = ["CUT_ENDS", "HEATMAPS", "PATIENT_SOURCES", "cut_ends", "cut_level_offsets", "mirrored", "patient_probability", "patient_raw_logit", "readout_heat"]

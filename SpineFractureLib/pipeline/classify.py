@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from ..constants import LEVELS, N_LEVELS
 from ..device import pick_device
 from ..models.classifier_weights import LoadedClassifier, load_classifier
-from ..models.cls_readout import mirrored, patient_probability, readout_heat
+from ..models.cls_readout import cut_level_offsets, mirrored, patient_probability, readout_heat
 from ..models.gradcam import gradcam_maps, heatmap_volume
 from ..models.registry import ModelInfo
 from ..preprocess.roi import RoiInputs, cut_box, extract_rois
@@ -130,7 +130,10 @@ class Classifier:
                 flipped_levels, flipped_patient = self.network(mirrored(x), lv)
                 level_logits = (level_logits + flipped_levels) / 2.0
                 patient_logit = (patient_logit + flipped_patient) / 2.0
-        z = level_logits.float().cpu().numpy()
+        # A level cut by the input's first or last slice is read with its end's offset (in calibrated
+        # logit units, so scaled back by the temperature here): the patient readout then sees it too.
+        z = level_logits.float().cpu().numpy() + cal.level_temperature * cut_level_offsets(
+            labels, rois.levels + 1, cal.cut_level_bias)
         level_p = 1.0 / (1.0 + np.exp(-z / cal.level_temperature))
         patient_p = patient_probability(cal.patient_source, z, float(patient_logit), cal.level_temperature,
                                         cal.patient_temperature)

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from ..constants import N_LEVELS
-from ..metrics.classification import fit_temperature, operating_points, roc_auc
+from ..metrics.classification import fit_logit_offset, fit_temperature, operating_points, roc_auc
 from ..models.classifier_weights import Calibration
-from ..models.cls_readout import PATIENT_SOURCES, patient_probability, patient_raw_logit
+from ..models.cls_readout import CUT_ENDS, PATIENT_SOURCES, patient_probability, patient_raw_logit
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +143,36 @@ def choose_readout(predictions: list[dict[str, Any]], validation: dict[str, Any]
     return best
 
 
+#: Validation cut levels of each class an end needs before its offset is fitted.
+MIN_CUT_LEVELS_PER_CLASS = 5
+
+
+def fit_cut_bias(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """Per end of the scan, the logit offset that calibrates the levels its edge cuts (maximum likelihood).
+
+    Args:
+        rows: records of ``benchmarks/cls_fov_cut.py`` on validation cases: ``end`` (bottom/top),
+            ``target`` (1, 0, or -1 unknown), ``cut`` (the cut level's probability, None where no
+            cut was made) and ``applied_bias`` (the offset the classifier already gave it, 0 if absent).
+
+    Returns:
+        {end: offset}; an end with fewer than :data:`MIN_CUT_LEVELS_PER_CLASS` levels of either
+        class is left out (its cut levels keep the whole-level reading).
+    """
+    out = {}
+    for end in CUT_ENDS:
+        done = [r for r in rows if r["end"] == end and r["cut"] is not None and r["target"] >= 0]
+        y = np.array([r["target"] for r in done], float)
+        if min(int(y.sum()), int(len(y) - y.sum())) < MIN_CUT_LEVELS_PER_CLASS:
+            log.warning("cut %s levels: %d fractured of %d, too few to fit an offset", end, int(y.sum()), len(y))
+            continue
+        p = np.clip(np.array([r["cut"] for r in done], float), 1e-7, 1 - 1e-7)
+        z = np.log(p / (1 - p)) - np.array([float(r.get("applied_bias", 0.0)) for r in done])
+        out[end] = round(fit_logit_offset(z, y), 4)
+        log.info("cut %s levels: %d (%d fractured), offset %.3f", end, len(y), int(y.sum()), out[end])
+    return out
+
+
 def _known_levels(predictions: list[dict[str, Any]], flip: bool) -> tuple[np.ndarray, np.ndarray]:
     lz, ly = [], []
     for p in predictions:
@@ -154,4 +184,4 @@ def _known_levels(predictions: list[dict[str, Any]], flip: bool) -> tuple[np.nda
     return np.array(lz), np.array(ly)
 
 
-__all__ = ["case_logits", "choose_readout", "fit_readout", "fit_thresholds", "macro_level_auc", "per_level_auc", "readout_scores"]
+__all__ = ["MIN_CUT_LEVELS_PER_CLASS", "case_logits", "choose_readout", "fit_cut_bias", "fit_readout", "fit_thresholds", "macro_level_auc", "per_level_auc", "readout_scores"]
