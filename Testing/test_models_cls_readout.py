@@ -65,3 +65,16 @@ def test_cut_level_offsets_go_to_levels_on_the_input_edges_only():
     assert cut_level_offsets(labels, values, {}).tolist() == [0.0, 0.0, 0.0]
     labels[-1, 0, 0] = 7  # a level on both edges gets both offsets
     assert cut_level_offsets(labels, np.array([7]), {"bottom": -1.5, "top": -0.25}).tolist() == [-1.75]
+
+
+def test_a_crop_filled_with_air_past_the_scan_cuts_the_level_against_it():
+    labels = np.zeros((30, 8, 8), np.uint8)
+    labels[8:14] = 7
+    labels[16:22] = 6
+    hu = np.full(labels.shape, -1000.0, np.float32)  # scanned air (noisy in a real scan, never exactly -1024)
+    hu[labels > 0] = 300.0
+    assert cut_ends(labels, np.array([6, 7]), hu) == [(), ()]
+    hu[:8] = -1024.0  # the scan starts at slice 8: C7 lies on its lower edge
+    assert cut_ends(labels, np.array([6, 7]), hu) == [(), ("bottom",)]
+    assert cut_ends(labels, np.array([6, 7])) == [(), ()]  # without the HU only the array's ends count
+    assert cut_level_offsets(labels, np.array([6, 7]), {"bottom": -1.0}, hu).tolist() == [0.0, -1.0]

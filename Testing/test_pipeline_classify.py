@@ -91,11 +91,12 @@ def test_readout_options_from_the_calibration(tmp_path, crop):
         Calibration(patient_source="mean")
 
 
-def test_a_level_cut_by_the_input_edge_gets_its_ends_offset(tmp_path, crop):
-    # C4 made to touch slice 0 (the bottom edge): only its probability moves, by the bottom offset.
+def test_a_level_cut_by_the_scan_edge_gets_its_ends_offset(tmp_path, crop):
+    # The scan starts right under C4 (the crop is filled with -1024 HU below, as crop_to_box fills
+    # it past a scan): only C4's probability moves, by the bottom offset.
     hu, labels = crop
-    labels = labels.copy()
-    labels[0:20, 30:60, 30:60] = 4
+    hu = hu.copy()
+    hu[:20] = -1024.0
     torch.manual_seed(0)
     net = FractureClassifier(channels=(4, 8, 8, 12), dim=16, region_head=True, pool="mean_max")
     for name, bias in (("plain.pt", {}), ("cut.pt", {"bottom": -2.0, "top": 5.0})):

@@ -42,9 +42,9 @@ class Calibration:
             :mod:`~SpineFractureLib.models.cls_readout`; weights files written before it: False).
         patient_source: how the patient probability is read (:data:`~.cls_readout.PATIENT_SOURCES`).
         heatmap: which heat map is drawn (:data:`~.cls_readout.HEATMAPS`).
-        cut_level_bias: {end: offset} added to the temperature-scaled logit of a level cut by the
-            input's ``bottom`` or ``top`` slice (:func:`~.cls_readout.cut_level_offsets`); empty in
-            files written before it (cut levels read as whole ones).
+        cut_level_bias: {end: offset} added to the temperature-scaled logit of a level that the
+            scan's ``bottom`` or ``top`` edge cuts (:func:`~.cls_readout.cut_level_offsets`); empty
+            in files written before it (cut levels read as whole ones).
     """
 
     level_temperature: float = 1.0

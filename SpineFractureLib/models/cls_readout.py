@@ -15,8 +15,8 @@ readout was chosen on validation; these functions are the one place each readout
 - heat map (:data:`HEATMAPS`): ``gradcam``, or ``gradcam_x_region``: Grad-CAM times the
   fracture-region head's probability, rescaled to a maximum of 1 per level (Grad-CAM says what
   drove the decision, the region head where in the vertebra the fracture-like evidence lies);
-- cut levels (:data:`CUT_ENDS`): a level whose mask touches the first (``bottom``) or last (``top``)
-  slice of the classifier's input is seen cut by the scan's edge; its logit gets that end's offset,
+- cut levels (:data:`CUT_ENDS`): a level whose mask reaches the scan's lower (``bottom``) or upper
+  (``top``) edge in the classifier's input (:func:`cut_ends`) gets that end's logit offset,
   fitted on validation cut levels (``benchmarks/cls_cut_bias.py``), before the level and patient
   probabilities are read. Why: a vertebra cut in half above air reads partly like a compressed one,
   and classifier 0.4.0 called 12 % of intact cut bottom levels fractured against about 2 % of whole
@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+
+from ..constants import HU_AIR
 
 PATIENT_SOURCES = ("head", "max_level", "mean_head_max", "noisy_or")
 HEATMAPS = ("gradcam", "gradcam_x_region")
@@ -82,31 +84,47 @@ def patient_probability(source: str, level_logits: np.ndarray, patient_logit: fl
     return float(1.0 / (1.0 + np.exp(-z / patient_temperature)))
 
 
-def cut_ends(labels: np.ndarray, level_values: np.ndarray) -> list[tuple[str, ...]]:
-    """Which ends of the input (:data:`CUT_ENDS`) each level's mask touches.
+def cut_ends(labels: np.ndarray, level_values: np.ndarray, hu: np.ndarray | None = None) -> list[tuple[str, ...]]:
+    """Which ends of the scan (:data:`CUT_ENDS`) cut each level, as the classifier's input shows it.
+
+    A level is cut at the ``bottom`` where one of its voxels lies on the input's first slice or
+    right above a voxel outside the scan, at the ``top`` likewise. Outside the scan is what the
+    crop is filled with there: exactly :data:`~SpineFractureLib.constants.HU_AIR` (a crop past a
+    short or tilted field of view; scanned air is noisy and never lies against a vertebra).
 
     Args:
         labels: level labels (z, y, x), z towards the head, of the classifier's input.
         level_values: (P,) label values (1..7) of the levels classified.
+        hu: the input's HU (z, y, x), or None (only the array's own ends count).
     """
-    edges = {"bottom": set(np.unique(labels[0]).tolist()), "top": set(np.unique(labels[-1]).tolist())}
+    below = np.zeros(labels.shape, bool)  # the voxel under this one is outside the scan
+    above = np.zeros(labels.shape, bool)
+    below[0] = above[-1] = True
+    if hu is not None:
+        outside = hu == HU_AIR
+        below[1:] |= outside[:-1]
+        above[:-1] |= outside[1:]
+    edges = {"bottom": set(np.unique(labels[below]).tolist()), "top": set(np.unique(labels[above]).tolist())}
     return [tuple(end for end in CUT_ENDS if int(v) in edges[end]) for v in level_values]
 
 
-def cut_level_offsets(labels: np.ndarray, level_values: np.ndarray, biases: dict[str, float]) -> np.ndarray:
-    """Per level, the sum of the offsets (calibrated logit units) of the input ends it touches.
+def cut_level_offsets(labels: np.ndarray, level_values: np.ndarray, biases: dict[str, float],
+                      hu: np.ndarray | None = None) -> np.ndarray:
+    """Per level, the sum of the offsets (calibrated logit units) of the scan ends that cut it.
 
     Args:
         labels: level labels (z, y, x) of the classifier's input, z towards the head.
         level_values: (P,) label values (1..7) of the levels classified.
         biases: {end: offset} (a missing end: 0).
+        hu: the input's HU on the same grid (see :func:`cut_ends`), or None.
 
     Returns:
         (P,) float offsets, added to each level's logit after the level temperature.
     """
     if not biases:
         return np.zeros(len(level_values))
-    return np.array([sum(float(biases.get(end, 0.0)) for end in ends) for ends in cut_ends(labels, level_values)])
+    return np.array([sum(float(biases.get(end, 0.0)) for end in ends)
+                     for ends in cut_ends(labels, level_values, hu)])
 
 
 def readout_heat(kind: str, cam: np.ndarray, region: np.ndarray | None) -> np.ndarray:

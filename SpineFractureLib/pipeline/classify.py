@@ -94,7 +94,8 @@ class Classifier:
         """Classify every level present in ``labels``.
 
         Args:
-            hu: HU (z, y, x) of the 1 mm crop (identity direction).
+            hu: HU (z, y, x) of the 1 mm crop (identity direction), exactly -1024 outside the scan
+                (as the crop is filled: a level against it is read as cut, see ``cut_level_offsets``).
             labels: C1..C7 labels (z, y, x) on the same grid.
             fracture: the segmentation's fracture-region probability 0..1 (z, y, x), or None.
             gradcam: also compute the heat map and each level's peak.
@@ -130,10 +131,10 @@ class Classifier:
                 flipped_levels, flipped_patient = self.network(mirrored(x), lv)
                 level_logits = (level_logits + flipped_levels) / 2.0
                 patient_logit = (patient_logit + flipped_patient) / 2.0
-        # A level cut by the input's first or last slice is read with its end's offset (in calibrated
-        # logit units, so scaled back by the temperature here): the patient readout then sees it too.
+        # A level cut by the scan's edge is read with its end's offset (in calibrated logit units, so
+        # scaled back by the temperature here): the patient readout then sees it too.
         z = level_logits.float().cpu().numpy() + cal.level_temperature * cut_level_offsets(
-            labels, rois.levels + 1, cal.cut_level_bias)
+            labels, rois.levels + 1, cal.cut_level_bias, hu)
         level_p = 1.0 / (1.0 + np.exp(-z / cal.level_temperature))
         patient_p = patient_probability(cal.patient_source, z, float(patient_logit), cal.level_temperature,
                                         cal.patient_temperature)
