@@ -223,6 +223,9 @@ def main() -> None:
     loaded = load_classifier(a.model)  # also the weights' own readout, as they would be shipped
     if a.write_weights:
         digest = recalibrated_copy(a.model, a.write_weights, chosen, version=a.version, name=a.name)
+        if loaded.calibration.cut_level_bias:  # fitted on the old readout's probabilities: refit, do not carry
+            log.warning("%s had cut-level offsets; the new readout has none: fit them with cls_cut_bias.py",
+                        a.model)
         log.info("wrote %s (sha256 %s)", a.write_weights, digest)
     test = [c for first, count, kind in a.test
             for c in cached_raw_outputs(a.model, first, count, a.cache, a.keep_raw, kind, a.segmentation)]
