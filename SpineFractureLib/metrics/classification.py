@@ -182,6 +182,26 @@ def reliability_bins(targets: Sequence[float], probs: Sequence[float], bins: int
             "count": [int(c) for c in counts[0, 0].tolist()]}
 
 
+def _fit_one_parameter(logits: Sequence[float], targets: Sequence[float], link) -> float | None:
+    """The scalar u minimising the log loss of ``sigmoid(link(logits, u))`` from u = 0 (LBFGS);
+    None when there are no logits or only one class."""
+    z = torch.as_tensor(np.asarray(logits, float))
+    y = torch.as_tensor(np.asarray(targets, float))
+    if z.numel() == 0 or y.min() == y.max():
+        return None
+    u = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([u], lr=0.5, max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(link(z, u), y)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return float(u.item())
+
+
 def fit_temperature(logits: Sequence[float], targets: Sequence[float]) -> float:
     """The temperature T > 0 minimising the log loss of ``sigmoid(logit / T)`` (LBFGS on log T).
 
@@ -192,21 +212,8 @@ def fit_temperature(logits: Sequence[float], targets: Sequence[float]) -> float:
     Returns:
         T (1.0 when there are no logits or only one class).
     """
-    z = torch.as_tensor(np.asarray(logits, float))
-    y = torch.as_tensor(np.asarray(targets, float))
-    if z.numel() == 0 or y.min() == y.max():
-        return 1.0
-    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=200, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(z / log_t.exp(), y)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return float(np.clip(log_t.exp().item(), 0.05, 20.0))
+    log_t = _fit_one_parameter(logits, targets, lambda z, u: z / u.exp())
+    return 1.0 if log_t is None else float(np.clip(np.exp(log_t), 0.05, 20.0))
 
 
 def fit_logit_offset(logits: Sequence[float], targets: Sequence[float]) -> float:
@@ -219,21 +226,8 @@ def fit_logit_offset(logits: Sequence[float], targets: Sequence[float]) -> float
     Returns:
         b (0.0 when there are no logits or only one class; clipped to ±5).
     """
-    z = torch.as_tensor(np.asarray(logits, float))
-    y = torch.as_tensor(np.asarray(targets, float))
-    if z.numel() == 0 or y.min() == y.max():
-        return 0.0
-    b = torch.zeros((), dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([b], lr=0.5, max_iter=200, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(z + b, y)
-        loss.backward()
-        return loss
-
-    opt.step(closure)
-    return float(np.clip(b.item(), -5.0, 5.0))
+    b = _fit_one_parameter(logits, targets, lambda z, u: z + u)
+    return 0.0 if b is None else float(np.clip(b, -5.0, 5.0))
 
 
 def operating_points(targets: Sequence[float], probs: Sequence[float],
