@@ -297,7 +297,8 @@ def cut_level_warnings(labels: np.ndarray) -> list[str]:
     A cut level's probability is less reliable: on held-out phantoms a vertebra cut in half is told
     fractured from intact with an AUC of 0.79-0.85, against 0.91-0.996 whole (classifier 0.3.1,
     ``benchmarks/cls_fov_cut.py``). Classifier 0.4.0 on 192 held-out phantoms (seeds 901736-901927):
-    cut bottom levels AUC 0.80 and 12 % of the intact ones over its threshold (0.3.1: 0.83, 3 %).
+    cut bottom levels AUC 0.80 and 12 % of the intact ones over its threshold at sensitivity 0.71
+    (0.3.1: 0.83, 3 % at 0.50); on 192 more (901928-902119) AUC 0.91, 11 % at 0.74.
     """
     return [f"{LEVELS[v - 1]} touches the edge of the scan: it may be cut, its measurements incomplete "
             "and its fracture probability less reliable" for v in levels_cut_by_scan(labels)]
