@@ -96,6 +96,9 @@ def cut_ends(labels: np.ndarray, level_values: np.ndarray, hu: np.ndarray | None
         labels: level labels (z, y, x), z towards the head, of the classifier's input.
         level_values: (P,) label values (1..7) of the levels classified.
         hu: the input's HU (z, y, x), or None (only the array's own ends count).
+
+    Returns:
+        Per level, the ends that cut it: (), ("bottom",), ("top",) or both.
     """
     below = np.zeros(labels.shape, bool)  # the voxel under this one is outside the scan
     above = np.zeros(labels.shape, bool)
