@@ -25,7 +25,7 @@ import sys
 import numpy as np
 
 from SpineFractureLib.models.classifier_weights import load_classifier, recalibrated_copy
-from SpineFractureLib.train.readout_choice import fit_cut_bias
+from SpineFractureLib.train.readout_choice import cut_logits, fit_cut_bias
 
 log = logging.getLogger("cls_cut_bias")
 
@@ -34,14 +34,11 @@ def rates_at(rows: list[dict], biases: dict[str, float], threshold: float) -> di
     """Per end: intact called and fractured called (share) at ``threshold`` with ``biases`` applied."""
     out = {}
     for end in sorted({r["end"] for r in rows}):
-        done = [r for r in rows if r["end"] == end and r["cut"] is not None and r["target"] >= 0]
-        if not done:
+        z, t = cut_logits(rows, end)
+        if not len(t):
             continue
-        p = np.clip(np.array([r["cut"] for r in done], float), 1e-7, 1 - 1e-7)
-        z = np.log(p / (1 - p)) - np.array([r.get("applied_bias", 0.0) for r in done]) + biases.get(end, 0.0)
-        called = 1 / (1 + np.exp(-z)) >= threshold
-        t = np.array([r["target"] for r in done])
-        out[end] = {"levels": len(done), "fractured": int(t.sum()),
+        called = 1 / (1 + np.exp(-(z + biases.get(end, 0.0)))) >= threshold
+        out[end] = {"levels": len(t), "fractured": int(t.sum()),
                     "intact_called": round(float(called[t == 0].mean()), 3) if (t == 0).any() else None,
                     "sensitivity": round(float(called[t == 1].mean()), 3) if (t == 1).any() else None}
     return out

@@ -8,7 +8,7 @@ thresholds keeping specificity ≥ 0.98; triage: the highest threshold keeping s
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -182,7 +182,8 @@ def reliability_bins(targets: Sequence[float], probs: Sequence[float], bins: int
             "count": [int(c) for c in counts[0, 0].tolist()]}
 
 
-def _fit_one_parameter(logits: Sequence[float], targets: Sequence[float], link) -> float | None:
+def _fit_one_parameter(logits: Sequence[float], targets: Sequence[float],
+                       link: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> float | None:
     """The scalar u minimising the log loss of ``sigmoid(link(logits, u))`` from u = 0 (LBFGS);
     None when there are no logits or only one class."""
     z = torch.as_tensor(np.asarray(logits, float))

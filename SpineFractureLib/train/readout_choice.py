@@ -147,6 +147,15 @@ def choose_readout(predictions: list[dict[str, Any]], validation: dict[str, Any]
 MIN_CUT_LEVELS_PER_CLASS = 5
 
 
+def cut_logits(rows: list[dict[str, Any]], end: str) -> tuple[np.ndarray, np.ndarray]:
+    """One end's cut levels of ``cls_fov_cut.py`` rows (cut made, target known): their calibrated
+    logits before any cut offset (the row's ``applied_bias`` taken off), and their 0/1 targets."""
+    done = [r for r in rows if r["end"] == end and r["cut"] is not None and r["target"] >= 0]
+    p = np.clip(np.array([r["cut"] for r in done], float), 1e-7, 1 - 1e-7)
+    z = np.log(p / (1 - p)) - np.array([float(r.get("applied_bias", 0.0)) for r in done])
+    return z, np.array([r["target"] for r in done], float)
+
+
 def fit_cut_bias(rows: list[dict[str, Any]]) -> dict[str, float]:
     """Per end of the scan, the logit offset that calibrates the levels its edge cuts (maximum likelihood).
 
@@ -161,13 +170,10 @@ def fit_cut_bias(rows: list[dict[str, Any]]) -> dict[str, float]:
     """
     out = {}
     for end in CUT_ENDS:
-        done = [r for r in rows if r["end"] == end and r["cut"] is not None and r["target"] >= 0]
-        y = np.array([r["target"] for r in done], float)
+        z, y = cut_logits(rows, end)
         if min(int(y.sum()), int(len(y) - y.sum())) < MIN_CUT_LEVELS_PER_CLASS:
             log.warning("cut %s levels: %d fractured of %d, too few to fit an offset", end, int(y.sum()), len(y))
             continue
-        p = np.clip(np.array([r["cut"] for r in done], float), 1e-7, 1 - 1e-7)
-        z = np.log(p / (1 - p)) - np.array([float(r.get("applied_bias", 0.0)) for r in done])
         out[end] = round(fit_logit_offset(z, y), 4)
         log.info("cut %s levels: %d (%d fractured), offset %.3f", end, len(y), int(y.sum()), out[end])
     return out
@@ -184,4 +190,4 @@ def _known_levels(predictions: list[dict[str, Any]], flip: bool) -> tuple[np.nda
     return np.array(lz), np.array(ly)
 
 
-__all__ = ["MIN_CUT_LEVELS_PER_CLASS", "case_logits", "choose_readout", "fit_cut_bias", "fit_readout", "fit_thresholds", "macro_level_auc", "per_level_auc", "readout_scores"]
+__all__ = ["MIN_CUT_LEVELS_PER_CLASS", "case_logits", "choose_readout", "cut_logits", "fit_cut_bias", "fit_readout", "fit_thresholds", "macro_level_auc", "per_level_auc", "readout_scores"]
