@@ -54,7 +54,8 @@ def cut_rows(rng, intact_mean, threshold=0.3):
 def sides(rng, candidate_intact=0.2, baseline_intact=0.4, **real):
     """Candidate and baseline alike but for their porotic intact levels and the candidate's real rows."""
     shared = {"default": evaluation(*pair(rng, 0.1)), "dense": [evaluation(*pair(rng, 0.1))],
-              "coarse": [evaluation(*pair(rng, 0.2)), evaluation(*pair(rng, 0.2))], "cut": cut_rows(rng, 0.1)}
+              "coarse": [evaluation(*pair(rng, 0.2)), evaluation(*pair(rng, 0.2))], "cut": cut_rows(rng, 0.1),
+              "fov": [evaluation(*pair(rng, 0.1)), evaluation(*pair(rng, 0.15))]}
     cand = dict(shared, porotic=[evaluation(*pair(rng, candidate_intact))], real=real_rows(**real))
     base = dict(shared, porotic=[evaluation(*pair(rng, baseline_intact))], real=real_rows())
     return cand, base
@@ -104,7 +105,7 @@ def test_more_porotic_false_calls_fail_and_a_missing_set_is_not_measured():
 def test_the_script_prints_the_table_and_exits_1_when_not_shippable(tmp_path):
     cand, base = sides(np.random.default_rng(2), boundary_with_call=4)
     args = []
-    for key in ("default", "porotic", "dense", "cut", "real"):
+    for key in ("default", "porotic", "dense", "fov", "cut", "real"):
         for name, side in (("c", cand), ("b", base)):
             value = side[key] if key in ("default", "cut", "real") else {"neck": side[key][0]}
             (tmp_path / f"{key}-{name}.json").write_text(json.dumps(value))
@@ -114,6 +115,7 @@ def test_the_script_prints_the_table_and_exits_1_when_not_shippable(tmp_path):
     assert run.returncode == 1, run.stderr
     assert "| real: boundary moves with a call | 4 | 0 | **fail** |" in run.stdout
     assert "| coarse pooled AUC | – | – | not measured |" in run.stdout
+    assert "| fields of view intact levels called |" in run.stdout and "fields of view pooled AUC | – |" not in run.stdout
     assert "| cut bottom intact levels called |" in run.stdout and "cut levels AUC | – |" not in run.stdout
     bad = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cls_candidate_check.py"),
                           "--default", str(tmp_path / "missing.json"), str(tmp_path / "default-b.json")],
@@ -134,8 +136,8 @@ def test_levels_the_segmentation_missed_fail_even_with_better_aucs():
     assert missed_levels(cand["porotic"][0]) == 4
     criteria = check_candidate(cand, base)
     failed = [c for c in criteria if c.passed is False]
-    assert [c.name for c in failed] == ["levels in view missed (default, porotic, dense, coarse)"]
-    assert failed[0].candidate == "1 / 4 / 1 / 2" and failed[0].baseline == "1 / 1 / 1 / 2"
+    assert [c.name for c in failed] == ["levels in view missed (default, porotic, dense, coarse, fov)"]
+    assert failed[0].candidate == "1 / 4 / 1 / 2 / 2" and failed[0].baseline == "1 / 1 / 1 / 2 / 2"
 
 
 def test_cut_bottom_levels_called_more_often_fail():
@@ -151,3 +153,17 @@ def test_cut_bottom_levels_called_more_often_fail():
     base["cut"] = rows
     failed = [x.name for x in check_candidate(cand, base) if x.passed is False]
     assert failed == ["cut bottom intact levels called"]
+
+
+def test_intact_real_shape_c7s_called_fail_the_field_of_view_criterion():
+    """Session 45: 0.4.0 calls most intact mesh C7s fractured; a candidate calling more must not ship."""
+    cand, base = sides(np.random.default_rng(3))
+    t, p = pair(np.random.default_rng(4), 0.1)
+    p[20:40] = 0.7  # a quarter of the intact levels (a mesh set's C7s, say) over the threshold
+    cand["fov"] = [cand["fov"][0], evaluation(t, p)]
+    criteria = {c.name: c for c in check_candidate(cand, base)}
+    called = criteria["fields of view intact levels called"]
+    assert called.passed is False and called.candidate > called.baseline + 0.1
+    assert criteria["fields of view pooled AUC"].passed is False  # 20 intact levels above most fractured ones
+    del cand["fov"]
+    assert check_candidate(cand, base)[[c.name for c in criteria.values()].index("fields of view pooled AUC")].passed is None

@@ -6,11 +6,12 @@ Each option takes the candidate's file, then the baseline's, measured on the sam
         --default eval-M.json eval-S.json \\
         --porotic porotic-M.json porotic-S.json --dense dense-M.json dense-S.json \\
         --coarse coarse-mesh-M.json coarse-mesh-S.json --coarse coarse-proc-M.json coarse-proc-S.json \\
+        --fov fov-proc-M.json fov-proc-S.json --fov fov-mesh-M.json fov-mesh-S.json \\
         --cut cut-M.json cut-S.json --real real-M.json real-S.json
 
 ``--default``: ``spinefracture evaluate --task classification --json``; ``--porotic``, ``--dense``,
-``--coarse`` (repeat to pool): ``cls_per_fov.py --json`` (every field-of-view kind in a file is
-pooled); ``--cut``: ``cls_fov_cut.py --json`` (the same held-out seeds for both); ``--real``:
+``--coarse``, ``--fov`` (repeat to pool): ``cls_per_fov.py --json`` (every field-of-view kind in a file
+is pooled; ``--fov``: every kind, procedural and ``--anatomy mesh``); ``--cut``: ``cls_fov_cut.py --json`` (the same held-out seeds for both); ``--real``:
 ``cls_real_series.py --probes --json`` holding one classifier's rows. Prints a
 markdown table (criteria and margins: ``SpineFractureLib.metrics.candidate_check``); exit status 0
 only if every criterion was measured and passed, 1 otherwise, 2 for a file that cannot be read.
@@ -56,7 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     pair = {"nargs": 2, "metavar": ("CANDIDATE", "BASELINE")}
     parser.add_argument("--default", **pair)
-    for name in ("porotic", "dense", "coarse"):
+    for name in ("porotic", "dense", "coarse", "fov"):
         parser.add_argument(f"--{name}", action="append", default=[], **pair)
     parser.add_argument("--cut", **pair)
     parser.add_argument("--real", **pair)
@@ -65,7 +66,7 @@ def main() -> None:
     for i, side in enumerate(sides):
         if args.default:
             side["default"] = _load(args.default[i], "evaluate")
-        for name in ("porotic", "dense", "coarse"):
+        for name in ("porotic", "dense", "coarse", "fov"):
             side[name] = [m for files in getattr(args, name) for m in _load(files[i], "cls_per_fov.py")]
         if args.cut:
             side["cut"] = _load(args.cut[i], "cls_fov_cut.py")
