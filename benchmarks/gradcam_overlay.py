@@ -1,6 +1,7 @@
 """Segment, classify and explain one case; save the Grad-CAM picture and print the probabilities.
 
-    python benchmarks/gradcam_overlay.py OUT.png --phantom SEED [--difficulty D]
+    python benchmarks/gradcam_overlay.py OUT.png --phantom SEED [--difficulty D] \
+        [--phantom-config '{"anatomy": "mesh", "fov": "neck"}']
     python benchmarks/gradcam_overlay.py OUT.png --real head-neck|chest [--model default]
 
 A phantom (use held-out seeds, 900000 and up) shows the true fracture region outlined in white
@@ -35,6 +36,8 @@ def main() -> None:
     source.add_argument("--phantom", type=int)
     source.add_argument("--real", choices=sorted(REAL))
     parser.add_argument("--difficulty", type=float)
+    parser.add_argument("--phantom-config", type=json.loads, default={}, metavar="JSON",
+                        help="more PhantomConfig fields (anatomy, fov, cancellous_hu, ...)")
     parser.add_argument("--model", default="default")
     parser.add_argument("--segmentation", default="default")
     args = parser.parse_args()
@@ -43,8 +46,9 @@ def main() -> None:
         from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
         from SpineFractureLib.data.cls_cases import fractured_vector
 
-        case = make_phantom(args.phantom, PhantomConfig(difficulty=args.difficulty))
+        case = make_phantom(args.phantom, PhantomConfig(difficulty=args.difficulty, **args.phantom_config))
         ct, label = case.ct, f"phantom {args.phantom}" + (f", difficulty {args.difficulty}" if args.difficulty else "")
+        label += "".join(f", {k} {v}" for k, v in args.phantom_config.items())
         truth_levels = fractured_vector(case.truth).tolist()
     else:
         ct, label = load_ct(REAL[args.real], auto_hu_correction=True), f"real CT ({args.real}, ../shared/data)"
