@@ -144,6 +144,11 @@ def real_series_calls(rows: list[dict[str, Any]]) -> dict[str, int]:
     return out
 
 
+def _pooled(side: dict[str, Any], name: str) -> dict[str, float | None]:
+    """:func:`pooled_levels` of one side's sets called ``name``; empty where that side has none."""
+    return pooled_levels(side[name]) if side.get(name) else {}
+
+
 def _measured(name: str, cand: Any, base: Any, test) -> Criterion:
     if cand is None or base is None:
         return Criterion(name, cand, base, None)
@@ -176,16 +181,13 @@ def check_candidate(candidate: dict[str, Any], baseline: dict[str, Any]) -> list
                          lambda c, b: c >= b - m["default_sensitivity_drop"]))
     for name, call_test in (("porotic", lambda c, b: c < b),
                             ("dense", lambda c, b: c <= b + m["dense_call_rise"])):
-        c = pooled_levels(candidate[name]) if candidate.get(name) else {}
-        b = pooled_levels(baseline[name]) if baseline.get(name) else {}
+        c, b = _pooled(candidate, name), _pooled(baseline, name)
         out.append(_measured(f"{name} intact levels called", c.get("intact_called"), b.get("intact_called"), call_test))
         out.append(_measured(f"{name} pooled AUC", c.get("auc"), b.get("auc"),
                              lambda c, b: c >= b - m["density_auc_drop"]))
-    c = pooled_levels(candidate["coarse"]) if candidate.get("coarse") else {}
-    b = pooled_levels(baseline["coarse"]) if baseline.get("coarse") else {}
+    c, b = _pooled(candidate, "coarse"), _pooled(baseline, "coarse")
     out.append(_measured("coarse pooled AUC", c.get("auc"), b.get("auc"), lambda c, b: c >= b - m["coarse_auc_drop"]))
-    c = pooled_levels(candidate["fov"]) if candidate.get("fov") else {}
-    b = pooled_levels(baseline["fov"]) if baseline.get("fov") else {}
+    c, b = _pooled(candidate, "fov"), _pooled(baseline, "fov")
     out.append(_measured("fields of view pooled AUC", c.get("auc"), b.get("auc"), lambda c, b: c >= b - m["fov_auc_drop"]))
     out.append(_measured("fields of view intact levels called", c.get("intact_called"), b.get("intact_called"),
                          lambda c, b: c <= b + m["fov_call_rise"]))
