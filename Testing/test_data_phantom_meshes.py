@@ -203,3 +203,55 @@ def test_mesh_discs_fill_the_endplate_concavities_and_procedural_discs_are_uncha
             assert at(in_dip) < 0 and at(under_upper) < 0
         else:
             assert at(in_dip) > 0 and at(under_upper) > 0 and at(s.height / 2 + gap / 2) < 0
+
+
+def test_mesh_neighbours_keep_a_joint_space_and_procedural_phantoms_are_unchanged():
+    from scipy import ndimage
+
+    from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
+
+    cfg = dict(size_xyz=(110, 110, 150), spacing=(0.6, 0.6, 0.6), noise_hu=0, streak_probability=0.0,
+               fracture_rate=0)
+    lab = make_phantom(4, PhantomConfig(**cfg, anatomy="mesh")).labels.array
+    near = 0
+    for i in range(1, 7):
+        upper, lower = lab == i, lab == i + 1
+        assert not (lower & ndimage.binary_dilation(upper, np.ones((3, 3, 3), bool))).any(), (LEVELS[i - 1], LEVELS[i])
+        # ... yet they do come within a few voxels: the joints are there, not pushed apart
+        near += int((lower & ndimage.binary_dilation(upper, np.ones((3, 3, 3), bool), iterations=4)).sum())
+    assert near > 100
+    # procedural vertebrae never carve joints: their phantoms (and every cached case) keep their bytes
+    from SpineFractureLib.data.phantom.builders import build_objects
+    from SpineFractureLib.data.phantom.layout import lay_out_column
+
+    col = lay_out_column(np.random.default_rng(0), 1.0)
+    assert all(o.joint_gap_mm == 0.0 for o in build_objects(col, {}, 90.0, "procedural"))
+
+
+def test_a_bone_drawn_after_another_leaves_the_joint_space_with_a_subchondral_plate():
+    from SpineFractureLib.data.phantom.fractures import Rendered
+    from SpineFractureLib.data.phantom.render import BoneHU, BoneObject, Canvas
+    from SpineFractureLib.volume import CTVolume
+
+    grid = CTVolume(np.zeros((70, 40, 40), np.float32), spacing=(0.5, 0.5, 0.5), origin=(0.0, 0.0, 0.0))
+
+    def ball(centre_z, label, gap):
+        def evaluate(u, v, w):
+            d = np.sqrt((u - 10) ** 2 + (v - 10) ** 2 + (w - centre_z) ** 2) - 6.0
+            none = np.zeros(d.shape, bool)
+            return Rendered(d, d, d <= 0, none, none)
+        return BoneObject(f"ball {label}", label, np.eye(3), np.zeros(3), np.array([0.0, 0.0, 0.0]),
+                          np.array([20.0, 20.0, 30.0]), evaluate, joint_gap_mm=gap)
+
+    hu = BoneHU(cortical=1000.0, cancellous=250.0, cortex_mm=0.5)
+    canvas = Canvas(grid, np.eye(3), np.zeros(3))
+    canvas.hu[:] = 40.0
+    canvas.draw_all([ball(9.0, 1, 0.0), ball(19.0, 2, 1.5)], [hu, hu])  # 10 mm apart, radius 6: overlap
+    first, second = np.argwhere(canvas.labels == 1), np.argwhere(canvas.labels == 2)
+    gaps = np.sqrt(((first[:, None, :] - second[None, :, :]) ** 2).sum(-1)).min() * 0.5
+    assert 1.5 <= gaps <= 2.2  # the joint space, in mm, between the two bones' nearest voxels
+    assert len(second) > 0.6 * len(first)  # the later bone loses only the cap near the earlier one
+    # the later bone's joint face is a subchondral plate (cortical HU), its core stays cancellous
+    face = second[second[:, 0] == second[:, 0].min()]
+    assert np.all(canvas.hu[tuple(face.T)] == 1000.0)
+    assert canvas.hu[38, 20, 20] == 250.0

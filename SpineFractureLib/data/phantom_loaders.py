@@ -66,9 +66,11 @@ def cancellous_range(sets: Sequence[dict]) -> tuple[float, float]:
 
 def config_tag(cfg) -> str:
     """8 hex digits naming a :class:`PhantomConfig` and the generator version (keys caches)."""
-    from ..data.phantom.generator import GENERATOR_VERSION
+    from ..data.phantom.generator import GENERATOR_VERSION, MESH_ANATOMY_VERSION
 
     fields = {k: v for k, v in asdict(cfg).items() if not (k in TAG_NEUTRAL and v == TAG_NEUTRAL[k])}
+    if cfg.anatomy == "mesh":
+        fields["mesh_anatomy_version"] = MESH_ANATOMY_VERSION
     return hashlib.sha256(json.dumps([GENERATOR_VERSION, fields], sort_keys=True,
                                      default=str).encode()).hexdigest()[:8]
 

@@ -19,10 +19,11 @@ def plain_shape(sdf_values: Array) -> Rendered:
     return Rendered(sdf_values, sdf_values, sdf_values <= 0, none, none)
 
 
-def bone_object(name: str, label: int, frame: Frame, lo, hi, evaluate, fill_hu=None) -> BoneObject:
+def bone_object(name: str, label: int, frame: Frame, lo, hi, evaluate, fill_hu=None,
+                joint_gap_mm: float = 0.0) -> BoneObject:
     """A :class:`BoneObject` in ``frame`` with its local bounding box ``lo``..``hi`` (mm)."""
     return BoneObject(name, label, frame.rotation, frame.centre, np.asarray(lo, float),
-                      np.asarray(hi, float), evaluate, fill_hu)
+                      np.asarray(hi, float), evaluate, fill_hu, joint_gap_mm)
 
 
 def build_objects(col: Column, breaks: dict[str, Fracture], disc_hu: float,
@@ -63,7 +64,8 @@ def build_objects(col: Column, breaks: dict[str, Fracture], disc_hu: float,
             hi = np.maximum(hi, [0.0, 0.0, s.height / 2 + 13.0]) if s.kind == "axis" else hi  # the dens
             objects.append(bone_object(name, s.label, col.frames[name], lo - margin, hi + margin,
                                        lambda u, v, w, s=s, f=f: fractures.render_vertebra(
-                                           u, v, w, s, f, mesh_anatomy.mesh_vertebra_shape)))
+                                           u, v, w, s, f, mesh_anatomy.mesh_vertebra_shape),
+                                       joint_gap_mm=mesh_anatomy.JOINT_GAP_MM))
             continue
         if s.kind == "atlas":
             lo, hi = np.array([-42.0, -15.0, -11.0]), np.array([42.0, 40.0, 11.0])
@@ -73,8 +75,11 @@ def build_objects(col: Column, breaks: dict[str, Fracture], disc_hu: float,
             lo = np.array([-reach, -s.depth / 2 - 2.0, -s.height / 2 - drop - 6.0])
             hi = np.array([reach, s.depth / 2 + s.canal_depth + s.spinous_length + 9.0,
                            s.height / 2 + (19.0 if s.kind == "axis" else 3.0)])
+        # T1 meets the real-shape C7: it keeps the same joint space (the procedural levels leave
+        # their own gaps, and their bytes stay those the shipped models were trained on).
+        joint = mesh_anatomy.JOINT_GAP_MM if anatomy_kind == "mesh" and name == "T1" else 0.0
         objects.append(bone_object(name, s.label, col.frames[name], lo - margin, hi + margin,
-                            lambda u, v, w, s=s, f=f: fractures.render_vertebra(u, v, w, s, f)))
+                            lambda u, v, w, s=s, f=f: fractures.render_vertebra(u, v, w, s, f), joint_gap_mm=joint))
     objects.append(bone_object("occiput", 0, c1, (-72, -82, 5), (72, 98, 150),
                         lambda u, v, w: plain_shape(anatomy.occiput(u, v, w, skull_t)[0])))
     t1 = col.shapes["T1"]

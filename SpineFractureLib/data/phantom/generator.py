@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 #: teeth is the same, byte for byte, as in 1.0. The head-and-upper-neck kind (session 30) is new and
 #: changes no other kind's bytes, so the version (which keys every cache) stays.
 GENERATOR_VERSION = "1.2"
+#: Version of the real-shape (``anatomy="mesh"``) vertebrae, in the cache tag of mesh phantoms only:
+#: 2 (session 46) keeps a joint space between neighbouring vertebrae (1 let the scaled templates
+#: touch and overlap at the facet and uncovertebral joints). Procedural phantoms keep their bytes.
+MESH_ANATOMY_VERSION = "2"
 #: Vertebra shapes: the procedural ones, or C1–C7 from real-shape mesh templates.
 ANATOMY_KINDS = ("procedural", "mesh")
 #: Slice spacings (mm) of clinical neck CT protocols.
@@ -233,6 +237,7 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
     ct = grid.with_array(hu, series_description="SpineFracture phantom", source=f"phantom seed {seed}")
     truth = {
         "generator_version": GENERATOR_VERSION,
+        **({"mesh_anatomy_version": MESH_ANATOMY_VERSION} if config.anatomy == "mesh" else {}),
         "seed": int(seed),
         "difficulty": round(difficulty, 4),
         "noise_hu": round(noise_hu, 2),
@@ -317,4 +322,4 @@ def _inside(grid: CTVolume, lps: np.ndarray) -> bool:
     return bool(np.all(ijk >= 0) and np.all(ijk <= np.asarray(grid.shape_xyz) - 1))
 
 
-__all__ = ["GENERATOR_VERSION", "PhantomConfig", "make_phantom"]
+__all__ = ["GENERATOR_VERSION", "MESH_ANATOMY_VERSION", "PhantomConfig", "make_phantom"]

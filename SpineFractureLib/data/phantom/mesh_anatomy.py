@@ -50,6 +50,10 @@ OUTSIDE_MM = 10.0
 C1_ORIGIN_BEHIND_ARCH_MM = 1.5 + 4.8
 #: Levels whose mesh spinous process is replaced by the procedural one (see mesh_vertebra_shape).
 SLOPED_SPINOUS = ("C5", "C6", "C7")
+#: Joint space (mm) each real-shape vertebra keeps from the bone drawn before it (its upper
+#: neighbour): facet and uncovertebral joints are 1–2 mm wide on CT; the scaled templates touch
+#: or overlap there (see :meth:`~.render.Canvas.joint_space`).
+JOINT_GAP_MM = 1.5
 #: Depth (mm) of the endplates' concavity at their centre (C2–C7; C2's inferior endplate only).
 ENDPLATE_CONCAVITY_MM = 0.6
 
