@@ -16,7 +16,8 @@ from SpineFractureLib.models.classifier_weights import Calibration, load_classif
 
 from SpineFractureLib.metrics.classification import fit_logit_offset, operating_points, sensitivity_specificity
 from SpineFractureLib.train.readout_choice import (MIN_CUT_LEVELS_PER_CLASS, choose_readout, fit_cut_bias, fit_readout,
-                                                   fit_thresholds, macro_level_auc, per_level_auc, readout_scores)
+                                                   fit_thresholds, macro_level_auc, per_level_auc, readout_scores,
+                                                   refit_patient_temperature)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -174,3 +175,67 @@ def test_cls_cut_bias_writes_the_offsets_into_a_copy_of_the_weights(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps({"rows": []}))
     bad = subprocess.run([*script, "--rows", str(tmp_path / "bad.json")], capture_output=True, text=True)
     assert bad.returncode == 2 and "bad.json: not a list of cls_fov_cut.py records" in bad.stderr
+
+
+def _overconfident_patients(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Patient probabilities whose logits are twice what the truth's are (0/1 targets drawn from the truth)."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(0.0, 2.0, n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-z))).astype(int)
+    return 1 / (1 + np.exp(-2.0 * z)), y
+
+
+def test_the_patient_temperature_refit_calibrates_and_calls_every_patient_as_before():
+    from SpineFractureLib.metrics.classification import expected_calibration_error
+
+    p, y = _overconfident_patients(5, 3000)
+    cal = Calibration(level_temperature=1.3, patient_temperature=1.5,
+                      thresholds={"balanced": {"level": 0.3, "patient": 0.4}, "triage": {"level": 0.1, "patient": 0.2}})
+    new = refit_patient_temperature(cal, p, y, "toy patients")
+    factor = new.patient_temperature / cal.patient_temperature
+    assert factor == pytest.approx(2.0, rel=0.1)
+    q = 1 / (1 + np.exp(-np.log(p / (1 - p)) / factor))  # what the new weights show
+    assert expected_calibration_error(y, q) < 0.5 * expected_calibration_error(y, p)
+    for point in ("balanced", "triage"):
+        assert np.array_equal(p >= cal.threshold(point, "patient"), q >= new.threshold(point, "patient"))
+        assert new.threshold(point, "level") == cal.threshold(point, "level")
+    assert new.level_temperature == 1.3 and cal.patient_temperature == 1.5  # levels kept, source untouched
+    assert new.validation["patient_temperature_refit"]["patients"] == 3000
+
+
+def _evaluation(p: np.ndarray, y: np.ndarray, sha256: str) -> dict:
+    """A minimal ``evaluate --task classification --json`` output (one level per patient)."""
+    per_case = []
+    for i, (pi, yi) in enumerate(zip(p, y)):
+        levels = {lv: {"target": -1, "probability": None, "kind": None, "pointing": None, "peak_pointing": None}
+                  for lv in ("C1", "C2", "C3", "C4", "C5", "C6", "C7")}
+        levels["C5"] = {"target": int(yi), "probability": float(pi), "kind": "break" if yi else None,
+                        "pointing": None, "peak_pointing": None}
+        per_case.append({"case": f"toy-{i}", "difficulty": 0.5, "patient": int(yi), "patient_probability": float(pi),
+                         "levels": levels, "fracture_region_dice": None})
+    return {"model": {"sha256": sha256}, "data": "toy phantoms", "per_case": per_case}
+
+
+def test_cls_patient_temperature_writes_the_refit_into_a_copy_of_the_weights(tmp_path):
+    from SpineFractureLib.models.registry import sha256_of
+
+    torch.manual_seed(0)
+    net = FractureClassifier(channels=(4, 8, 8, 12), dim=16, region_head=True, pool="mean_max")
+    save_classifier(tmp_path / "m.pt", net, inputs={"windows": 3}, calibration=Calibration(patient_temperature=1.5),
+                    name="tiny", version="1", trained_on="nothing (a test)")
+    sha = sha256_of(tmp_path / "m.pt")
+    for name, seed in (("val", 6), ("test", 7)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(_evaluation(*_overconfident_patients(seed, 400), sha)))
+    script = [sys.executable, str(ROOT / "benchmarks" / "cls_patient_temperature.py"), "--model", str(tmp_path / "m.pt")]
+    run = subprocess.run([*script, "--val", str(tmp_path / "val.json"), "--test", str(tmp_path / "test.json"),
+                          "--write-weights", str(tmp_path / "c.pt"), "--version", "1.1"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    test = json.loads(run.stdout)["files"][str(tmp_path / "test.json")]
+    assert test["role"] == "test" and test["after"]["patient_ece"] < test["before"]["patient_ece"]
+    for k in ("patient_auc", "patient_sensitivity", "patient_specificity"):
+        assert test["after"][k] == test["before"][k]
+    written = load_classifier(str(tmp_path / "c.pt"))
+    assert written.calibration.patient_temperature == pytest.approx(3.0, rel=0.15) and written.info.version == "1.1"
+    (tmp_path / "other.json").write_text(json.dumps(_evaluation(*_overconfident_patients(8, 50), "0" * 64)))
+    bad = subprocess.run([*script, "--val", str(tmp_path / "other.json")], capture_output=True, text=True)
+    assert bad.returncode == 2 and "other.json: made with other weights" in bad.stderr
