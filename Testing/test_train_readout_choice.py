@@ -17,7 +17,7 @@ from SpineFractureLib.models.classifier_weights import Calibration, load_classif
 from SpineFractureLib.metrics.classification import fit_logit_offset, operating_points, sensitivity_specificity
 from SpineFractureLib.train.readout_choice import (MIN_CUT_LEVELS_PER_CLASS, choose_readout, fit_cut_bias, fit_readout,
                                                    fit_thresholds, macro_level_auc, per_level_auc, readout_scores,
-                                                   refit_patient_temperature)
+                                                   refit_temperature)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -185,22 +185,35 @@ def _overconfident_patients(seed: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     return 1 / (1 + np.exp(-2.0 * z)), y
 
 
-def test_the_patient_temperature_refit_calibrates_and_calls_every_patient_as_before():
+@pytest.mark.parametrize("target", ["patient", "level"])
+def test_a_temperature_refit_calibrates_and_calls_everything_as_before(target):
     from SpineFractureLib.metrics.classification import expected_calibration_error
 
     p, y = _overconfident_patients(5, 3000)
-    cal = Calibration(level_temperature=1.3, patient_temperature=1.5,
+    cal = Calibration(level_temperature=1.3, patient_temperature=1.5, patient_source="mean_head_max",
                       thresholds={"balanced": {"level": 0.3, "patient": 0.4}, "triage": {"level": 0.1, "patient": 0.2}})
-    new = refit_patient_temperature(cal, p, y, "toy patients")
-    factor = new.patient_temperature / cal.patient_temperature
+    new = refit_temperature(cal, target, p, y, "toy data")
+    other = "level" if target == "patient" else "patient"
+    factor = getattr(new, f"{target}_temperature") / getattr(cal, f"{target}_temperature")
     assert factor == pytest.approx(2.0, rel=0.1)
     q = 1 / (1 + np.exp(-np.log(p / (1 - p)) / factor))  # what the new weights show
     assert expected_calibration_error(y, q) < 0.5 * expected_calibration_error(y, p)
     for point in ("balanced", "triage"):
-        assert np.array_equal(p >= cal.threshold(point, "patient"), q >= new.threshold(point, "patient"))
-        assert new.threshold(point, "level") == cal.threshold(point, "level")
-    assert new.level_temperature == 1.3 and cal.patient_temperature == 1.5  # levels kept, source untouched
-    assert new.validation["patient_temperature_refit"]["patients"] == 3000
+        assert np.array_equal(p >= cal.threshold(point, target), q >= new.threshold(point, target))
+        assert new.threshold(point, other) == cal.threshold(point, other)
+    assert getattr(new, f"{other}_temperature") == getattr(cal, f"{other}_temperature")
+    assert (cal.level_temperature, cal.patient_temperature) == (1.3, 1.5)  # the source is untouched
+    assert new.validation[f"{target}_temperature_refit"][f"{target}s"] == 3000
+
+
+def test_a_level_refit_refuses_readouts_that_read_the_level_temperature():
+    p, y = _overconfident_patients(5, 100)
+    with pytest.raises(ValueError, match="noisy-OR"):
+        refit_temperature(Calibration(patient_source="noisy_or"), "level", p, y)
+    with pytest.raises(ValueError, match="cut-level offsets"):
+        refit_temperature(Calibration(cut_level_bias={"bottom": -1.0}), "level", p, y)
+    with pytest.raises(ValueError, match="target"):
+        refit_temperature(Calibration(), "levels", p, y)
 
 
 def _evaluation(p: np.ndarray, y: np.ndarray, sha256: str) -> dict:
@@ -211,12 +224,13 @@ def _evaluation(p: np.ndarray, y: np.ndarray, sha256: str) -> dict:
                   for lv in ("C1", "C2", "C3", "C4", "C5", "C6", "C7")}
         levels["C5"] = {"target": int(yi), "probability": float(pi), "kind": "break" if yi else None,
                         "pointing": None, "peak_pointing": None}
+        levels["C6"] = {"target": 0, "probability": float(pi) / 4, "kind": None, "pointing": None, "peak_pointing": None}
         per_case.append({"case": f"toy-{i}", "difficulty": 0.5, "patient": int(yi), "patient_probability": float(pi),
                          "levels": levels, "fracture_region_dice": None})
     return {"model": {"sha256": sha256}, "data": "toy phantoms", "per_case": per_case}
 
 
-def test_cls_patient_temperature_writes_the_refit_into_a_copy_of_the_weights(tmp_path):
+def test_cls_refit_temperatures_writes_the_refit_into_a_copy_of_the_weights(tmp_path):
     from SpineFractureLib.models.registry import sha256_of
 
     torch.manual_seed(0)
@@ -226,16 +240,17 @@ def test_cls_patient_temperature_writes_the_refit_into_a_copy_of_the_weights(tmp
     sha = sha256_of(tmp_path / "m.pt")
     for name, seed in (("val", 6), ("test", 7)):
         (tmp_path / f"{name}.json").write_text(json.dumps(_evaluation(*_overconfident_patients(seed, 400), sha)))
-    script = [sys.executable, str(ROOT / "benchmarks" / "cls_patient_temperature.py"), "--model", str(tmp_path / "m.pt")]
+    script = [sys.executable, str(ROOT / "benchmarks" / "cls_refit_temperatures.py"), "--model", str(tmp_path / "m.pt")]
     run = subprocess.run([*script, "--val", str(tmp_path / "val.json"), "--test", str(tmp_path / "test.json"),
                           "--write-weights", str(tmp_path / "c.pt"), "--version", "1.1"], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     test = json.loads(run.stdout)["files"][str(tmp_path / "test.json")]
     assert test["role"] == "test" and test["after"]["patient_ece"] < test["before"]["patient_ece"]
-    for k in ("patient_auc", "patient_sensitivity", "patient_specificity"):
+    for k in ("patient_auc", "macro_auc", "patient_sensitivity", "patient_specificity", "sensitivity", "specificity"):
         assert test["after"][k] == test["before"][k]
     written = load_classifier(str(tmp_path / "c.pt"))
     assert written.calibration.patient_temperature == pytest.approx(3.0, rel=0.15) and written.info.version == "1.1"
+    assert written.calibration.level_temperature != 1.0  # both refitted by default
     (tmp_path / "other.json").write_text(json.dumps(_evaluation(*_overconfident_patients(8, 50), "0" * 64)))
     bad = subprocess.run([*script, "--val", str(tmp_path / "other.json")], capture_output=True, text=True)
     assert bad.returncode == 2 and "other.json: made with other weights" in bad.stderr

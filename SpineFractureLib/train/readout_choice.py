@@ -180,39 +180,49 @@ def fit_cut_bias(rows: list[dict[str, Any]]) -> dict[str, float]:
     return out
 
 
-def refit_patient_temperature(cal: Calibration, patient_probs: np.ndarray, targets: np.ndarray,
-                              source: str = "") -> Calibration:
-    """``cal`` with its patient temperature refitted on more validation patients, decisions unchanged.
+def refit_temperature(cal: Calibration, target: str, probs: np.ndarray, targets: np.ndarray,
+                      source: str = "") -> Calibration:
+    """``cal`` with its ``patient`` or ``level`` temperature refitted on more validation data, decisions unchanged.
 
-    The patient probabilities are the weights' own (``evaluate --json``), so their logits are the
-    patient logit divided by the current temperature; a temperature fitted on those divides it
-    further. The patient thresholds are moved with it (a monotone map: every patient is called as
+    The probabilities are the weights' own (``evaluate --json``), so their logits are the raw
+    logits divided by the current temperature; a temperature fitted on those divides them further.
+    That target's thresholds are moved with it (a monotone map: every patient or level is called as
     before, only the probability shown changes). Why not refit the thresholds too: on 0.4.0 a
-    Youden point refitted on 288 validation patients fell from 0.36 to 0.22 (in the old units)
-    and called the real head-and-neck series' patient under a -100 HU probe, and halved the
-    specificity on porotic and coarse phantoms (session 46).
+    patient Youden point refitted on 288 validation patients fell from 0.36 to 0.22 (in the old
+    units), called the real head-and-neck series' patient under a -100 HU probe and halved the
+    specificity on porotic and coarse phantoms (session 46). The patient readouts other than
+    ``noisy_or`` do not read the level temperature, so a level refit leaves them as they are.
 
     Args:
         cal: the weights' calibration (not changed).
-        patient_probs: (N,) the weights' patient probabilities on validation patients.
-        targets: (N,) their 0/1 patient targets.
-        source: what the validation patients are (recorded in ``cal.validation``).
+        target: ``patient`` or ``level``.
+        probs: (N,) the weights' probabilities on validation patients (or their levels of known truth).
+        targets: (N,) their 0/1 targets.
+        source: what the validation data are (recorded in ``cal.validation``).
 
     Returns:
-        A new Calibration (level temperature, thresholds and readout as in ``cal``).
+        A new Calibration (the other target's temperature and thresholds, and the readout, as in ``cal``).
     """
-    p = np.clip(np.asarray(patient_probs, float), 1e-7, 1.0 - 1e-7)
+    if target not in ("patient", "level"):
+        raise ValueError(f"target must be 'patient' or 'level', got {target!r}")
+    if target == "level" and (cal.patient_source == "noisy_or" or cal.cut_level_bias):
+        # both read the level temperature's units: a noisy-OR combines calibrated level probabilities,
+        # and the cut offsets are calibrated logits (fitted after it)
+        raise ValueError("a noisy-OR patient readout or cut-level offsets read the level temperature: "
+                         "refit the readout with train-cls or cls_inference_choice.py instead")
+    p = np.clip(np.asarray(probs, float), 1e-7, 1.0 - 1e-7)
     t = fit_temperature(np.log(p / (1.0 - p)), np.asarray(targets, float))
     thresholds = {point: dict(v) for point, v in cal.thresholds.items()}
     for v in thresholds.values():
-        q = float(np.clip(v["patient"], 1e-7, 1.0 - 1e-7))
-        # not rounded: a patient within rounding of the old threshold must stay on its side
-        v["patient"] = float(1.0 / (1.0 + np.exp(-np.log(q / (1.0 - q)) / t)))
-    log.info("patient temperature %.4f -> %.4f on %d validation patients", cal.patient_temperature,
-             cal.patient_temperature * t, len(p))
-    return replace(cal, patient_temperature=cal.patient_temperature * t, thresholds=thresholds,
-                   validation={**cal.validation, "patient_temperature_refit": {
-                       "source": source, "patients": int(len(p)), "factor": round(float(t), 4)}})
+        q = float(np.clip(v[target], 1e-7, 1.0 - 1e-7))
+        # not rounded: a case within rounding of the old threshold must stay on its side
+        v[target] = float(1.0 / (1.0 + np.exp(-np.log(q / (1.0 - q)) / t)))
+    key = f"{target}_temperature"
+    old = getattr(cal, key)
+    log.info("%s temperature %.4f -> %.4f on %d validation %ss", target, old, old * t, len(p), target)
+    return replace(cal, **{key: old * t}, thresholds=thresholds,
+                   validation={**cal.validation, f"{key}_refit": {
+                       "source": source, f"{target}s": int(len(p)), "factor": round(float(t), 4)}})
 
 
 def _known_levels(predictions: list[dict[str, Any]], flip: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -226,4 +236,4 @@ def _known_levels(predictions: list[dict[str, Any]], flip: bool) -> tuple[np.nda
     return np.array(lz), np.array(ly)
 
 
-__all__ = ["MIN_CUT_LEVELS_PER_CLASS", "case_logits", "choose_readout", "cut_logits", "fit_cut_bias", "fit_readout", "fit_thresholds", "macro_level_auc", "per_level_auc", "readout_scores", "refit_patient_temperature"]
+__all__ = ["MIN_CUT_LEVELS_PER_CLASS", "case_logits", "choose_readout", "cut_logits", "fit_cut_bias", "fit_readout", "fit_thresholds", "macro_level_auc", "per_level_auc", "readout_scores", "refit_temperature"]
