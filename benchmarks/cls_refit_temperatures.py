@@ -29,7 +29,7 @@ import numpy as np
 from SpineFractureLib.models.classifier_weights import load_classifier, recalibrated_copy
 from SpineFractureLib.pipeline.evaluate_cls import summarise_classification
 from SpineFractureLib.metrics.classification import level_pairs
-from SpineFractureLib.train.readout_choice import refit_temperature
+from SpineFractureLib.train.readout_choice import refit_temperature, rescaled_probability
 
 log = logging.getLogger("cls_refit_temperatures")
 
@@ -47,10 +47,7 @@ def read_evaluation(path: str, sha256: str) -> dict:
 
 
 def _scaled(p: float | None, factor: float) -> float | None:
-    if p is None:
-        return None
-    q = float(np.clip(p, 1e-7, 1 - 1e-7))
-    return float(1.0 / (1.0 + np.exp(-np.log(q / (1 - q)) / factor)))
+    return None if p is None else rescaled_probability(p, factor)
 
 
 def rescaled(per_case: list[dict], factors: dict[str, float]) -> list[dict]:

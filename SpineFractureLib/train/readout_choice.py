@@ -180,6 +180,12 @@ def fit_cut_bias(rows: list[dict[str, Any]]) -> dict[str, float]:
     return out
 
 
+def rescaled_probability(p: float, factor: float) -> float:
+    """``p`` with its logit divided by ``factor`` (a further temperature; p clipped 1e-7 from 0 and 1)."""
+    q = float(np.clip(p, 1e-7, 1.0 - 1e-7))
+    return float(1.0 / (1.0 + np.exp(-np.log(q / (1.0 - q)) / factor)))
+
+
 def refit_temperature(cal: Calibration, target: str, probs: np.ndarray, targets: np.ndarray,
                       source: str = "") -> Calibration:
     """``cal`` with its ``patient`` or ``level`` temperature refitted on more validation data, decisions unchanged.
@@ -214,9 +220,8 @@ def refit_temperature(cal: Calibration, target: str, probs: np.ndarray, targets:
     t = fit_temperature(np.log(p / (1.0 - p)), np.asarray(targets, float))
     thresholds = {point: dict(v) for point, v in cal.thresholds.items()}
     for v in thresholds.values():
-        q = float(np.clip(v[target], 1e-7, 1.0 - 1e-7))
         # not rounded: a case within rounding of the old threshold must stay on its side
-        v[target] = float(1.0 / (1.0 + np.exp(-np.log(q / (1.0 - q)) / t)))
+        v[target] = rescaled_probability(v[target], t)
     key = f"{target}_temperature"
     old = getattr(cal, key)
     log.info("%s temperature %.4f -> %.4f on %d validation %ss", target, old, old * t, len(p), target)
@@ -236,4 +241,4 @@ def _known_levels(predictions: list[dict[str, Any]], flip: bool) -> tuple[np.nda
     return np.array(lz), np.array(ly)
 
 
-__all__ = ["MIN_CUT_LEVELS_PER_CLASS", "case_logits", "choose_readout", "cut_logits", "fit_cut_bias", "fit_readout", "fit_thresholds", "macro_level_auc", "per_level_auc", "readout_scores", "refit_temperature"]
+__all__ = ["MIN_CUT_LEVELS_PER_CLASS", "case_logits", "choose_readout", "cut_logits", "fit_cut_bias", "fit_readout", "fit_thresholds", "macro_level_auc", "per_level_auc", "readout_scores", "refit_temperature", "rescaled_probability"]
