@@ -68,4 +68,25 @@ def level_agreement(pred: CTVolume, truth: CTVolume) -> dict[str, dict[str, floa
     return out
 
 
-__all__ = ["IDENTIFICATION_MM", "centroids_lps", "dice_per_level", "level_agreement"]
+def fracture_kept_in_mask(predicted: np.ndarray, truth: np.ndarray, fracture: np.ndarray, value: int) -> float | None:
+    """Share of a level's true fracture region that the predicted mask gives to that level.
+
+    A segmentation that leaves a fracture's fragment or gap out of the level's mask (a displaced
+    dens left as background, session 47) hides it from a classifier that reads the level's mask.
+
+    Args:
+        predicted: predicted level labels (z, y, x), 1..7 = C1..C7.
+        truth: true level labels on the same grid.
+        fracture: true fracture-region mask on the same grid (non-zero inside).
+        value: the level's label.
+
+    Returns:
+        The share (0..1), or None where the level's true mask holds no fracture voxel.
+    """
+    region = (fracture > 0) & (truth == value)
+    if not region.any():
+        return None
+    return float((predicted[region] == value).mean())
+
+
+__all__ = ["IDENTIFICATION_MM", "centroids_lps", "dice_per_level", "fracture_kept_in_mask", "level_agreement"]
