@@ -39,12 +39,12 @@ def kept_by_kind(store: ClsCache) -> dict[str, list[tuple[str, str, float]]]:
         if sample.given is None or sample.fracture_truth is None:
             continue
         for value, lv in enumerate(LEVELS, start=1):
-            entry = sample.truth.get("levels", {}).get(lv, {})
             if sample.fractured[value - 1] != 1:
                 continue
             share = fracture_kept_in_mask(sample.predicted, sample.given, sample.fracture_truth, value)
             if share is not None:
-                out[str(entry.get("kind"))].append((sample.case_id, lv, share))
+                kind = sample.truth.get("levels", {}).get(lv, {}).get("kind")
+                out[str(kind)].append((sample.case_id, lv, share))
     return out
 
 
