@@ -6,7 +6,7 @@ import pytest
 from scipy import ndimage
 
 from SpineFractureLib.data.case import LEVELS
-from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
+from SpineFractureLib.data.phantom import PhantomConfig, make_phantom, planned_fractures
 
 SMALL = dict(size_xyz=(96, 96, 128), spacing=(1.6, 1.6, 1.6))
 
@@ -131,6 +131,20 @@ def test_random_field_of_view_is_clinical_and_may_cut(seed, cut):
     assert not any(levels[lv]["partly_in_view"] for lv in LEVELS if lv not in absent)
     if cut:
         assert any(levels[lv]["partly_in_view"] for lv in absent), "a cut neck shows part of C1 or C7"
+
+
+@pytest.mark.parametrize("seed, config", [
+    (11, {"size_xyz": (96, 96, 80), "fracture_rate": 1.0}),
+    (12, {"size_xyz": (96, 96, 80), "fracture_rate": 1.0, "anatomy": "mesh"}),
+    (13, {"size_xyz": (96, 96, 80), "fracture_rate": 0.0}),
+])
+def test_planned_fractures_are_the_ones_the_phantom_draws(seed, config):
+    cfg = PhantomConfig(**config)
+    case = make_phantom(seed, cfg)
+    drawn = {lv: t["kind"] for lv, t in case.truth["levels"].items() if t["fractured"]}
+    assert planned_fractures(seed, cfg) == drawn
+    assert bool(drawn) == (config["fracture_rate"] > 0)
+    assert np.any(case.fracture.array) == bool(drawn)
 
 
 @pytest.mark.parametrize("kwargs", [

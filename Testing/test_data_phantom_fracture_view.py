@@ -3,7 +3,7 @@
 import numpy as np
 
 from SpineFractureLib.constants import LEVELS
-from SpineFractureLib.data.phantom import PhantomConfig, make_phantom
+from SpineFractureLib.data.phantom import PhantomConfig, make_phantom, planned_fractures
 from SpineFractureLib.data.phantom.builders import plain_shape
 from SpineFractureLib.data.phantom.fractures import Rendered
 from SpineFractureLib.data.phantom.fracture_view import share_in_view
@@ -28,6 +28,9 @@ def test_a_dens_fracture_above_the_scan_is_left_out_and_listed():
     c3 = case.labels.array == LEVELS.index("C3") + 1
     assert case.fracture.array[c3].any()  # the fractures in view are drawn as before
     assert intact.truth["fractures_out_of_view"] == []
+    # The dry run leaves the out-of-view fracture out too.
+    assert planned_fractures(1845018, PhantomConfig(fracture_rate=1.0, **config)) == {
+        lv: levels[lv]["kind"] for lv in ("C3", "C4")}
 
 
 def _slab_object(region_half_mm: float = 5.0) -> BoneObject:

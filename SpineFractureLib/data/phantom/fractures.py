@@ -50,6 +50,11 @@ class Fracture:
     radius: float = np.inf
     displacement: Array = field(default_factory=lambda: np.zeros(3))
 
+    @property
+    def label(self) -> str:
+        """The kind as the truth names it: ``"compression:wedge"``, ``"dens"``, ..."""
+        return f"{self.kind}:{self.profile}" if self.profile else self.kind
+
 
 def sample_fractured_levels(rng: np.random.Generator, present: list[str], rate: float) -> list[str]:
     """Levels that break: with probability ``rate`` the patient has a fracture at a level drawn

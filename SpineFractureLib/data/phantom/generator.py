@@ -146,47 +146,12 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
         from the random stream but left out, the scan holding less than half of its region).
     """
     config = config or PhantomConfig()
-    # Independent streams, so that changing the fractures (e.g. fracture_rate 0 vs 1) leaves
-    # the anatomy, the field of view and the noise of the same seed untouched.
-    # The fourth stream draws what only the newer fields of view and contrast use, so that a
-    # neck phantom without contrast keeps its bytes.
-    rng, rng_fracture, rng_scanner, rng_trunk = (np.random.default_rng(s)
-                                                 for s in np.random.SeedSequence(seed).spawn(4))
-    size = float(rng.uniform(0.9, 1.1))
-    column = lay_out_column(rng, size, _real_body if config.anatomy == "mesh" else None)
-    tissue = sample_soft_tissue(rng, size)
-    bone_hu = BoneHU(cortical=float(rng.uniform(900, 1400)), cancellous=float(rng.uniform(*config.cancellous_hu)),
-                     cortex_mm=float(rng.uniform(0.8, 1.3)))
-    disc_hu = float(rng.uniform(60, 120))
-    difficulty = float(rng.uniform(0, 1)) if config.difficulty is None else config.difficulty
-    noise_hu = float(rng.uniform(10, 40)) if config.noise_hu is None else config.noise_hu
-
-    pose = sample_pose(rng, config.pose)
-    mid = column.frames["C4"].centre
-    jitter = rng.uniform(-10, 10, 3) * (1.0 if config.pose else 0.0)
-    translation = jitter - pose @ mid  # scanner LPS = pose @ anatomical + translation
-    in_trunk = config.fov in fov.TRUNK_FOVS
-    trunk = sample_trunk(rng_trunk, tissue, config.contrast)
-    if in_trunk:
-        column = extend_column(rng_trunk, column, size)
-        pose = fov.trunk_pose(rng_trunk, config.pose)
-        shift = rng_trunk.uniform(-10, 10, 3) * (1.0 if config.pose else 0.0)
-        translation = shift - pose @ column.frames["T8"].centre
-    world = {n: pose @ f.centre + translation for n, f in column.frames.items()}
-    grid = _grid(rng, config, world) if config.fov == "neck" else _other_grid(rng_trunk, config, world)
-
-    present = [lv for lv in LEVELS if _inside(grid, world[lv])]
-    broken = fractures.sample_fractured_levels(rng_fracture, present, config.fracture_rate)
-    breaks = {lv: fractures.sample_fracture(rng_fracture, column.shapes[lv], difficulty) for lv in broken}
-    if config.anatomy == "mesh":  # posterior-element cracks onto the real shapes' arches and pedicles
-        breaks = {lv: mesh_fractures.fit_fracture(f, column.shapes[lv]) for lv, f in breaks.items()}
-    objects = build_objects(column, breaks, disc_hu, config.anatomy)
-    # A fracture the scan would not show is not drawn: the truth would call a level fractured
-    # whose image is that of an intact one (a scan cut through C2 below the dens fracture).
-    out_of_view = fracture_view.fractures_out_of_view(objects, breaks, pose, translation, grid)
-    if out_of_view:
-        breaks = {lv: f for lv, f in breaks.items() if lv not in out_of_view}
-        objects = build_objects(column, breaks, disc_hu, config.anatomy)
+    plan = _draw_plan(seed, config)
+    rng, rng_scanner, rng_trunk = plan.rng, plan.rng_scanner, plan.rng_trunk
+    column, tissue, bone_hu, disc_hu = plan.column, plan.tissue, plan.bone_hu, plan.disc_hu
+    difficulty, noise_hu, pose, translation = plan.difficulty, plan.noise_hu, plan.pose, plan.translation
+    in_trunk, trunk, grid, present = plan.in_trunk, plan.trunk, plan.grid, plan.present
+    breaks, objects, out_of_view = plan.breaks, plan.objects, plan.out_of_view
 
     factors = realism.subvoxel_factors(grid.spacing) if config.antialias else (1, 1, 1)
     coarse = factors != (1, 1, 1)
@@ -269,6 +234,100 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
                         grid.with_array(fracture_mask), truth)
 
 
+@dataclass
+class _Plan:
+    """What :func:`make_phantom` draws before rendering: the anatomy, the scan and the fractures.
+
+    The random streams are handed on in the state the drawing left them, so that rendering draws
+    the same numbers as before the split (same seed, same bytes).
+    """
+
+    rng: np.random.Generator
+    rng_scanner: np.random.Generator
+    rng_trunk: np.random.Generator
+    column: object
+    tissue: object
+    bone_hu: BoneHU
+    disc_hu: float
+    difficulty: float
+    noise_hu: float
+    pose: np.ndarray
+    translation: np.ndarray
+    in_trunk: bool
+    trunk: object
+    grid: CTVolume
+    present: list[str]
+    breaks: dict
+    objects: list
+    out_of_view: list[str]
+
+
+def _draw_plan(seed: int, config: PhantomConfig) -> _Plan:
+    # Independent streams, so that changing the fractures (e.g. fracture_rate 0 vs 1) leaves
+    # the anatomy, the field of view and the noise of the same seed untouched.
+    # The fourth stream draws what only the newer fields of view and contrast use, so that a
+    # neck phantom without contrast keeps its bytes.
+    rng, rng_fracture, rng_scanner, rng_trunk = (np.random.default_rng(s)
+                                                 for s in np.random.SeedSequence(seed).spawn(4))
+    size = float(rng.uniform(0.9, 1.1))
+    column = lay_out_column(rng, size, _real_body if config.anatomy == "mesh" else None)
+    tissue = sample_soft_tissue(rng, size)
+    bone_hu = BoneHU(cortical=float(rng.uniform(900, 1400)), cancellous=float(rng.uniform(*config.cancellous_hu)),
+                     cortex_mm=float(rng.uniform(0.8, 1.3)))
+    disc_hu = float(rng.uniform(60, 120))
+    difficulty = float(rng.uniform(0, 1)) if config.difficulty is None else config.difficulty
+    noise_hu = float(rng.uniform(10, 40)) if config.noise_hu is None else config.noise_hu
+
+    pose = sample_pose(rng, config.pose)
+    mid = column.frames["C4"].centre
+    jitter = rng.uniform(-10, 10, 3) * (1.0 if config.pose else 0.0)
+    translation = jitter - pose @ mid  # scanner LPS = pose @ anatomical + translation
+    in_trunk = config.fov in fov.TRUNK_FOVS
+    trunk = sample_trunk(rng_trunk, tissue, config.contrast)
+    if in_trunk:
+        column = extend_column(rng_trunk, column, size)
+        pose = fov.trunk_pose(rng_trunk, config.pose)
+        shift = rng_trunk.uniform(-10, 10, 3) * (1.0 if config.pose else 0.0)
+        translation = shift - pose @ column.frames["T8"].centre
+    world = {n: pose @ f.centre + translation for n, f in column.frames.items()}
+    grid = _grid(rng, config, world) if config.fov == "neck" else _other_grid(rng_trunk, config, world)
+
+    present = [lv for lv in LEVELS if _inside(grid, world[lv])]
+    broken = fractures.sample_fractured_levels(rng_fracture, present, config.fracture_rate)
+    breaks = {lv: fractures.sample_fracture(rng_fracture, column.shapes[lv], difficulty) for lv in broken}
+    if config.anatomy == "mesh":  # posterior-element cracks onto the real shapes' arches and pedicles
+        breaks = {lv: mesh_fractures.fit_fracture(f, column.shapes[lv]) for lv, f in breaks.items()}
+    objects = build_objects(column, breaks, disc_hu, config.anatomy)
+    # A fracture the scan would not show is not drawn: the truth would call a level fractured
+    # whose image is that of an intact one (a scan cut through C2 below the dens fracture).
+    out_of_view = fracture_view.fractures_out_of_view(objects, breaks, pose, translation, grid)
+    if out_of_view:
+        breaks = {lv: f for lv, f in breaks.items() if lv not in out_of_view}
+        objects = build_objects(column, breaks, disc_hu, config.anatomy)
+
+    return _Plan(rng, rng_scanner, rng_trunk, column, tissue, bone_hu, disc_hu, difficulty, noise_hu, pose,
+                 translation, in_trunk, trunk, grid, present, breaks, objects, out_of_view)
+
+
+def planned_fractures(seed: int, config: PhantomConfig | None = None) -> dict[str, str]:
+    """The fractures :func:`make_phantom` would draw for this seed and config, without rendering.
+
+    A dry run (the anatomy, the scan's field of view and the fractures, not the voxels): about a
+    tenth of a phantom's time. Use it to pick seeds rich in a rare fracture kind (a dens fracture is
+    about one phantom in twenty) for training or evaluation sets.
+
+    Args:
+        seed: random seed, as for :func:`make_phantom`.
+        config: options, as for :func:`make_phantom`.
+
+    Returns:
+        {level name: fracture kind} of the fractures drawn in the scan (those left out of view not
+        included), named as the truth's ``kind``: e.g. ``{"C2": "dens", "C3": "compression:wedge"}``.
+    """
+    plan = _draw_plan(seed, config or PhantomConfig())
+    return {lv: f.label for lv, f in plan.breaks.items()}
+
+
 def _real_body(s):
     return mesh_anatomy.mesh_shape(s) if s.name in LEVELS else s
 
@@ -332,4 +391,4 @@ def _inside(grid: CTVolume, lps: np.ndarray) -> bool:
     return bool(np.all(ijk >= 0) and np.all(ijk <= np.asarray(grid.shape_xyz) - 1))
 
 
-__all__ = ["GENERATOR_VERSION", "MESH_ANATOMY_VERSION", "PhantomConfig", "make_phantom"]
+__all__ = ["GENERATOR_VERSION", "MESH_ANATOMY_VERSION", "PhantomConfig", "make_phantom", "planned_fractures"]

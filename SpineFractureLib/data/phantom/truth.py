@@ -34,7 +34,7 @@ def level_truth(level: str, col: Column, f: Fracture | None, present: bool, pose
     out: dict[str, Any] = {
         "present": present,
         "fractured": f is not None,
-        "kind": None if f is None else (f"{f.kind}:{f.profile}" if f.profile else f.kind),
+        "kind": None if f is None else f.label,
         "genant_grade": 0,
         "heights_mm": None,
         "keypoints_lps_mm": None,
