@@ -154,3 +154,20 @@ def test_planned_fractures_are_the_ones_the_phantom_draws(seed, config):
 def test_bad_config_raises(kwargs):
     with pytest.raises(ValueError):
         PhantomConfig(**kwargs)
+
+
+def test_pick_fracture_seeds_picks_the_seeds_holding_the_kind_and_only_those():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "pick_fracture_seeds.py"
+    spec = importlib.util.spec_from_file_location("pick_fracture_seeds", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    config = {"fov": "head-upper-neck"}
+    picked, tried = bench.pick(100, 2, ["dens"], config, limit=200)
+    assert len(picked) == 2 and tried == picked[-1] - 100 + 1
+    cfg = PhantomConfig(**config)
+    for seed in range(100, 100 + tried):
+        assert ("dens" in planned_fractures(seed, cfg).values()) == (seed in picked)
+    assert bench.pick(100, 5, ["compression"], config, limit=3)[1] <= 3  # stops at the limit
