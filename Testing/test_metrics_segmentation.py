@@ -42,4 +42,7 @@ def test_the_benchmark_groups_what_each_mask_keeps_by_fracture_kind():
     levels = {"C2": {"present": True, "fractured": True, "kind": "dens"}, "C3": {"present": True, "fractured": False}}
     sample = ClsSample("phantom-7-x", truth.astype(np.int16), predicted, truth, predicted, fracture, fractured,
                        {"levels": levels})
-    assert dict(bench.kept_by_kind([sample, sample])) == {"dens": [("phantom-7-x", "C2", 0.5)] * 2}
+    dice = {"intact": [], "dens": []}
+    c2_dice = 2 * 144 / (180 + 144)
+    assert dict(bench.kept_by_kind([sample, sample], dice)) == {"dens": [("phantom-7-x", "C2", 0.5, c2_dice)] * 2}
+    assert dice == {"intact": [1.0, 1.0], "dens": [c2_dice] * 2}

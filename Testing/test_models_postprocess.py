@@ -30,6 +30,39 @@ def test_keep_largest_component_drops_islands():
     assert np.count_nonzero(out == 2) == np.count_nonzero(labels == 2) - 1
 
 
+def _with_fragment(gap: int) -> tuple[np.ndarray, np.ndarray]:
+    """C2 (a 10-voxel cube) and a 3-voxel fragment ``gap`` background voxels above it, on a 1 mm grid."""
+    labels = np.zeros((40, 14, 14), np.uint8)
+    labels[5:15, 2:12, 2:12] = 2
+    top = 15 + gap
+    labels[top:top + 3, 6:9, 6:9] = 2
+    return labels, labels > 0
+
+
+def test_keep_largest_component_keeps_a_fragment_near_its_level():
+    # A displaced dens or teardrop fragment: a piece of the vertebra mask wholly voted C2, 2 mm off.
+    labels, vertebra = _with_fragment(gap=2)
+    np.testing.assert_array_equal(keep_largest_component(labels, vertebra), labels)
+    assert np.count_nonzero(keep_largest_component(labels) == 2) == 1000  # without the mask: largest only
+
+
+def test_keep_largest_component_drops_a_far_piece_a_neighbours_body_and_a_sliver_of_a_shared_piece():
+    far, vertebra = _with_fragment(gap=8)
+    assert np.count_nonzero(keep_largest_component(far, vertebra) == 2) == 1000
+    # A whole body next to the level (T1's voted C7 at a scan's edge) is no fragment: 40 % of it.
+    body = np.zeros((40, 14, 14), np.uint8)
+    body[5:15, 2:12, 2:12] = 7
+    body[17:21, 2:12, 2:12] = 7
+    assert np.count_nonzero(keep_largest_component(body, body > 0) == 7) == 1000
+    # The "fragment" split voxel by voxel off a vertebra piece that C3 holds too: a sliver of C3.
+    shared, vertebra = _with_fragment(gap=2)
+    shared[18:21, 6:9, 6:9] = 3
+    shared[17, 6:9, 6:9] = 2
+    vertebra = shared > 0
+    out = keep_largest_component(shared, vertebra)
+    assert np.count_nonzero(out == 2) == 1000 and np.count_nonzero(out == 3) == 27
+
+
 def test_order_levels_fixes_a_swap_and_keeps_a_correct_order():
     good = _stack((1, 2, 3, 4))
     np.testing.assert_array_equal(order_levels(good), good)

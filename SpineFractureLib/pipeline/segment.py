@@ -154,7 +154,8 @@ class Segmenter:
         t0 = time.perf_counter()
         report(0.8, "post-processing")
         vertebra_np, levels_np = vertebra.numpy() * fov, levels.numpy()
-        checked = check_levels(postprocess_levels(assign_levels(vertebra_np > 0.5, levels_np)), crop.spacing)
+        bone = vertebra_np > 0.5
+        checked = check_levels(postprocess_levels(assign_levels(bone, levels_np), bone), crop.spacing)
         crop_labels, notes = checked.labels, checked.warnings()
         if not box.column_found and crop_labels.any():
             # No 3 cm run of bone anywhere (a head-only scan, a thin slab): whatever the networks
