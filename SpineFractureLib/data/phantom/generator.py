@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import ndimage
 
 from ...constants import HU_AIR, HU_MAX
 from ...volume import CTVolume
@@ -209,6 +210,8 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
     np.clip(hu, HU_AIR, HU_MAX, out=hu)
 
     ct = grid.with_array(hu, series_description="SpineFracture phantom", source=f"phantom seed {seed}")
+    # One pass for every level's box (an absent level: an empty one), not one pass per level.
+    boxes = [box or (slice(0, 0),) * 3 for box in ndimage.find_objects(labels, max_label=len(LEVELS))]
     truth = {
         "generator_version": GENERATOR_VERSION,
         **({"mesh_anatomy_version": MESH_ANATOMY_VERSION} if config.anatomy == "mesh" else {}),
@@ -223,7 +226,8 @@ def make_phantom(seed: int, config: PhantomConfig | None = None) -> LabelledCase
         "fractures_out_of_view": out_of_view,
         "levels": {
             lv: level_truth(lv, column, breaks.get(lv), lv in present, pose, translation, ct, labels,
-                            cancellous.get(lv), mesh_anatomy.mesh_vertebra_shape if config.anatomy == "mesh" else None)
+                            cancellous.get(lv), mesh_anatomy.mesh_vertebra_shape if config.anatomy == "mesh" else None,
+                            boxes[LEVELS.index(lv)])
             for lv in LEVELS
         },
     }
