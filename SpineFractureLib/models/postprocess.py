@@ -48,8 +48,8 @@ CONFIDENT_BACKGROUND = 0.999
 #: phantom 1866001 the displaced dens (823 voxels, 2.2 mm from C2's body) was background and C2's
 #: mask ended 13 mm under the true C2 top. Validation phantoms 1749392-1749459 (secondary
 #: components of at least 50 voxels): whole pieces of one level within 4 mm were 14 of 14 that
-#: level's bone in truth (3 dens, 4 teardrop fragments, 6 pieces of C1, one arch), the first wrong
-#: one at 4.5 mm; the pieces split off a piece shared with other levels, or lying on a partly seen
+#: level's bone in truth (3 dens, 3 teardrop fragments, 6 parts of C1, 2 of C5/C6), the first
+#: wrong one at 4.5 mm; the pieces split off a piece shared with other levels, or lying on a partly seen
 #: vertebra at the scan's edge, are mostly other bone and stay dropped.
 FRAGMENT_REACH_VOXELS = 4.0
 #: ... and holds at most this share of the voxels of the level's largest component: a fragment is a
