@@ -21,6 +21,16 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+def load_benchmark(name: str):
+    """The module ``benchmarks/<name>.py`` (the benchmarks are scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def rotation(axis: str, degrees: float) -> np.ndarray:
     """3×3 rotation about x, y or z."""
     a = np.radians(degrees)

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from conftest import load_benchmark
+
 from SpineFractureLib.data.case import LEVELS
 from SpineFractureLib.data.phantom import PhantomConfig, make_phantom, planned_fractures
 
@@ -157,13 +159,7 @@ def test_bad_config_raises(kwargs):
 
 
 def test_pick_fracture_seeds_picks_the_seeds_holding_the_kind_and_only_those():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "pick_fracture_seeds.py"
-    spec = importlib.util.spec_from_file_location("pick_fracture_seeds", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("pick_fracture_seeds")
     config = {"fov": "head-upper-neck"}
     picked, tried = bench.pick(100, 2, ["dens"], config, limit=200)
     assert len(picked) == 2 and tried == picked[-1] - 100 + 1

@@ -1,6 +1,7 @@
 """Segmentation metrics on small label maps."""
 
 import numpy as np
+from conftest import load_benchmark
 
 from SpineFractureLib.metrics.segmentation import fracture_kept_in_mask
 
@@ -22,15 +23,9 @@ def test_fracture_kept_in_mask_is_the_share_of_the_true_region_the_level_keeps()
 
 
 def test_the_benchmark_groups_what_each_mask_keeps_by_fracture_kind():
-    import importlib.util
-    from pathlib import Path
-
     from SpineFractureLib.data.cls_cases import ClsSample
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "seg_fracture_in_mask.py"
-    spec = importlib.util.spec_from_file_location("seg_fracture_in_mask", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("seg_fracture_in_mask")
 
     truth = np.zeros((10, 6, 6), np.uint8)
     truth[0:5], truth[5:10] = 2, 3

@@ -252,7 +252,6 @@ class _Plan:
     column: object
     tissue: object
     bone_hu: BoneHU
-    disc_hu: float
     difficulty: float
     noise_hu: float
     pose: np.ndarray
@@ -309,7 +308,7 @@ def _draw_plan(seed: int, config: PhantomConfig) -> _Plan:
         breaks = {lv: f for lv, f in breaks.items() if lv not in out_of_view}
         objects = build_objects(column, breaks, disc_hu, config.anatomy)
 
-    return _Plan(rng, rng_scanner, rng_trunk, column, tissue, bone_hu, disc_hu, difficulty, noise_hu, pose,
+    return _Plan(rng, rng_scanner, rng_trunk, column, tissue, bone_hu, difficulty, noise_hu, pose,
                  translation, in_trunk, trunk, grid, present, breaks, objects, out_of_view)
 
 
