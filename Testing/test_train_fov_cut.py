@@ -150,6 +150,38 @@ def test_level_crop_cuts_end_inside_a_level_and_never_cut_c1_from_below():
     assert draw_level_crop_cut(hu, np.where(labels == 1, 1, 0).astype(np.uint8), rng, -1000.0) is None
 
 
+def test_level_crop_cuts_go_through_t1_below_c7_keeping_its_top_as_background():
+    from SpineFractureLib.train.fov_cut import BOTTOM_CUT_SHARE, T1_CUT_SHARE, T1_KEPT_FRACTION, draw_level_crop_cut
+
+    # C3..C7 as 8-slice boxes, C3 on top, and an unlabelled T1 box (z 0..9) under C7 (z 12..19).
+    hu = np.full((62, 16, 16), 40.0, np.float32)
+    labels = np.zeros(hu.shape, np.uint8)
+    for v in range(3, 8):
+        z0 = 82 - 10 * v
+        labels[z0:z0 + 8, 4:12, 4:12] = v
+        hu[z0:z0 + 8, 4:12, 4:12] = 300.0
+    hu[0:10, 4:12, 4:12] = 300.0
+    t1 = (0, 9)
+    rng = np.random.default_rng(1)
+    through_t1 = 0
+    n = 600
+    for _ in range(n):
+        cut_hu, cut_labels = draw_level_crop_cut(hu, labels, rng, -1000.0, t1_slices=t1)
+        kept_t1 = int((cut_hu[0:10, 8, 8] > -1000.0).sum())
+        if 0 < kept_t1 < 10:
+            through_t1 += 1
+            assert np.array_equal(cut_labels, labels)  # C3..C7 whole, T1's top left in view unlabelled
+            assert (cut_hu[10 - kept_t1:10, 8, 8] == 300.0).all()  # T1's top part stays
+            assert T1_KEPT_FRACTION[0] * 10 - 1 <= kept_t1 <= T1_KEPT_FRACTION[1] * 10 + 1
+    expected = n * BOTTOM_CUT_SHARE * T1_CUT_SHARE
+    assert 0.6 * expected < through_t1 < 1.4 * expected
+    # Without T1's slices, or without C7 in the crop, no cut goes through T1.
+    for t1_arg, lab in ((None, labels), (t1, np.where(labels == 7, 0, labels).astype(np.uint8))):
+        for _ in range(100):
+            cut_hu, _ = draw_level_crop_cut(hu, lab, rng, -1000.0, t1_slices=t1_arg)
+            assert (cut_hu[0:10, 8, 8] > -1000.0).sum() in (0, 10)
+
+
 def test_level_stage_items_show_cut_scans_and_keep_the_other_draws():
     from SpineFractureLib.train.seg_data import PreparedSample, SegmentationDataset
 

@@ -108,15 +108,24 @@ def test_a_chest_crop_whose_top_edge_cuts_the_truth_is_placed_as_a_whole_necks(m
     top_above_c7 = junction + CERVICAL_HEIGHT_MM + TOP_MARGIN_MM - 256.0
     assert sample.labels.shape[0] - 1 - rows.min() == pytest.approx(top_above_c7, abs=2)
     assert set(np.unique(sample.labels)) == {0, 6, 7}
+    # T1's slices are kept for scan cuts through it: its top (z 248 mm) 8 mm under C7's lowest voxel.
+    assert sample.t1_slices is not None
+    assert rows.min() - sample.t1_slices[1] == pytest.approx(8, abs=2)
+    assert sample.t1_slices[0] == 0  # the crop's lowest slice cuts the 50 mm stand-in for T1-T2
     # Labels that stop at C7 (no T1 below it) give no junction, and the column's box stays.
     no_t1 = LabelledCase("neck", ct, ct.with_array(np.where(labels == 8, 0, labels).astype(np.uint8)))
     assert truth_junction_z_mm(no_t1) is None
-    rows = np.nonzero(prepare_case(no_t1).labels.any(axis=(1, 2)))[0]
+    no_t1_sample = prepare_case(no_t1)
+    rows = np.nonzero(no_t1_sample.labels.any(axis=(1, 2)))[0]
     assert 192 - 1 - rows.max() == pytest.approx(314 - 298, abs=2)
+    assert no_t1_sample.t1_slices is None
 
 
 def test_the_cache_names_its_files_after_the_preparation(tmp_path):
-    case = _column_case()
+    base = _column_case()
+    labels = base.labels.array.copy()
+    labels[45:51, 27:33, 27:33] = 8  # a T1 (z 90-100 mm), whose slices the cache keeps
+    case = LabelledCase("case", base.ct, base.ct.with_array(labels))
     stale = tmp_path / "case.npz"  # a crop of an older preparation
     np.savez_compressed(stale, hu=np.zeros((2, 2, 2), np.int16), labels=np.zeros((2, 2, 2), np.uint8),
                         fracture=np.zeros(1, np.uint8), has_fracture=False)
@@ -124,4 +133,6 @@ def test_the_cache_names_its_files_after_the_preparation(tmp_path):
     first = cache[0]
     assert first.hu.shape == (192, 128, 112)
     assert (tmp_path / f"case.{PREPARATION}.npz").is_file()
-    np.testing.assert_array_equal(cache[0].labels, first.labels)
+    again = cache[0]  # read from the file
+    np.testing.assert_array_equal(again.labels, first.labels)
+    assert again.t1_slices == first.t1_slices and first.t1_slices is not None

@@ -119,17 +119,27 @@ def draw_field_of_view_cut(sample: ClsSample, rng: np.random.Generator,
 #: (the failure of the localization card, session 30); the rest are made at the top, as a chest CT
 #: whose top slices hold C5-C7 shows them (segmentation card, session 33).
 BOTTOM_CUT_SHARE = 0.6
+#: Share of the bottom cuts made through T1 where the crop holds it, keeping :data:`T1_KEPT_FRACTION`
+#: of T1's slices unlabelled: a scan ending a few mm into T1 had its T1 called "C7" and its C7
+#: "C6" (fresh neck phantom 1880001, validation 1749396; segmentation card, session 48), a picture
+#: the cuts through C2-C7 alone never showed.
+T1_CUT_SHARE = 0.3
+#: Share of T1's slices (its top part: body, pedicles, the articular processes) kept by such a cut.
+T1_KEPT_FRACTION = (0.1, 0.6)
 
 
 def draw_level_crop_cut(hu: np.ndarray, labels: np.ndarray, rng: np.random.Generator,
-                        air_hu: float) -> tuple[np.ndarray, np.ndarray] | None:
+                        air_hu: float, t1_slices: tuple[int, int] | None = None
+                        ) -> tuple[np.ndarray, np.ndarray] | None:
     """A level-stage crop as a scan ending inside one of its vertebrae would give it, or None.
 
     The crop keeps its shape (at inference the box is fixed and the scan's outside is air): the
     slices beyond the plane become ``air_hu`` and their labels background; the part of the cut
     level left in view keeps its name. A bottom cut (:data:`BOTTOM_CUT_SHARE` of the draws) goes
     through any level below the highest one, a top cut through any level above the lowest one,
-    keeping :data:`KEPT_FRACTION` of that level's slices. A crop cut at the top sits in its box as
+    keeping :data:`KEPT_FRACTION` of that level's slices; where the crop holds T1 and C7,
+    :data:`T1_CUT_SHARE` of the bottom cuts go through T1 instead, keeping the top
+    :data:`T1_KEPT_FRACTION` of its slices as background. A crop cut at the top sits in its box as
     a chest CT's does at inference (:func:`~SpineFractureLib.preprocess.crop.place_box` places a
     region the scan's top cuts as if the column ran on up to C1). No fracture truth is involved
     (the level stage learns names only).
@@ -139,6 +149,7 @@ def draw_level_crop_cut(hu: np.ndarray, labels: np.ndarray, rng: np.random.Gener
         labels: C1..C7 labels on the same grid.
         rng: the draw's random stream.
         air_hu: the HU the scan's outside reads as.
+        t1_slices: first and last slice (inclusive) of T1 on the same grid, or None.
 
     Returns:
         New (hu, labels) arrays, or None where fewer than two levels are present.
@@ -147,10 +158,13 @@ def draw_level_crop_cut(hu: np.ndarray, labels: np.ndarray, rng: np.random.Gener
     if len(ranges) < 2:
         return None
     end: End = "bottom" if rng.random() < BOTTOM_CUT_SHARE else "top"
-    order = end_levels(ranges, end)
-    candidates = order[:-1]
-    level = candidates[int(rng.integers(len(candidates)))]
-    plane = cut_plane(ranges[level], end, float(rng.uniform(*KEPT_FRACTION)))
+    if end == "bottom" and t1_slices is not None and N_LEVELS in ranges and rng.random() < T1_CUT_SHARE:
+        plane = cut_plane(t1_slices, end, float(rng.uniform(*T1_KEPT_FRACTION)))
+    else:
+        order = end_levels(ranges, end)
+        candidates = order[:-1]
+        level = candidates[int(rng.integers(len(candidates)))]
+        plane = cut_plane(ranges[level], end, float(rng.uniform(*KEPT_FRACTION)))
     gone = slice(0, plane) if end == "bottom" else slice(plane, None)
     hu, labels = hu.copy(), labels.copy()
     hu[gone] = air_hu
@@ -221,5 +235,5 @@ def _fracture_kept(sample: ClsSample, level_mask: np.ndarray, keep: slice) -> bo
     return total > 0 and int(region[keep].sum()) >= MIN_FRACTURE_KEPT * total
 
 
-__all__ = ["BOTTOM_CUT_SHARE", "KEPT_FRACTION", "MIN_FRACTURE_KEPT", "cut_field_of_view", "cut_plane",
+__all__ = ["BOTTOM_CUT_SHARE", "KEPT_FRACTION", "T1_CUT_SHARE", "T1_KEPT_FRACTION", "MIN_FRACTURE_KEPT", "cut_field_of_view", "cut_plane",
            "draw_field_of_view_cut", "draw_level_crop_cut", "end_levels", "level_z_ranges"]

@@ -16,13 +16,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..constants import HU_AIR, HU_MAX
+from ..constants import HU_AIR, HU_MAX, N_LEVELS
 from ..data.case import LabelledCase
 from ..data.localizer_cases import truth_classes
 from ..models.cascade import STAGE_NAMES
 from ..models.column_anatomy import cervicothoracic_junction_mm
 from ..preprocess.channels import make_channels
-from ..preprocess.coarse import coarse_channels, coarse_hu, coarse_labels
+from ..preprocess.coarse import COARSE_FACTOR, coarse_channels, coarse_hu, coarse_labels
 from ..preprocess.crop import crop_to_box, find_spine_box, place_box, region_of_mask
 from ..preprocess.geometry import scan_z_range_mm
 from .fov_cut import draw_level_crop_cut, jitter_box_above_scan
@@ -40,12 +40,19 @@ class PreparedSample:
         hu: int16 HU.
         labels: uint8, 0 background, 1..7 C1..C7 (other labels dropped).
         fracture: uint8 fracture region, or None when the source has no mask.
+        t1_slices: first and last slice (z index, inclusive) of T1 (the vertebra below C7) in the
+            crop, or None where the source labels no T1 or the crop holds none of it.
     """
 
     case_id: str
     hu: np.ndarray
     labels: np.ndarray
     fracture: np.ndarray | None
+    t1_slices: tuple[int, int] | None = None
+
+
+#: T1's label in the sources' numbering (8..19 = T1..T12).
+T1_LABEL = N_LEVELS + 1
 
 
 def prepare_case(case: LabelledCase) -> PreparedSample:
@@ -70,8 +77,16 @@ def prepare_case(case: LabelledCase) -> PreparedSample:
     fracture = None
     if case.fracture is not None:
         fracture = crop_to_box(case.fracture, box, is_label=True).array.astype(np.uint8)
+    t1 = crop_to_box(case.labels.with_array((case.labels.array == T1_LABEL).astype(np.uint8)), box,
+                     is_label=True).array
     return PreparedSample(case.case_id, np.clip(np.round(hu), HU_AIR, HU_MAX).astype(np.int16),
-                          labels.astype(np.uint8), fracture)
+                          labels.astype(np.uint8), fracture, _z_range(t1 > 0))
+
+
+
+def _z_range(mask: np.ndarray) -> tuple[int, int] | None:
+    zs = np.flatnonzero(mask.any(axis=(1, 2)))
+    return (int(zs[0]), int(zs[-1])) if zs.size else None
 
 
 def truth_junction_z_mm(case: LabelledCase) -> float | None:
@@ -87,8 +102,9 @@ def truth_junction_z_mm(case: LabelledCase) -> float | None:
 
 #: Part of every cached sample's file name: changed whenever :func:`prepare_case` changes what it
 #: makes, so caches of older preparations are not read (2: boxes placed on the truth's region;
-#: 4: a region the scan's top edge cuts placed as if the column ran on up to C1 from the junction).
-PREPARATION = "p4"
+#: 4: a region the scan's top edge cuts placed as if the column ran on up to C1 from the junction;
+#: 5: T1's slices kept, for scan cuts through T1).
+PREPARATION = "p5"
 
 
 class PreparedCache:
@@ -115,13 +131,15 @@ class PreparedCache:
         if path is not None and path.is_file():
             with np.load(path) as z:
                 frac = z["fracture"] if z["has_fracture"] else None
-                return PreparedSample(key, z["hu"], z["labels"], frac)
+                lo, hi = (int(v) for v in z["t1_slices"])
+                return PreparedSample(key, z["hu"], z["labels"], frac, (lo, hi) if lo >= 0 else None)
         sample = prepare_case(load())
         if path is not None:
             tmp = path.with_name(path.stem + f".tmp{os.getpid()}.npz")
             np.savez_compressed(tmp, hu=sample.hu, labels=sample.labels,
                                 fracture=sample.fracture if sample.fracture is not None else np.zeros(1, np.uint8),
-                                has_fracture=sample.fracture is not None)
+                                has_fracture=sample.fracture is not None,
+                                t1_slices=np.array(sample.t1_slices or (-1, -1)))
             tmp.replace(path)
         return sample
 
@@ -169,7 +187,7 @@ class SegmentationDataset(Dataset):
         self.epoch = 0
         # The 2 mm pooling of a whole crop costs more than the level network's step on 2 cores, and
         # it commutes with the augmentation (an HU scale/offset and a flip), so it is done once per case.
-        self._coarse: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._coarse: dict[int, tuple[np.ndarray, np.ndarray, tuple[int, int] | None]] = {}
 
     def __len__(self) -> int:
         return len(self.source)
@@ -195,10 +213,11 @@ class SegmentationDataset(Dataset):
                      ) -> dict[str, torch.Tensor]:
         if i not in self._coarse:
             s = self.source[i]
-            self._coarse[i] = (coarse_hu(s.hu), coarse_labels(s.labels))
-        hu, labels = self._coarse[i]
+            t1 = None if s.t1_slices is None else (s.t1_slices[0] // COARSE_FACTOR, s.t1_slices[1] // COARSE_FACTOR)
+            self._coarse[i] = (coarse_hu(s.hu), coarse_labels(s.labels), t1)
+        hu, labels, t1 = self._coarse[i]
         if self.augment and self.scan_cuts > 0 and cut_rng.random() < self.scan_cuts:
-            cut = draw_level_crop_cut(hu, labels, cut_rng, HU_AIR)
+            cut = draw_level_crop_cut(hu, labels, cut_rng, HU_AIR, t1_slices=t1)
             hu, labels = cut if cut is not None else (hu, labels)
         if self.augment and self.box_jitter > 0:
             moved = jitter_box_above_scan(hu, labels, np.random.default_rng([self.seed, epoch, i, 2]), HU_AIR,
