@@ -41,3 +41,29 @@ def test_the_benchmark_groups_what_each_mask_keeps_by_fracture_kind():
     c2_dice = 2 * 144 / (180 + 144)
     assert dict(bench.kept_by_kind([sample, sample], dice)) == {"dens": [("phantom-7-x", "C2", 0.5, c2_dice)] * 2}
     assert dice == {"intact": [1.0, 1.0], "dens": [c2_dice] * 2}
+
+
+def test_the_t1_cut_benchmark_cuts_below_t1s_top_and_names_what_t1_was_called():
+    from SpineFractureLib.data.case import LabelledCase
+    from SpineFractureLib.volume import CTVolume
+
+    bench = load_benchmark("seg_t1_cut")
+    labels = np.zeros((40, 6, 6), np.uint8)
+    labels[0:10], labels[12:20], labels[22:30] = 8, 7, 6  # T1 (z 0-9), C7, C6; 2 mm slices
+    ct = CTVolume(np.zeros(labels.shape, np.float32), spacing=(1.0, 1.0, 2.0), origin=(0.0, 0.0, 100.0))
+    case = LabelledCase("toy", ct, ct.with_array(labels))
+    cut = bench.cut_into_t1(case, 8.0)  # T1's top slice 9 at z 118 mm: keep z >= 110 mm
+    assert cut.ct.array.shape == (35, 6, 6) and cut.ct.origin[2] == 110.0
+    assert (cut.labels.array == 8).sum() == 5 * 36
+    assert bench.cut_into_t1(case, 30.0) is None  # the scan does not reach 30 mm below T1's top
+    assert bench.cut_into_t1(LabelledCase("c", ct, ct.with_array(np.where(labels == 8, 0, labels))), 4.0) is None
+    # T1 called "C7", C7 called "C6": the failure of session 48.
+    pred = cut.labels.array.copy()
+    pred[pred == 6] = 0
+    pred[pred == 7] = 6
+    pred[pred == 8] = 7
+    s = bench.score(pred, cut)
+    assert s["t1_called"] == "C7" and s["t1_cervical_share"] == 1.0
+    assert s["misnamed"] == ["C6", "C7"]
+    right = bench.score(np.where(cut.labels.array == 8, 0, cut.labels.array), cut)
+    assert right["t1_called"] is None and right["misnamed"] == []
