@@ -111,12 +111,13 @@ def test_probabilities_outside_zero_one_are_refused():
         ClsTrainConfig(fov_cuts=-0.1).validate()
 
 
-def _level_crop() -> tuple[np.ndarray, np.ndarray]:
-    """C1..C5 as 8-slice boxes of 300 HU in a 2 mm level-stage crop (z, y, x), C1 on top."""
-    hu = np.full((60, 16, 16), 40.0, np.float32)
+def _level_crop(levels: range = range(1, 6), top: int = 50, depth: int = 60) -> tuple[np.ndarray, np.ndarray]:
+    """Levels as 8-slice boxes of 300 HU, 10 slices apart, in a 2 mm level-stage crop (z, y, x);
+    level v starts at slice ``top - 10 v`` (the first one on top)."""
+    hu = np.full((depth, 16, 16), 40.0, np.float32)
     labels = np.zeros(hu.shape, np.uint8)
-    for v in range(1, 6):
-        z0 = 50 - 10 * v
+    for v in levels:
+        z0 = top - 10 * v
         labels[z0:z0 + 8, 4:12, 4:12] = v
         hu[z0:z0 + 8, 4:12, 4:12] = 300.0
     return hu, labels
@@ -154,12 +155,7 @@ def test_level_crop_cuts_go_through_t1_below_c7_keeping_its_top_as_background():
     from SpineFractureLib.train.fov_cut import BOTTOM_CUT_SHARE, T1_CUT_SHARE, T1_KEPT_FRACTION, draw_level_crop_cut
 
     # C3..C7 as 8-slice boxes, C3 on top, and an unlabelled T1 box (z 0..9) under C7 (z 12..19).
-    hu = np.full((62, 16, 16), 40.0, np.float32)
-    labels = np.zeros(hu.shape, np.uint8)
-    for v in range(3, 8):
-        z0 = 82 - 10 * v
-        labels[z0:z0 + 8, 4:12, 4:12] = v
-        hu[z0:z0 + 8, 4:12, 4:12] = 300.0
+    hu, labels = _level_crop(range(3, 8), top=82, depth=62)
     hu[0:10, 4:12, 4:12] = 300.0
     t1 = (0, 9)
     rng = np.random.default_rng(1)
