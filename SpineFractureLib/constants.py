@@ -12,6 +12,8 @@ THORACIC: tuple[str, ...] = tuple(f"T{i}" for i in range(1, 13))
 LUMBAR: tuple[str, ...] = tuple(f"L{i}" for i in range(1, 7))
 #: Number of cervical levels.
 N_LEVELS = len(LEVELS)
+#: T1's label value (the vertebra below C7).
+T1_LABEL = N_LEVELS + 1
 #: Segmentation classes: background + C1..C7.
 N_CLASSES = N_LEVELS + 1
 

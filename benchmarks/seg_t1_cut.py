@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from SpineFractureLib.constants import LEVELS, N_LEVELS
+from SpineFractureLib.constants import LEVELS, T1_LABEL as T1
 from SpineFractureLib.data.case import LabelledCase
 from SpineFractureLib.data.phantom_loaders import phantom_loaders
 from SpineFractureLib.metrics.segmentation import level_agreement
@@ -35,7 +35,6 @@ from SpineFractureLib.pipeline.segment import Segmenter
 
 #: Share of T1's voxels in view labelled cervical above which T1 counts as called a cervical level.
 CALLED_SHARE = 0.2
-T1 = N_LEVELS + 1
 
 
 def cut_into_t1(case: LabelledCase, depth_mm: float) -> LabelledCase | None:

@@ -37,14 +37,16 @@ MIN_FRACTURE_KEPT = MIN_SHARE_IN_VIEW
 FRACTURE_MARGIN = 3
 
 
+def z_range(mask: np.ndarray) -> tuple[int, int] | None:
+    """First and last slice (z index, inclusive) holding any of a (z, y, x) mask, or None."""
+    zs = np.flatnonzero(mask.any(axis=(1, 2)))
+    return (int(zs[0]), int(zs[-1])) if zs.size else None
+
+
 def level_z_ranges(labels: np.ndarray) -> dict[int, tuple[int, int]]:
     """First and last slice (z index, inclusive) of each level 1..7 in a (z, y, x) label map."""
-    out = {}
-    for v in range(1, N_LEVELS + 1):
-        zs = np.flatnonzero((labels == v).any(axis=(1, 2)))
-        if zs.size:
-            out[v] = (int(zs[0]), int(zs[-1]))
-    return out
+    ranges = {v: z_range(labels == v) for v in range(1, N_LEVELS + 1)}
+    return {v: r for v, r in ranges.items() if r is not None}
 
 
 def cut_plane(z_range: tuple[int, int], end: End, kept_fraction: float) -> int:
@@ -235,5 +237,6 @@ def _fracture_kept(sample: ClsSample, level_mask: np.ndarray, keep: slice) -> bo
     return total > 0 and int(region[keep].sum()) >= MIN_FRACTURE_KEPT * total
 
 
-__all__ = ["BOTTOM_CUT_SHARE", "KEPT_FRACTION", "T1_CUT_SHARE", "T1_KEPT_FRACTION", "MIN_FRACTURE_KEPT", "cut_field_of_view", "cut_plane",
-           "draw_field_of_view_cut", "draw_level_crop_cut", "end_levels", "level_z_ranges"]
+__all__ = ["BOTTOM_CUT_SHARE", "KEPT_FRACTION", "MIN_FRACTURE_KEPT", "T1_CUT_SHARE", "T1_KEPT_FRACTION",
+           "cut_field_of_view", "cut_plane", "draw_field_of_view_cut", "draw_level_crop_cut", "end_levels",
+           "level_z_ranges", "z_range"]

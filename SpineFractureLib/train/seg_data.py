@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..constants import HU_AIR, HU_MAX, N_LEVELS
+from ..constants import HU_AIR, HU_MAX, N_LEVELS, T1_LABEL
 from ..data.case import LabelledCase
 from ..data.localizer_cases import truth_classes
 from ..models.cascade import STAGE_NAMES
@@ -25,7 +25,7 @@ from ..preprocess.channels import make_channels
 from ..preprocess.coarse import COARSE_FACTOR, coarse_channels, coarse_hu, coarse_labels
 from ..preprocess.crop import crop_to_box, find_spine_box, place_box, region_of_mask
 from ..preprocess.geometry import scan_z_range_mm
-from .fov_cut import draw_level_crop_cut, jitter_box_above_scan
+from .fov_cut import draw_level_crop_cut, jitter_box_above_scan, z_range
 from .loop import split_key
 
 log = logging.getLogger(__name__)
@@ -51,10 +51,6 @@ class PreparedSample:
     t1_slices: tuple[int, int] | None = None
 
 
-#: T1's label in the sources' numbering (8..19 = T1..T12).
-T1_LABEL = N_LEVELS + 1
-
-
 def prepare_case(case: LabelledCase) -> PreparedSample:
     """Crop a labelled case around its cervical spine, the box placed as at inference.
 
@@ -73,20 +69,14 @@ def prepare_case(case: LabelledCase) -> PreparedSample:
     box = place_box(find_spine_box(case.ct), region_of_mask(cervical), scan_z_range_mm(case.ct),
                     truth_junction_z_mm(case))
     hu = crop_to_box(case.ct, box).array
-    labels = crop_to_box(cervical, box, is_label=True).array
+    # One nearest-neighbour crop of every label gives both the cervical labels and T1's extent.
+    all_labels = crop_to_box(case.labels, box, is_label=True).array
+    labels = np.where(all_labels <= N_LEVELS, all_labels, 0)
     fracture = None
     if case.fracture is not None:
         fracture = crop_to_box(case.fracture, box, is_label=True).array.astype(np.uint8)
-    t1 = crop_to_box(case.labels.with_array((case.labels.array == T1_LABEL).astype(np.uint8)), box,
-                     is_label=True).array
     return PreparedSample(case.case_id, np.clip(np.round(hu), HU_AIR, HU_MAX).astype(np.int16),
-                          labels.astype(np.uint8), fracture, _z_range(t1 > 0))
-
-
-
-def _z_range(mask: np.ndarray) -> tuple[int, int] | None:
-    zs = np.flatnonzero(mask.any(axis=(1, 2)))
-    return (int(zs[0]), int(zs[-1])) if zs.size else None
+                          labels.astype(np.uint8), fracture, z_range(all_labels == T1_LABEL))
 
 
 def truth_junction_z_mm(case: LabelledCase) -> float | None:
